@@ -1,0 +1,69 @@
+"""Serve the inquiry desk with a production WSGI server.
+
+    python run.py [--host 127.0.0.1] [--port 5000] [--db PATH] [--workers N]
+
+Creates and seeds the database on first start. Uses gunicorn (several worker
+processes) where the platform has it, and waitress (threads, portable) elsewhere.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command-line flags."""
+    parser = argparse.ArgumentParser(description="政务公开智能问答服务")
+    parser.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=5000, help="port (default 5000)")
+    parser.add_argument("--db", help="SQLite database file (default: instance/inquiry.db; or $INQUIRY_DB)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2,
+                        help="worker processes (default: the number of cores)")
+    parser.add_argument("--server", choices=["auto", "gunicorn", "waitress"], default="auto",
+                        help="WSGI server (default: gunicorn where available, else waitress)")
+    return parser.parse_args(argv)
+
+
+def serve_gunicorn(app, host: str, port: int, workers: int) -> None:  # type: ignore[no-untyped-def]
+    """Run under gunicorn with the app preloaded, so workers share the loaded dictionary."""
+    from gunicorn.app.base import BaseApplication
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for key, value in {"bind": f"{host}:{port}", "workers": workers, "preload_app": True,
+                               "accesslog": None, "timeout": 60, "graceful_timeout": 10}.items():
+                self.cfg.set(key, value)
+
+        def load(self):  # type: ignore[no-untyped-def]
+            return app
+
+    Server().run()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the flags, build the app, warm it up and serve."""
+    args = parse_args(argv)
+    if args.db:
+        os.environ["INQUIRY_DB"] = os.path.abspath(args.db)
+    from service import create_app
+    from service.db import get_desk
+
+    app = create_app()
+    with app.app_context():
+        get_desk()  # build the index before the first citizen waits for it
+    server = args.server
+    if server == "auto":
+        server = "gunicorn" if sys.platform != "win32" else "waitress"
+    print(f"政务公开智能问答已启动：http://{args.host}:{args.port}/ （数据库：{app.config['DATABASE']}，"
+          f"{server}，{args.workers if server == 'gunicorn' else 1} 个进程）", flush=True)
+    if server == "gunicorn":
+        serve_gunicorn(app, args.host, args.port, args.workers)
+    else:
+        from waitress import serve
+
+        serve(app, host=args.host, port=args.port, threads=max(4, args.workers * 2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""The database's life in the app: one connection per request context, the CLI commands."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import click
+import sqlite_utils
+from flask import Flask, current_app, g
+
+from .desk import Desk, Settings
+from .knowledge import KnowledgeError, knowledge_version, seed
+from .migrations import apply_migrations
+from .storage import connect
+
+
+def get_db() -> sqlite_utils.Database:
+    """The request's database connection, opened on first use."""
+    if "db" not in g:
+        g.db = connect(current_app.config["DATABASE"])
+    return g.db
+
+
+def close_db(_exc: BaseException | None = None) -> None:
+    """Close the request's connection, if one was opened."""
+    db = g.pop("db", None)
+    if db is not None:
+        db.close()
+
+
+def prepare(app: Flask) -> None:
+    """Create or upgrade the schema and seed a new database from ``knowledge/``."""
+    db = connect(app.config["DATABASE"])
+    try:
+        apply_migrations(db)
+        seed(db, Path(app.config["KNOWLEDGE_DIR"]), app.config["HOME_AGENCY"])
+    finally:
+        db.close()
+
+
+_DESK_LOCK = threading.Lock()
+
+
+def get_desk() -> Desk:
+    """The desk for the current knowledge version, rebuilt when staff changed the knowledge.
+
+    Each worker process checks the version (one indexed read) on every question, so a
+    change saved through any worker is seen by all of them at their next question.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    version = knowledge_version(get_db())
+    cached: Desk | None = app.extensions.get("desk")
+    if cached is not None and cached.version == version:
+        return cached
+    with _DESK_LOCK:
+        cached = app.extensions.get("desk")
+        if cached is None or cached.version != version:
+            settings = Settings(
+                home_agency=app.config["HOME_AGENCY"],
+                answer_threshold=app.config["ANSWER_THRESHOLD"],
+                clarify_threshold=app.config["CLARIFY_THRESHOLD"],
+                margin=app.config["CLARIFY_MARGIN"],
+                today=app.config.get("TODAY"),
+            )
+            cached = Desk.build(get_db(), Path(app.config["KNOWLEDGE_DIR"]), settings, version)
+            app.extensions["desk"] = cached
+    return cached
+
+
+@click.command("init-db")
+def init_db_command() -> None:
+    """Create the database and seed it from knowledge/ (nothing changes if it exists).
+
+    Example: flask --app service init-db
+    """
+    try:
+        prepare(current_app)
+    except KnowledgeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"数据库已就绪：{current_app.config['DATABASE']}")
+
+
+def init_app(app: Flask) -> None:
+    """Prepare the database, close connections after each request, add CLI commands."""
+    prepare(app)
+    app.teardown_appcontext(close_db)
+    app.cli.add_command(init_db_command)

@@ -1,0 +1,456 @@
+"""The inquiry desk: from a citizen's question to an answer, a choice, or an escalation.
+
+Pure Python (no Flask). :meth:`Desk.build` reads the knowledge from the database and
+the ``knowledge/`` folder into memory; :meth:`Desk.ask` answers one question:
+
+* small talk gets a short reply;
+* a question about report figures is routed to the report it names (agency, year), or
+  to the home agency's latest report, and a report the knowledge base does not hold is
+  declined plainly, never answered with another report's figure;
+* everything else is matched against FAQ entries, report table rows and report
+  passages, and the decision is **answered** (one clear winner), **clarify** (close
+  candidates) or **escalated** (nothing good enough).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Iterable
+
+import sqlite_utils
+
+from . import reports as report_format
+from .knowledge import (Language, lexicon_from_db, read_agencies, read_chitchat,
+                        read_language, read_report_terms)
+from .matcher import Candidate, Doc, Index
+from .text import TextPipeline, clean
+
+_PUNCT_RE = re.compile(r"[^\w\u4e00-\u9fff]+|_")
+_YEAR_RE = re.compile(r"(?<!\d)((?:19[5-9]|20\d)\d)(?!\d)(?:\s*年度?)?(?![\d件个条元页次万亿人家篇场项])")
+_RELATIVE_YEARS = {"今年": 0, "本年度": 0, "去年": -1, "上一年度": -1, "前年": -2}
+_LOCAL_AGENCY_RE = re.compile(
+    r"[\u4e00-\u9fff]{2,7}?(?:省|市|自治区|自治州|地区|盟|县|区)"
+    r"[\u4e00-\u9fff]{0,10}?(?:统计局|人民政府|政府|局|厅|委员会|委|办公室|院|署)"
+)
+
+# Derived figures: sums the table implies.
+DERIVED_COLS = {"legal_persons": ("法人或其他组织", ("business", "research", "public_interest",
+                                                  "legal_services", "other"))}
+DERIVED_ROWS = {"litigation": ("行政诉讼（未经复议直接起诉与复议后起诉合计）",
+                               ("litigation_direct", "litigation_after_review"))}
+
+
+@dataclass
+class Settings:
+    """Decision thresholds and identity, from the app config."""
+
+    home_agency: str = "国家统计局"
+    answer_threshold: float = 0.6
+    clarify_threshold: float = 0.4
+    margin: float = 0.05
+    max_suggestions: int = 3
+    today: date | None = None  # fixed in tests; None means the real date
+
+
+@dataclass
+class Reply:
+    """What the desk says, plus what the service logs and stores with a ticket."""
+
+    status: str  # answered | clarify | escalated
+    kind: str | None  # faq | fact | chitchat | None
+    answer: str
+    source: str | None = None
+    source_url: str | None = None
+    confidence: float = 0.0
+    entry_id: int | None = None
+    suggestions: list[dict[str, Any]] = field(default_factory=list)
+    ref: str | None = None  # what answered: "faq:12", "fact:3:new:total", "passage:7", ...
+    normalised: str = ""
+    tokens: list[str] = field(default_factory=list)
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    reason: str = ""  # why this decision, for the curators' test pane
+
+    def public(self) -> dict[str, Any]:
+        """The JSON body of ``POST /api/ask`` (the ticket is added by the caller)."""
+        return {"status": self.status, "kind": self.kind, "answer": self.answer,
+                "source": self.source, "source_url": self.source_url,
+                "confidence": round(self.confidence, 3), "entry_id": self.entry_id,
+                "suggestions": self.suggestions}
+
+
+@dataclass
+class ReportRef:
+    """A report held in the knowledge base."""
+
+    id: int
+    agency: str
+    year: int
+    title: str
+
+    @property
+    def name(self) -> str:
+        """Short name, e.g. 2021年国家统计局."""
+        return f"{self.year}年{self.agency}"
+
+
+@dataclass
+class Scope:
+    """The agencies and years a question names."""
+
+    years: list[int]
+    agencies: list[str]
+    tokens: set[str]  # tokens of those names, neutral for matching
+
+
+def format_number(value: float) -> str:
+    """152.0 -> "152", 86.39 -> "86.39"."""
+    if abs(value - round(value)) < 1e-9:
+        return str(int(round(value)))
+    return f"{value:.4f}".rstrip("0").rstrip(".")
+
+
+class Desk:
+    """The in-memory knowledge and the answering logic. Build once per knowledge version."""
+
+    def __init__(self, *, pipeline: TextPipeline, language: Language, settings: Settings,
+                 chitchat: list[dict[str, Any]], agencies: dict[str, str], terms: dict[str, Any],
+                 entries: dict[int, dict[str, Any]], reports: list[ReportRef],
+                 facts: dict[tuple[int, str], dict[str, dict[str, Any]]],
+                 passages: dict[int, dict[str, Any]], version: int = 0):
+        self.pipeline = pipeline
+        self.language = language
+        self.settings = settings
+        self.chitchat = chitchat
+        self.agencies = dict(agencies)
+        for r in reports:
+            self.agencies.setdefault(clean(r.agency), r.agency)
+        self.terms = terms
+        self.entries = entries
+        self.reports = sorted(reports, key=lambda r: (r.agency != settings.home_agency, -r.year))
+        self.reports_by_id = {r.id: r for r in reports}
+        self.facts = facts
+        self.passages = passages
+        self.version = version
+        self._col_aliases = self._column_aliases()
+        self.index = Index(self._documents(), is_word=pipeline.is_dictionary_word)
+
+    # -- building -----------------------------------------------------------------
+    @classmethod
+    def build(cls, db: sqlite_utils.Database, folder: Path, settings: Settings,
+              version: int = 0) -> "Desk":
+        """Read the knowledge base from ``db`` and the files in ``folder``."""
+        language = read_language(folder)
+        pipeline = TextPipeline(lexicon_from_db(db, language))
+        entries: dict[int, dict[str, Any]] = {}
+        for row in db.query("select id, question, answer, category, source from entries "
+                            "where status = 'published' order by id"):
+            entries[row["id"]] = dict(row, alternates=[])
+        for row in db.query("select entry_id, text from alternates order by id"):
+            if row["entry_id"] in entries:
+                entries[row["entry_id"]]["alternates"].append(row["text"])
+        reports = [ReportRef(r["id"], r["agency"], r["year"], r["title"] or "")
+                   for r in db.query("select id, agency, year, title from reports")]
+        facts: dict[tuple[int, str], dict[str, dict[str, Any]]] = {}
+        for row in db.query("select * from facts order by id"):
+            facts.setdefault((row["report_id"], row["row_key"]), {})[row["col_key"]] = row
+        passages = {row["id"]: row for row in db.query("select * from passages order by report_id, position")}
+        return cls(pipeline=pipeline, language=language, settings=settings,
+                   chitchat=read_chitchat(folder), agencies=read_agencies(folder),
+                   terms=read_report_terms(folder), entries=entries, reports=reports,
+                   facts=facts, passages=passages, version=version)
+
+    def _tokens(self, text: str) -> list[str]:
+        return self.pipeline.tokens(self.pipeline.normalise(text))
+
+    def _column_aliases(self) -> list[tuple[str, str]]:
+        pairs: list[tuple[str, str]] = []
+        labels = {**report_format.TABLE2_COLS, **report_format.TABLE4_COLS, **report_format.TABLE3_COLS,
+                  **{k: v[0] for k, v in DERIVED_COLS.items()}}
+        aliases = dict(self.terms.get("cols", {}))
+        aliases.setdefault("legal_persons", ["法人或其他组织", "法人", "单位"])
+        for key, label in labels.items():
+            for alias in [label, *aliases.get(key, [])]:
+                pairs.append((clean(alias), key))
+        pairs.sort(key=lambda p: len(p[0]), reverse=True)
+        return pairs
+
+    def _documents(self) -> list[Doc]:
+        docs: list[Doc] = []
+        for entry_id, entry in self.entries.items():
+            phrasings = [self.pipeline.normalise(q) for q in [entry["question"], *entry["alternates"]]]
+            primary = {t for p in phrasings for t in self.pipeline.tokens(p)}
+            secondary = set(self._tokens(entry["answer"])) | set(self._tokens(entry.get("category") or ""))
+            docs.append(Doc(f"faq:{entry_id}", "faq", phrasings, primary, secondary, ref=entry_id))
+        rows: dict[str, dict[str, Any]] = {}
+        for (_, row_key), cols in self.facts.items():
+            any_fact = next(iter(cols.values()))
+            rows.setdefault(row_key, {"label": any_fact["row_label"], "tbl": any_fact["tbl"],
+                                      "section": any_fact["section"], "cols": set()})
+            rows[row_key]["cols"].update(cols)
+        for key, (label, parts) in DERIVED_ROWS.items():
+            if any(p in rows for p in parts):
+                first = rows[next(p for p in parts if p in rows)]
+                rows[key] = {"label": label, "tbl": first["tbl"], "section": first["section"],
+                             "cols": set(first["cols"])}
+        row_aliases = self.terms.get("rows", {})
+        derived_aliases = {"litigation": ["行政诉讼", "诉讼案件", "被起诉"]}
+        for row_key, info in rows.items():
+            texts = [info["label"], *row_aliases.get(row_key, []), *derived_aliases.get(row_key, [])]
+            phrasings = [self.pipeline.normalise(t) for t in texts]
+            primary = {t for p in phrasings for t in self.pipeline.tokens(p)}
+            for alias, col in self._col_aliases:
+                if col in info["cols"] or (col in DERIVED_COLS and "total" in info["cols"] and info["tbl"] == "三"):
+                    primary.update(self.pipeline.tokens(alias))
+            secondary = set(self._tokens(info["section"] or ""))
+            docs.append(Doc(f"row:{row_key}", "fact", phrasings, primary, secondary, ref=row_key))
+        for pid, p in self.passages.items():
+            text = self.pipeline.normalise(p["text"])
+            primary = set(self.pipeline.tokens(text)) | set(self._tokens(p["context"] or ""))
+            secondary = set(self._tokens(p["section"] or ""))
+            docs.append(Doc(f"passage:{pid}", "passage", [text], primary, secondary,
+                            group=p["report_id"], ref=pid))
+        return docs
+
+    # -- answering ----------------------------------------------------------------
+    def ask(self, question: str) -> Reply:
+        """Answer one question (already validated as a non-empty string)."""
+        chit = self._chitchat(question)
+        if chit is not None:
+            return chit
+        normalised, tokens = self.pipeline.analyse(question)
+        compact = _PUNCT_RE.sub("", clean(question))
+        scope = self._scope(compact)
+        target, missing = self._resolve(scope)
+        quantity = any(w in compact for w in self.language.quantity_words)
+        report_intent = quantity or bool(scope.years) or bool(scope.agencies) or "报告" in compact
+        terms = self.index.prepare(tokens, neutral=scope.tokens)
+        groups = [target.id] if target else []
+        candidates = self.index.search(terms, normalised, groups=groups, limit=12)
+        for cand in candidates:
+            if cand.doc.kind != "faq":
+                # Figures answer questions that ask for figures.
+                cand.score += 0.08 if report_intent else -0.15
+            elif quantity:
+                cand.score -= 0.04
+        candidates.sort(key=lambda c: c.score, reverse=True)
+        explained = [c.explain() for c in candidates[:5]]
+        base = {"normalised": normalised, "tokens": [t.text for t in terms], "candidates": explained}
+        top = candidates[0] if candidates else None
+
+        if missing and (quantity or (top is not None and top.doc.kind != "faq")):
+            return Reply("answered", "fact", self._decline_text(missing), confidence=1.0,
+                         ref="decline", reason="问题所指的报告不在知识库中", **base)
+        if top is None or top.score < self.settings.clarify_threshold:
+            return Reply("escalated", None, "", confidence=top.score if top else 0.0,
+                         reason="没有足够接近的知识", **base)
+        rivals = [c for c in candidates[1:] if c.score >= top.score - self.settings.margin
+                  and c.score >= self.settings.clarify_threshold]
+        if top.score >= self.settings.answer_threshold:
+            if top.doc.kind == "passage":
+                same = [c for c in rivals if c.doc.kind == "passage"]
+                if len(same) == len(rivals):
+                    return self._answer_passages([top, *same], base)
+            elif not rivals:
+                return self._answer(top, target, scope, compact, base)
+        return self._clarify([top, *candidates[1:]], target, base)
+
+    def _chitchat(self, question: str) -> Reply | None:
+        text = _PUNCT_RE.sub("", clean(question))
+        if not text or len(text) > 20:
+            return None
+        matched: list[dict[str, Any]] = []
+        phrases = sorted(((clean(p), intent) for intent in self.chitchat for p in intent["phrases"]),
+                         key=lambda x: len(x[0]), reverse=True)
+        rest = text
+        for phrase, intent in phrases:
+            if phrase and phrase in rest:
+                rest = rest.replace(phrase, "")
+                matched.append(intent)
+        rest = rest.strip(self.language.particles + "你您我们的呀啦哈")
+        if not matched or rest:
+            return None
+        # Thanks and goodbyes close a conversation, so they win over a greeting.
+        order = ["thanks", "goodbye", "identity", "greeting", "acknowledge"]
+        intent = min(matched, key=lambda i: order.index(i["name"]) if i["name"] in order else 99)
+        return Reply("answered", "chitchat", intent["reply"].strip(), confidence=1.0,
+                     ref=f"chitchat:{intent['name']}", normalised=text, reason="寒暄")
+
+    def _scope(self, compact: str) -> Scope:
+        years: list[int] = []
+        for m in _YEAR_RE.finditer(compact):
+            years.append(int(m.group(1)))
+        today = self.settings.today or date.today()
+        for word, delta in _RELATIVE_YEARS.items():
+            if word in compact:
+                years.append(today.year + delta)
+        agencies: list[str] = []
+        rest = compact
+        for name in sorted(self.agencies, key=len, reverse=True):
+            if name and name in rest:
+                agencies.append(self.agencies[name])
+                rest = rest.replace(name, " ")
+        for m in _LOCAL_AGENCY_RE.finditer(rest):
+            agencies.append(m.group(0))
+        neutral: set[str] = set()
+        for y in years:
+            neutral.add(str(y))
+        for word in _RELATIVE_YEARS:
+            neutral.add(word)
+        for a in agencies:
+            neutral.update(self._tokens(a))
+            neutral.add(clean(a))
+        for name, full in self.agencies.items():
+            if full in agencies:
+                neutral.update(self._tokens(name))
+        return Scope(sorted(set(years)), list(dict.fromkeys(agencies)), neutral)
+
+    def _resolve(self, scope: Scope) -> tuple[ReportRef | None, str | None]:
+        """The report a question is about, or a description of what is missing."""
+        agency = scope.agencies[0] if scope.agencies else self.settings.home_agency
+        held = [r for r in self.reports if r.agency == agency]
+        if scope.years:
+            year = scope.years[-1]
+            match = [r for r in held if r.year == year]
+            if match:
+                return match[0], None
+            return None, f"{year}年{agency}"
+        if held:
+            return max(held, key=lambda r: r.year), None
+        if scope.agencies:
+            return None, agency
+        return None, None
+
+    def _decline_text(self, missing: str) -> str:
+        held = "、".join(f"{r.name}" for r in self.reports) or "（暂无）"
+        return (f"抱歉，知识库中暂未收录{missing}的政府信息公开工作年度报告，无法提供该数据。"
+                f"目前可以查询的年度报告有：{held}。")
+
+    def _answer(self, top: Candidate, target: ReportRef | None, scope: Scope, compact: str,
+                base: dict[str, Any]) -> Reply:
+        if top.doc.kind == "faq":
+            entry = self.entries[top.doc.ref]
+            return Reply("answered", "faq", entry["answer"].strip(), source=entry["source"] or None,
+                         confidence=top.score, entry_id=entry["id"], ref=top.doc.key,
+                         reason="唯一明确的最佳匹配", **base)
+        return self._answer_fact(top, target, compact, base)
+
+    def _answer_fact(self, top: Candidate, target: ReportRef | None, compact: str,
+                     base: dict[str, Any]) -> Reply:
+        row_key = top.doc.ref
+        if target is None:
+            return Reply("answered", "fact", self._decline_text(self.settings.home_agency),
+                         confidence=1.0, ref="decline", reason="没有可用的报告", **base)
+        cells = self._row_cells(target.id, row_key)
+        if not cells:
+            return Reply("answered", "fact",
+                         f"{target.name}的年度报告中没有“{top.doc.phrasings[0]}”这一项数据。",
+                         confidence=top.score, ref=f"fact:{target.id}:{row_key}",
+                         reason="报告中没有这一行", **base)
+        col = self._column(compact, cells)
+        value, label, unit, section = self._cell(cells, col)
+        row_label = next(iter(cells.values()))["row_label"] if row_key not in DERIVED_ROWS else DERIVED_ROWS[row_key][0]
+        col_text = "" if col == "total" or len(cells) == 1 else f"（{label}）"
+        answer = f"根据{target.year}年{target.agency}政府信息公开工作年度报告，{row_label}{col_text}为{format_number(value)}{unit}。"
+        if col == "total" and len(cells) > 2:
+            parts = [f"{c['col_label']}{format_number(c['value'])}{c['unit']}"
+                     for k, c in cells.items() if k != "total"]
+            answer += "其中：" + "，".join(parts) + "。"
+        title = target.title or f"{target.year}年{target.agency}政府信息公开工作年度报告"
+        return Reply("answered", "fact", answer, source=f"《{title}》{section}",
+                     source_url=f"/reports/{target.id}", confidence=top.score,
+                     ref=f"fact:{target.id}:{row_key}:{col}", reason="报告表格数据", **base)
+
+    def _row_cells(self, report_id: int, row_key: str) -> dict[str, dict[str, Any]]:
+        if row_key in DERIVED_ROWS:
+            parts = [self.facts.get((report_id, p), {}) for p in DERIVED_ROWS[row_key][1]]
+            if not all(parts):
+                return {}
+            cells = {}
+            for col, cell in parts[0].items():
+                cells[col] = dict(cell, value=sum(p[col]["value"] for p in parts if col in p))
+            return cells
+        return self.facts.get((report_id, row_key), {})
+
+    def _column(self, compact: str, cells: dict[str, dict[str, Any]]) -> str:
+        rest = compact
+        for alias, col in self._col_aliases:
+            if alias and alias in rest and (col in cells or (col in DERIVED_COLS and "total" in cells)):
+                return col
+            rest = rest.replace(alias, " ") if alias in rest and col not in cells else rest
+        row_key = next(iter(cells.values()))["row_key"]
+        default = self.terms.get("default_col", {}).get(row_key)
+        if default in cells:
+            return default
+        return "total" if "total" in cells else next(iter(cells))
+
+    @staticmethod
+    def _cell(cells: dict[str, dict[str, Any]], col: str) -> tuple[float, str, str, str]:
+        if col in DERIVED_COLS:
+            label, parts = DERIVED_COLS[col]
+            any_cell = cells["total"]
+            return (sum(cells[p]["value"] for p in parts if p in cells), label, any_cell["unit"],
+                    any_cell["section"])
+        c = cells[col]
+        return c["value"], c["col_label"], c["unit"], c["section"]
+
+    def _answer_passages(self, cands: list[Candidate], base: dict[str, Any]) -> Reply:
+        rows = [self.passages[c.doc.ref] for c in cands[:3]]
+        report = self.reports_by_id[rows[0]["report_id"]]
+        rows = [r for r in rows if r["report_id"] == report.id]
+        rows.sort(key=lambda r: r["position"])
+        texts = []
+        for r in rows:
+            text = r["text"].strip().rstrip("。；;")
+            if r["context"] and r["context"] not in text and not any(r["context"] in t for t in texts):
+                text = f"{r['context'].rstrip('。')}：{text}"
+            texts.append(text)
+        section = rows[0]["section"]
+        title = report.title or f"{report.year}年{report.agency}政府信息公开工作年度报告"
+        answer = f"根据{report.year}年{report.agency}政府信息公开工作年度报告（{section}）：" + "；".join(texts) + "。"
+        return Reply("answered", "fact", answer, source=f"《{title}》{section}",
+                     source_url=f"/reports/{report.id}", confidence=cands[0].score,
+                     ref=f"passage:{rows[0]['id']}", reason="报告正文数据", **base)
+
+    def _clarify(self, candidates: list[Candidate], target: ReportRef | None,
+                 base: dict[str, Any]) -> Reply:
+        suggestions: list[dict[str, Any]] = []
+        for cand in candidates:
+            if cand.score < self.settings.clarify_threshold or len(suggestions) >= self.settings.max_suggestions:
+                break
+            suggestion = self._suggestion(cand, target)
+            if suggestion and suggestion["question"] not in {s["question"] for s in suggestions}:
+                suggestions.append(suggestion)
+        if not suggestions:
+            return Reply("escalated", None, "", confidence=candidates[0].score,
+                         reason="候选不足以澄清", **base)
+        return Reply("clarify", None, "您是不是想问以下问题？请点击最接近的一项，或换个说法再问。",
+                     confidence=candidates[0].score, suggestions=suggestions,
+                     reason="多个候选接近或把握不足", **base)
+
+    def _suggestion(self, cand: Candidate, target: ReportRef | None) -> dict[str, Any] | None:
+        if cand.doc.kind == "faq":
+            entry = self.entries[cand.doc.ref]
+            return {"id": entry["id"], "question": entry["question"]}
+        if cand.doc.kind == "fact" and target is not None and self._row_cells(target.id, cand.doc.ref):
+            label = cand.doc.phrasings[0]
+            return {"id": f"fact:{cand.doc.ref}", "question": f"{target.year}年{target.agency}{label}是多少？"}
+        if cand.doc.kind == "passage":
+            p = self.passages[cand.doc.ref]
+            report = self.reports_by_id[p["report_id"]]
+            topic = (p["context"] or p["text"])[:24].rstrip("。；，")
+            return {"id": f"passage:{p['id']}", "question": f"{report.year}年{report.agency}{topic}的情况"}
+        return None
+
+    def explain(self, question: str) -> dict[str, Any]:
+        """Everything the curators' test pane shows about a question."""
+        reply = self.ask(question)
+        return {"reply": reply.public(), "normalised": reply.normalised, "tokens": reply.tokens,
+                "candidates": reply.candidates, "reason": reply.reason}
+
+
+def iter_faq_questions(desk: Desk) -> Iterable[str]:
+    """All canonical questions, for example lists."""
+    for entry in desk.entries.values():
+        yield entry["question"]

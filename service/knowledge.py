@@ -1,0 +1,198 @@
+"""Reading the curator-editable files in ``knowledge/`` and seeding a new database.
+
+Pure Python (no Flask). The files are the source of truth for a fresh installation;
+after the first start, staff edit FAQ entries, synonyms and dictionary words in the
+database, and later starts keep those edits.
+"""
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from . import reports
+from .storage import immediate
+from .text import Lexicon, clean, parse_synonym_lines, parse_word_lines
+
+FAQ_STATUSES = ("published", "draft", "archived")
+
+
+class KnowledgeError(Exception):
+    """A knowledge file is missing or malformed."""
+
+
+def now() -> str:
+    """The current time as an ISO 8601 string in UTC, as stored in the database."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise KnowledgeError(f"缺少知识文件：{path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise KnowledgeError(f"知识文件格式错误：{path}：{exc}") from exc
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError as exc:
+        raise KnowledgeError(f"缺少知识文件：{path}") from exc
+
+
+@dataclass
+class Language:
+    """Fillers, particles, stop words and quantity words from ``language.toml``."""
+
+    fillers: list[str]
+    particles: str
+    stopwords: set[str]
+    quantity_words: list[str]
+
+
+def read_language(folder: Path) -> Language:
+    """Load ``language.toml``."""
+    data = _read_toml(folder / "language.toml")
+    return Language(
+        fillers=list(data.get("fillers", [])),
+        particles=str(data.get("particles", "")),
+        stopwords={clean(w) for w in data.get("stopwords", [])},
+        quantity_words=[clean(w) for w in data.get("quantity_words", [])],
+    )
+
+
+def read_chitchat(folder: Path) -> list[dict[str, Any]]:
+    """Load the small-talk intents from ``chitchat.toml``."""
+    return list(_read_toml(folder / "chitchat.toml").get("intent", []))
+
+
+def read_agencies(folder: Path) -> dict[str, str]:
+    """Map every known name of an agency (cleaned) to its full name."""
+    names: dict[str, str] = {}
+    for line in _lines(folder / "agencies.txt"):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = [clean(p) for p in line.replace("，", ",").split(",") if p.strip()]
+        for part in parts:
+            names[part] = parts[0]
+    return names
+
+
+def read_report_terms(folder: Path) -> dict[str, Any]:
+    """Row and column aliases for report questions, from ``report_terms.toml``."""
+    return _read_toml(folder / "report_terms.toml")
+
+
+def read_faq(folder: Path) -> list[dict[str, Any]]:
+    """Load and check ``faq.toml``; raise :class:`KnowledgeError` naming the bad entry."""
+    entries = _read_toml(folder / "faq.toml").get("entry", [])
+    seen: set[str] = set()
+    for i, entry in enumerate(entries, 1):
+        for key in ("key", "question", "answer"):
+            if not str(entry.get(key, "")).strip():
+                raise KnowledgeError(f"faq.toml 第{i}条缺少 {key}")
+        if entry["key"] in seen:
+            raise KnowledgeError(f"faq.toml 中 key 重复：{entry['key']}")
+        seen.add(entry["key"])
+        if entry.get("status", "published") not in FAQ_STATUSES:
+            raise KnowledgeError(f"faq.toml 第{i}条状态无效：{entry.get('status')}")
+    return entries
+
+
+def lexicon_from_db(db: sqlite_utils.Database, language: Language) -> Lexicon:
+    """The text pipeline's data: words and synonyms from the database, the rest from files."""
+    words = [(r["word"], r["freq"]) for r in db.query("select word, freq from lexicon_words")]
+    synonyms = {r["term"]: r["canonical"] for r in db.query("select term, canonical from synonyms")}
+    return Lexicon(words=words, synonyms=synonyms, fillers=language.fillers,
+                   particles=language.particles, stopwords=language.stopwords)
+
+
+def seed(db: sqlite_utils.Database, folder: Path, home_agency: str) -> bool:
+    """Fill a new database from ``knowledge/``; do nothing if it was seeded before.
+
+    Runs in one transaction, so a crash leaves either nothing or everything.
+    Returns whether it seeded.
+    """
+    with immediate(db):
+        if db.execute("select value from meta where key = 'seeded'").fetchone():
+            return False
+        stamp = now()
+        for entry in read_faq(folder):
+            entry_id = db["entries"].insert({
+                "key": entry["key"], "question": entry["question"].strip(),
+                "answer": entry["answer"].strip(), "category": entry.get("category", ""),
+                "source": entry.get("source", ""), "status": entry.get("status", "published"),
+                "version": 1, "created": stamp, "updated": stamp,
+            }).last_pk
+            db["alternates"].insert_all(
+                {"entry_id": entry_id, "text": alt.strip(), "created": stamp}
+                for alt in entry.get("alternates", []) if alt.strip()
+            )
+        db["lexicon_words"].insert_all(
+            ({"word": w, "freq": f, "created": stamp} for w, f in parse_word_lines(_lines(folder / "userdict.txt"))),
+            replace=True,
+        )
+        db["synonyms"].insert_all(
+            ({"term": t, "canonical": c, "created": stamp}
+             for t, c in parse_synonym_lines(_lines(folder / "synonyms.txt")).items()),
+            replace=True,
+        )
+        for path in sorted((folder / "reports").glob("*")):
+            if path.suffix.lower() in (".txt", ".html", ".htm", ".docx"):
+                report = reports.parse_report(path.read_bytes(), path.name)
+                store_report(db, report, path.name)
+        db["meta"].insert({"key": "seeded", "value": stamp}, replace=True)
+        bump_version(db)
+    return True
+
+
+def store_report(db: sqlite_utils.Database, report: reports.Report, source_name: str) -> int:
+    """Write a parsed report, replacing the same agency and year; return its id.
+
+    Callers run it inside a transaction so the replacement is atomic.
+    """
+    old = db.execute("select id from reports where agency = ? and year = ?",
+                     [report.agency, report.year]).fetchone()
+    if old:
+        db.execute("delete from facts where report_id = ?", [old[0]])
+        db.execute("delete from passages where report_id = ?", [old[0]])
+        db.execute("delete from reports where id = ?", [old[0]])
+    report_id = db["reports"].insert({
+        "agency": report.agency, "year": report.year, "title": report.title,
+        "format": report.format, "source_name": source_name,
+        "problems": json.dumps(report.problems, ensure_ascii=False), "imported_at": now(),
+    }).last_pk
+    db["facts"].insert_all({
+        "report_id": report_id, "tbl": f.table, "row_key": f.row_key, "row_label": f.row_label,
+        "col_key": f.col_key, "col_label": f.col_label, "value": f.value, "unit": f.unit,
+        "section": f.section,
+    } for f in report.facts)
+    db["passages"].insert_all({
+        "report_id": report_id, "position": i, "section": p.section, "context": p.context,
+        "text": p.text,
+    } for i, p in enumerate(report.passages))
+    return int(report_id)
+
+
+def bump_version(db: sqlite_utils.Database) -> int:
+    """Mark the knowledge as changed, so every worker rebuilds its index on its next question."""
+    db.execute(
+        "insert into meta (key, value) values ('kb_version', '1') "
+        "on conflict(key) do update set value = cast(value as integer) + 1"
+    )
+    return knowledge_version(db)
+
+
+def knowledge_version(db: sqlite_utils.Database) -> int:
+    """The current knowledge version (0 before seeding)."""
+    row = db.execute("select value from meta where key = 'kb_version'").fetchone()
+    return int(row[0]) if row else 0

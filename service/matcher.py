@@ -1,0 +1,198 @@
+"""Retrieval and re-ranking of knowledge documents for a tokenised question.
+
+Pure Python (no Flask). Two stages:
+
+1. **Retrieval** over an inverted index (token -> documents) with IDF weights held in
+   numpy arrays. A document's score is the IDF-weighted share of the *question's* tokens
+   it contains, so a question token the knowledge never uses (公租房, 居住证) weighs
+   against every document, and an off-topic question ends up with no good candidate.
+2. **Re-ranking** of the best candidates with rapidfuzz against each phrasing of the
+   document, which rewards close wording and tolerates typos.
+
+Unknown question tokens are first repaired against the vocabulary by pinyin, so a
+homophone typo (申清 for 申请) still finds its word.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import numpy as np
+from pypinyin import lazy_pinyin
+from rapidfuzz import fuzz
+
+# How much a token found only in a document's answer/context counts, next to one
+# found in its questions.
+SECONDARY_WEIGHT = 0.45
+# Weight of a single character the knowledge never uses (mostly function characters).
+STRAY_CHAR_WEIGHT = 0.25
+CANDIDATES = 50
+
+
+@dataclass
+class Doc:
+    """One matchable unit: an FAQ entry, a report table row, or a report passage."""
+
+    key: str
+    kind: str  # "faq" | "fact" | "passage"
+    phrasings: list[str]  # normalised texts compared by rapidfuzz
+    primary: set[str]  # tokens of the phrasings
+    secondary: set[str] = field(default_factory=set)  # tokens of answer or context
+    group: int = 0  # 0: always searchable; otherwise a report id, searched on demand
+    ref: Any = None  # payload for the caller (entry id, row key, passage id ...)
+
+
+@dataclass
+class Candidate:
+    """A scored document for one question."""
+
+    doc: Doc
+    score: float
+    coverage: float
+    fuzzy: float
+
+    def explain(self) -> dict[str, Any]:
+        """Scores in a JSON-friendly form, for tickets and the curators' test pane."""
+        return {"key": self.doc.key, "kind": self.doc.kind, "score": round(self.score, 4),
+                "coverage": round(self.coverage, 4), "fuzzy": round(self.fuzzy, 4)}
+
+
+@dataclass
+class QueryTerm:
+    """A question token as the matcher sees it, after repair."""
+
+    text: str
+    weight: float
+    known: bool
+    repaired_from: str | None = None
+
+
+def _pinyin_key(word: str) -> str:
+    return "".join(lazy_pinyin(word))
+
+
+class Index:
+    """Inverted index over a list of :class:`Doc`."""
+
+    def __init__(self, docs: list[Doc], is_word: Callable[[str], bool] | None = None):
+        self.docs = docs
+        self.is_word = is_word or (lambda token: len(token) > 1)
+        n = len(docs)
+        postings: dict[str, list[tuple[int, float]]] = {}
+        for i, doc in enumerate(docs):
+            for tok in doc.primary:
+                postings.setdefault(tok, []).append((i, 1.0))
+            for tok in doc.secondary - doc.primary:
+                postings.setdefault(tok, []).append((i, SECONDARY_WEIGHT))
+        self.postings: dict[str, tuple[np.ndarray, np.ndarray]] = {
+            tok: (np.fromiter((p[0] for p in plist), dtype=np.int32, count=len(plist)),
+                  np.fromiter((p[1] for p in plist), dtype=np.float32, count=len(plist)))
+            for tok, plist in postings.items()
+        }
+        self.idf: dict[str, float] = {
+            tok: math.log(1 + (n - len(idx) + 0.5) / (len(idx) + 0.5))
+            for tok, (idx, _) in self.postings.items()
+        }
+        # A real word that no document uses weighs like the rarest possible token.
+        self.unknown_weight = math.log(1 + (n + 0.5) / 0.5)
+        self.groups = np.fromiter((d.group for d in docs), dtype=np.int64, count=n)
+        self._by_pinyin: dict[str, str] = {}
+        for tok in sorted(self.postings, key=lambda t: -len(self.postings[t][0])):
+            if len(tok) >= 2 and not tok.isascii():
+                self._by_pinyin.setdefault(_pinyin_key(tok), tok)
+
+    # -- query side ---------------------------------------------------------------
+    def prepare(self, tokens: Iterable[str], neutral: set[str] | None = None) -> list[QueryTerm]:
+        """Weigh question tokens; repair unknown ones by pinyin. ``neutral`` tokens weigh 0."""
+        neutral = neutral or set()
+        toks = [t for t in tokens if t not in neutral]
+        toks = self._repair(toks)
+        terms: list[QueryTerm] = []
+        seen: set[str] = set()
+        for tok, original in toks:
+            if tok in seen:
+                continue
+            seen.add(tok)
+            if tok in self.idf:
+                terms.append(QueryTerm(tok, self.idf[tok], True, original))
+            elif tok.isdigit() or (len(tok) == 1 and not tok.isascii()) or not self.is_word(tok):
+                # Stray characters and numbers that no document uses say little.
+                terms.append(QueryTerm(tok, STRAY_CHAR_WEIGHT, False))
+            else:
+                terms.append(QueryTerm(tok, self.unknown_weight, False))
+        return terms
+
+    def _repair(self, toks: list[str]) -> list[tuple[str, str | None]]:
+        """Replace runs of unknown tokens whose pinyin spells a known word."""
+        out: list[tuple[str, str | None]] = []
+        i = 0
+        while i < len(toks):
+            tok = toks[i]
+            if tok in self.idf or tok.isascii():
+                out.append((tok, None))
+                i += 1
+                continue
+            # Try the longest window of consecutive unknown tokens first.
+            j = i
+            while j < len(toks) and toks[j] not in self.idf and not toks[j].isascii() and j - i < 4:
+                j += 1
+            for end in range(j, i, -1):
+                span = "".join(toks[i:end])
+                known = self._by_pinyin.get(_pinyin_key(span)) if len(span) >= 2 else None
+                if known:
+                    out.append((known, span))
+                    i = end
+                    break
+            else:
+                out.append((tok, None))
+                i += 1
+        return out
+
+    # -- search -------------------------------------------------------------------
+    def search(self, terms: list[QueryTerm], normalised: str, *, groups: Iterable[int] = (),
+               limit: int = 10) -> list[Candidate]:
+        """Best documents for the weighed terms, searching global docs and ``groups``."""
+        total = sum(t.weight for t in terms)
+        if total <= 0 or not self.docs:
+            return []
+        acc = np.zeros(len(self.docs), dtype=np.float32)
+        for term in terms:
+            posting = self.postings.get(term.text)
+            if posting is not None:
+                acc[posting[0]] += term.weight * posting[1]
+        allowed = self.groups == 0
+        for g in groups:
+            allowed |= self.groups == g
+        acc[~allowed] = 0.0
+        k = min(CANDIDATES, len(acc))
+        top = np.argpartition(-acc, k - 1)[:k]
+        top = top[acc[top] > 0]
+        query_compact = normalised.replace(" ", "")
+        query_tokens = " ".join(t.text for t in terms)
+        out = []
+        for i in top:
+            doc = self.docs[int(i)]
+            coverage = float(acc[i]) / total
+            fuzzy = self._fuzzy(doc, query_compact, query_tokens)
+            if doc.kind == "passage":
+                score = 0.85 * coverage + 0.15 * fuzzy
+            else:
+                score = 0.7 * coverage + 0.3 * fuzzy
+            out.append(Candidate(doc, min(score, 1.0), coverage, fuzzy))
+        out.sort(key=lambda c: c.score, reverse=True)
+        return out[:limit]
+
+    @staticmethod
+    def _fuzzy(doc: Doc, query_compact: str, query_tokens: str) -> float:
+        best = 0.0
+        for phrasing in doc.phrasings:
+            compact = phrasing.replace(" ", "")
+            if doc.kind == "passage":
+                score = fuzz.partial_ratio(query_compact, compact)
+            else:
+                score = fuzz.ratio(query_compact, compact)
+            best = max(best, score)
+            if best >= 100:
+                break
+        return best / 100.0

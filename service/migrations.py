@@ -1,0 +1,93 @@
+"""Numbered schema migrations, applied in order at start-up and recorded in ``_migrations``.
+
+Never edit a migration that has shipped: add a new one.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Callable
+
+import sqlite_utils
+
+from .storage import immediate
+
+Migration = Callable[[sqlite_utils.Database], None]
+MIGRATIONS: list[tuple[str, Migration]] = []
+
+
+def migration(name: str) -> Callable[[Migration], Migration]:
+    """Register a migration under a name that sorts in the order it must run."""
+
+    def register(fn: Migration) -> Migration:
+        MIGRATIONS.append((name, fn))
+        return fn
+
+    return register
+
+
+@migration("0001_initial")
+def _initial(db: sqlite_utils.Database) -> None:
+    db["meta"].create({"key": str, "value": str}, pk="key")
+    db["entries"].create(
+        {"id": int, "key": str, "question": str, "answer": str, "category": str, "source": str,
+         "status": str, "version": int, "created": str, "updated": str},
+        pk="id", not_null={"question", "answer", "status"}, defaults={"version": 1},
+    )
+    db["entries"].create_index(["key"], unique=True)
+    db["entries"].create_index(["status"])
+    db["alternates"].create(
+        {"id": int, "entry_id": int, "text": str, "created": str},
+        pk="id", foreign_keys=[("entry_id", "entries", "id")], not_null={"entry_id", "text"},
+    )
+    db["alternates"].create_index(["entry_id"])
+    db["lexicon_words"].create({"word": str, "freq": int, "created": str}, pk="word")
+    db["synonyms"].create({"term": str, "canonical": str, "created": str}, pk="term")
+    db["reports"].create(
+        {"id": int, "agency": str, "year": int, "title": str, "format": str,
+         "source_name": str, "problems": str, "imported_at": str},
+        pk="id", not_null={"agency", "year"},
+    )
+    db["reports"].create_index(["agency", "year"], unique=True)
+    db["facts"].create(
+        {"id": int, "report_id": int, "tbl": str, "row_key": str, "row_label": str,
+         "col_key": str, "col_label": str, "value": float, "unit": str, "section": str},
+        pk="id", foreign_keys=[("report_id", "reports", "id")],
+    )
+    db["facts"].create_index(["report_id", "row_key", "col_key"], unique=True)
+    db["passages"].create(
+        {"id": int, "report_id": int, "position": int, "section": str, "context": str, "text": str},
+        pk="id", foreign_keys=[("report_id", "reports", "id")],
+    )
+    db["passages"].create_index(["report_id"])
+    db["tickets"].create(
+        {"id": int, "code": str, "question": str, "normalised": str, "session": str,
+         "candidates": str, "status": str, "asked_count": int, "created": str, "updated": str},
+        pk="id", not_null={"code", "question", "status"}, defaults={"asked_count": 1},
+    )
+    db["tickets"].create_index(["code"], unique=True)
+    db["tickets"].create_index(["session", "normalised"])
+    db["asks"].create(
+        {"id": int, "created": str, "session": str, "question": str, "normalised": str,
+         "status": str, "kind": str, "entry_id": int, "ref": str, "confidence": float,
+         "latency_ms": float, "ticket_id": int},
+        pk="id",
+    )
+    db["asks"].create_index(["session", "id"])
+
+
+def apply_migrations(db: sqlite_utils.Database) -> list[str]:
+    """Apply the migrations not yet recorded; return the names applied now."""
+    applied_now: list[str] = []
+    with immediate(db):  # one process migrates at a time
+        if "_migrations" not in db.table_names():
+            db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
+        done = {row["name"] for row in db["_migrations"].rows}
+        for name, fn in sorted(MIGRATIONS):
+            if name in done:
+                continue
+            fn(db)
+            db["_migrations"].insert(
+                {"name": name, "applied_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            )
+            applied_now.append(name)
+    return applied_now

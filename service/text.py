@@ -1,0 +1,219 @@
+"""Text pipeline: normalisation and tokenisation of Chinese questions.
+
+Pure Python (no Flask). The same pipeline is applied to the knowledge and to the
+citizen's question, so the two always meet in the same form:
+
+1. Unicode NFKC (full-width letters and digits to half-width),
+2. traditional to simplified Chinese with regional words (OpenCC ``tw2sp``: 資訊 -> 信息),
+3. case folding,
+4. Chinese numerals before a measure word to digits (二十个工作日 -> 20个工作日),
+5. removal of courtesy fillers (请问, 我想知道, 吗, 呢 ...) and punctuation,
+6. jieba segmentation with the domain dictionary, synonyms mapped to one canonical
+   term, stop words dropped.
+"""
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Iterable
+
+import jieba
+import opencc
+
+jieba.setLogLevel(60)
+
+_CONVERTER = opencc.OpenCC("tw2sp")
+# OpenCC is not documented as thread-safe; conversions are short, so serialise them.
+_CONVERTER_LOCK = threading.Lock()
+
+_DIGITS = {"零": 0, "〇": 0, "○": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4,
+           "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_UNITS = {"十": 10, "百": 100, "千": 1000}
+_BIG_UNITS = {"万": 10_000, "亿": 100_000_000}
+# Measure words after which a Chinese numeral is a quantity worth normalising.
+_MEASURE = "年月日天个件条款章页元次家项号篇人位所周岁倍场份届"
+_NUMERAL_RE = re.compile(rf"[零〇○一二两三四五六七八九十百千万亿]+(?=[{_MEASURE}])")
+_SPACE_RE = re.compile(r"\s+")
+# Everything that is neither a letter, a digit nor a CJK ideograph separates words.
+_PUNCT_RE = re.compile(r"[^\w\u4e00-\u9fff]+|_")
+
+
+def chinese_to_int(numeral: str) -> int | None:
+    """Value of a Chinese numeral such as 二十, 一百零五, 二〇二一 or 两万; None if malformed."""
+    if not numeral:
+        return None
+    if all(ch in _DIGITS for ch in numeral):
+        # Digit-by-digit form, as in years (二〇二一).
+        return int("".join(str(_DIGITS[ch]) for ch in numeral))
+    total, section, digit = 0, 0, None
+    for ch in numeral:
+        if ch in _DIGITS:
+            if digit is not None:
+                return None  # two digits in a row in positional form: malformed
+            digit = _DIGITS[ch]
+            if digit == 0:
+                digit = None
+        elif ch in _UNITS:
+            section += (1 if digit is None else digit) * _UNITS[ch]
+            digit = None
+        elif ch in _BIG_UNITS:
+            section += digit or 0
+            total += (section or 1) * _BIG_UNITS[ch]
+            section, digit = 0, None
+        else:
+            return None
+    return total + section + (digit or 0)
+
+
+def _numerals_to_digits(text: str) -> str:
+    def repl(match: re.Match[str]) -> str:
+        value = chinese_to_int(match.group(0))
+        return match.group(0) if value is None else str(value)
+
+    return _NUMERAL_RE.sub(repl, text)
+
+
+def to_simplified(text: str) -> str:
+    """Traditional (including Taiwan regional words) to simplified Chinese."""
+    with _CONVERTER_LOCK:
+        return _CONVERTER.convert(text)
+
+
+def clean(text: str) -> str:
+    """Unicode-level clean-up: NFKC, simplified Chinese, lower case, numerals as digits.
+
+    Keeps punctuation, so sentences can still be split afterwards.
+    """
+    text = unicodedata.normalize("NFKC", text)
+    # Control characters and lone surrogates carry no meaning for matching.
+    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in "\n\t")
+    text = to_simplified(text).casefold()
+    text = _numerals_to_digits(text)
+    return _SPACE_RE.sub(" ", text).strip()
+
+
+@dataclass
+class Lexicon:
+    """The domain data the pipeline needs: dictionary words, synonyms, fillers, stop words."""
+
+    words: list[tuple[str, int | None]] = field(default_factory=list)
+    synonyms: dict[str, str] = field(default_factory=dict)  # term -> canonical term
+    fillers: list[str] = field(default_factory=list)  # phrases removed anywhere
+    particles: str = ""  # single characters removed at the end of a question
+    stopwords: set[str] = field(default_factory=set)
+
+
+def parse_synonym_lines(lines: Iterable[str]) -> dict[str, str]:
+    """Read synonym groups, one a line: ``canonical = other, other``; ``#`` starts a comment."""
+    mapping: dict[str, str] = {}
+    for raw in lines:
+        line = raw.split("#", 1)[0].strip()
+        if not line or "=" not in line:
+            continue
+        canonical, others = line.split("=", 1)
+        canonical = clean(canonical)
+        for term in re.split(r"[,，、\s]+", others):
+            term = clean(term)
+            if term and term != canonical:
+                mapping[term] = canonical
+    return mapping
+
+
+def parse_word_lines(lines: Iterable[str]) -> list[tuple[str, int | None]]:
+    """Read a jieba-style user dictionary: ``word [freq] [tag]`` a line."""
+    words: list[tuple[str, int | None]] = []
+    for raw in lines:
+        parts = raw.split("#", 1)[0].split()
+        if not parts:
+            continue
+        freq = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+        words.append((clean(parts[0]), freq))
+    return words
+
+
+_TOKENIZER_LOCK = threading.Lock()
+_TOKENIZER: jieba.Tokenizer | None = None
+
+
+def _base_tokenizer() -> jieba.Tokenizer:
+    """One jieba tokenizer per process: loading its dictionary costs about half a second."""
+    global _TOKENIZER
+    with _TOKENIZER_LOCK:
+        if _TOKENIZER is None:
+            tokenizer = jieba.Tokenizer()
+            tokenizer.initialize()
+            _TOKENIZER = tokenizer
+        return _TOKENIZER
+
+
+class TextPipeline:
+    """Normalises and tokenises text with a given :class:`Lexicon`."""
+
+    def __init__(self, lexicon: Lexicon):
+        self.lexicon = lexicon
+        self.tokenizer = _base_tokenizer()
+        for word, freq in lexicon.words:
+            self._add_word(word, freq)
+        for term, canonical in lexicon.synonyms.items():
+            self._add_word(term, None)
+            self._add_word(canonical, None)
+        fillers = sorted({clean(f) for f in lexicon.fillers if f.strip()}, key=len, reverse=True)
+        self._filler_re = re.compile("|".join(map(re.escape, fillers))) if fillers else None
+        particles = re.escape(lexicon.particles) if lexicon.particles else ""
+        self._tail_re = re.compile(rf"[{particles}]+$") if particles else None
+        self._cache = lru_cache(maxsize=4096)(self._tokens_uncached)
+
+    def _add_word(self, word: str, freq: int | None) -> None:
+        # Only multi-character words change segmentation; a word already known with a
+        # higher frequency keeps it (suggest_freq makes sure it is cut as one piece).
+        if len(word) < 2 or re.search(r"\s", word):
+            return
+        if freq is None:
+            freq = max(self.tokenizer.suggest_freq(word, tune=False), 10)
+        with _TOKENIZER_LOCK:
+            if self.tokenizer.FREQ.get(word, 0) < freq:
+                self.tokenizer.add_word(word, freq)
+
+    def normalise(self, text: str) -> str:
+        """The comparable form of a question: clean, fillers and punctuation removed."""
+        text = clean(text)
+        if self._filler_re is not None:
+            stripped = self._filler_re.sub(" ", text)
+            # A question made only of courtesy words keeps them (你好 stays 你好).
+            if _PUNCT_RE.sub("", stripped):
+                text = stripped
+        text = _PUNCT_RE.sub(" ", text).strip()
+        if self._tail_re is not None:
+            parts = [self._tail_re.sub("", p) or p for p in text.split(" ")]
+            text = " ".join(p for p in parts if p)
+        return _SPACE_RE.sub(" ", text).strip()
+
+    def tokens(self, normalised: str) -> list[str]:
+        """Tokens of an already normalised text: jieba words, synonyms merged, stop words out."""
+        return list(self._cache(normalised))
+
+    def _tokens_uncached(self, normalised: str) -> tuple[str, ...]:
+        out: list[str] = []
+        for piece in normalised.split(" "):
+            if not piece:
+                continue
+            # HMM off: unknown character runs come out as single characters, which the
+            # matcher can weigh lightly or repair (typos, homophones) instead of
+            # inventing words like 因本 that then count as unknown vocabulary.
+            for tok in self.tokenizer.lcut(piece, HMM=False):
+                tok = self.lexicon.synonyms.get(tok, tok)
+                if tok.strip() and tok not in self.lexicon.stopwords:
+                    out.append(tok)
+        return tuple(out)
+
+    def analyse(self, text: str) -> tuple[str, list[str]]:
+        """Normalised text and its tokens, in one call."""
+        normalised = self.normalise(text)
+        return normalised, self.tokens(normalised)
+
+    def is_dictionary_word(self, token: str) -> bool:
+        """Whether jieba's dictionary (with the domain words) knows this token as a word."""
+        return bool(self.tokenizer.FREQ.get(token))
