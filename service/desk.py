@@ -27,6 +27,7 @@ from .knowledge import (Language, lexicon_from_db, read_agencies, read_chitchat,
 from .matcher import Candidate, Doc, Index
 from .text import TextPipeline, clean
 
+_DIGIT_RE = re.compile(r"\d")
 _PUNCT_RE = re.compile(r"[^\w\u4e00-\u9fff]+|_")
 _YEAR_RE = re.compile(r"(?<!\d)((?:19[5-9]|20\d)\d)(?!\d)(?:\s*年度?)?(?![\d件个条元页次万亿人家篇场项])")
 _RELATIVE_YEARS = {"今年": 0, "本年度": 0, "去年": -1, "上一年度": -1, "前年": -2}
@@ -134,7 +135,7 @@ class Desk:
         self.passages = passages
         self.version = version
         self._col_aliases = self._column_aliases()
-        self.index = Index(self._documents(), is_word=pipeline.is_dictionary_word)
+        self.index = Index(self._documents(), word_rarity=pipeline.word_rarity)
 
     # -- building -----------------------------------------------------------------
     @classmethod
@@ -182,7 +183,8 @@ class Desk:
             phrasings = [self.pipeline.normalise(q) for q in [entry["question"], *entry["alternates"]]]
             primary = {t for p in phrasings for t in self.pipeline.tokens(p)}
             secondary = set(self._tokens(entry["answer"])) | set(self._tokens(entry.get("category") or ""))
-            docs.append(Doc(f"faq:{entry_id}", "faq", phrasings, primary, secondary, ref=entry_id))
+            docs.append(Doc(f"faq:{entry_id}", "faq", phrasings, primary, secondary,
+                            phrasing_tokens=[self.pipeline.tokens(p) for p in phrasings], ref=entry_id))
         rows: dict[str, dict[str, Any]] = {}
         for (_, row_key), cols in self.facts.items():
             any_fact = next(iter(cols.values()))
@@ -204,11 +206,18 @@ class Desk:
                 if col in info["cols"] or (col in DERIVED_COLS and "total" in info["cols"] and info["tbl"] == "三"):
                     primary.update(self.pipeline.tokens(alias))
             secondary = set(self._tokens(info["section"] or ""))
-            docs.append(Doc(f"row:{row_key}", "fact", phrasings, primary, secondary, ref=row_key))
+            docs.append(Doc(f"row:{row_key}", "fact", phrasings, primary, secondary,
+                            phrasing_tokens=[self.pipeline.tokens(p) for p in phrasings], ref=row_key))
+        previous: dict[str, Any] | None = None
         for pid, p in self.passages.items():
             text = self.pipeline.normalise(p["text"])
             primary = set(self.pipeline.tokens(text)) | set(self._tokens(p["context"] or ""))
             secondary = set(self._tokens(p["section"] or ""))
+            if previous is not None and previous["report_id"] == p["report_id"] and previous["section"] == p["section"]:
+                # The sentence before often names what this one counts ("中国统计"微博 ...
+                # then "用户达251.7万").
+                secondary |= set(self._tokens(previous["text"]))
+            previous = p
             docs.append(Doc(f"passage:{pid}", "passage", [text], primary, secondary,
                             group=p["report_id"], ref=pid))
         return docs
@@ -232,6 +241,8 @@ class Desk:
             if cand.doc.kind != "faq":
                 # Figures answer questions that ask for figures.
                 cand.score += 0.08 if report_intent else -0.15
+                if quantity and cand.doc.kind == "passage" and not _DIGIT_RE.search(cand.doc.phrasings[0]):
+                    cand.score -= 0.1
             elif quantity:
                 cand.score -= 0.04
         candidates.sort(key=lambda c: c.score, reverse=True)

@@ -56,6 +56,7 @@ class Language:
     particles: str
     stopwords: set[str]
     quantity_words: list[str]
+    stop_prefixes: tuple[str, ...]
 
 
 def read_language(folder: Path) -> Language:
@@ -66,6 +67,7 @@ def read_language(folder: Path) -> Language:
         particles=str(data.get("particles", "")),
         stopwords={clean(w) for w in data.get("stopwords", [])},
         quantity_words=[clean(w) for w in data.get("quantity_words", [])],
+        stop_prefixes=tuple(clean(w) for w in data.get("stop_prefixes", [])),
     )
 
 
@@ -113,7 +115,8 @@ def lexicon_from_db(db: sqlite_utils.Database, language: Language) -> Lexicon:
     words = [(r["word"], r["freq"]) for r in db.query("select word, freq from lexicon_words")]
     synonyms = {r["term"]: r["canonical"] for r in db.query("select term, canonical from synonyms")}
     return Lexicon(words=words, synonyms=synonyms, fillers=language.fillers,
-                   particles=language.particles, stopwords=language.stopwords)
+                   particles=language.particles, stopwords=language.stopwords,
+                   stop_prefixes=language.stop_prefixes)
 
 
 def seed(db: sqlite_utils.Database, folder: Path, home_agency: str) -> bool:

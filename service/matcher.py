@@ -39,6 +39,7 @@ class Doc:
     phrasings: list[str]  # normalised texts compared by rapidfuzz
     primary: set[str]  # tokens of the phrasings
     secondary: set[str] = field(default_factory=set)  # tokens of answer or context
+    phrasing_tokens: list[list[str]] = field(default_factory=list)  # tokens of each phrasing
     group: int = 0  # 0: always searchable; otherwise a report id, searched on demand
     ref: Any = None  # payload for the caller (entry id, row key, passage id ...)
 
@@ -49,13 +50,15 @@ class Candidate:
 
     doc: Doc
     score: float
-    coverage: float
-    fuzzy: float
+    coverage: float  # IDF-weighted share of the question's tokens found in the document
+    fuzzy: float  # rapidfuzz similarity to the closest phrasing, 0..1
+    precision: float = 0.0  # IDF-weighted share of the closest phrasing's tokens in the question
 
     def explain(self) -> dict[str, Any]:
         """Scores in a JSON-friendly form, for tickets and the curators' test pane."""
         return {"key": self.doc.key, "kind": self.doc.kind, "score": round(self.score, 4),
-                "coverage": round(self.coverage, 4), "fuzzy": round(self.fuzzy, 4)}
+                "coverage": round(self.coverage, 4), "precision": round(self.precision, 4),
+                "fuzzy": round(self.fuzzy, 4)}
 
 
 @dataclass
@@ -75,9 +78,11 @@ def _pinyin_key(word: str) -> str:
 class Index:
     """Inverted index over a list of :class:`Doc`."""
 
-    def __init__(self, docs: list[Doc], is_word: Callable[[str], bool] | None = None):
+    def __init__(self, docs: list[Doc], word_rarity: Callable[[str], float | None] | None = None):
+        """``word_rarity(token)``: how rare a word is in general Chinese, 0 (very common)
+        to 1 (rare), or None if it is no dictionary word (a run of stray characters)."""
         self.docs = docs
-        self.is_word = is_word or (lambda token: len(token) > 1)
+        self.word_rarity = word_rarity or (lambda token: 1.0 if len(token) > 1 else None)
         n = len(docs)
         postings: dict[str, list[tuple[int, float]]] = {}
         for i, doc in enumerate(docs):
@@ -116,36 +121,42 @@ class Index:
             seen.add(tok)
             if tok in self.idf:
                 terms.append(QueryTerm(tok, self.idf[tok], True, original))
-            elif tok.isdigit() or (len(tok) == 1 and not tok.isascii()) or not self.is_word(tok):
-                # Stray characters and numbers that no document uses say little.
-                terms.append(QueryTerm(tok, STRAY_CHAR_WEIGHT, False))
             else:
-                terms.append(QueryTerm(tok, self.unknown_weight, False))
+                rarity = None if tok.isdigit() or len(tok) == 1 else self.word_rarity(tok)
+                if rarity is None:
+                    # Stray characters and numbers that no document uses say little.
+                    terms.append(QueryTerm(tok, STRAY_CHAR_WEIGHT, False))
+                else:
+                    # A word the knowledge never uses: the rarer it is in general Chinese
+                    # (公租房, 居住证), the surer it is that the question is about
+                    # something else; a common word (发生) says much less.
+                    terms.append(QueryTerm(tok, self.unknown_weight * max(rarity, 0.15), False))
         return terms
 
     def _repair(self, toks: list[str]) -> list[tuple[str, str | None]]:
-        """Replace runs of unknown tokens whose pinyin spells a known word."""
+        """Replace runs of stray characters whose pinyin spells a known word (申清 -> 申请).
+
+        Only single characters and non-dictionary pieces are joined, so a real word the
+        citizen typed (发生) is never turned into a homophone (发声).
+        """
+        def loose(tok: str) -> bool:
+            return not tok.isascii() and (len(tok) == 1 or self.word_rarity(tok) is None)
+
         out: list[tuple[str, str | None]] = []
         i = 0
         while i < len(toks):
-            tok = toks[i]
-            if tok in self.idf or tok.isascii():
-                out.append((tok, None))
-                i += 1
-                continue
-            # Try the longest window of consecutive unknown tokens first.
             j = i
-            while j < len(toks) and toks[j] not in self.idf and not toks[j].isascii() and j - i < 4:
+            while j < len(toks) and loose(toks[j]) and j - i < 4:
                 j += 1
-            for end in range(j, i, -1):
-                span = "".join(toks[i:end])
-                known = self._by_pinyin.get(_pinyin_key(span)) if len(span) >= 2 else None
+            for end in range(j, i + 1, -1):
+                window = toks[i:end]
+                known = self._by_pinyin.get(_pinyin_key("".join(window)))
                 if known:
-                    out.append((known, span))
+                    out.append((known, "".join(window)))
                     i = end
                     break
             else:
-                out.append((tok, None))
+                out.append((toks[i], None))
                 i += 1
         return out
 
@@ -169,22 +180,35 @@ class Index:
         top = np.argpartition(-acc, k - 1)[:k]
         top = top[acc[top] > 0]
         query_compact = normalised.replace(" ", "")
-        query_tokens = " ".join(t.text for t in terms)
+        query_set = {t.text for t in terms}
         out = []
         for i in top:
             doc = self.docs[int(i)]
             coverage = float(acc[i]) / total
-            fuzzy = self._fuzzy(doc, query_compact, query_tokens)
+            fuzzy = self._fuzzy(doc, query_compact)
             if doc.kind == "passage":
+                precision = 0.0
                 score = 0.85 * coverage + 0.15 * fuzzy
             else:
-                score = 0.7 * coverage + 0.3 * fuzzy
-            out.append(Candidate(doc, min(score, 1.0), coverage, fuzzy))
+                precision = self._precision(doc, query_set)
+                score = 0.5 * coverage + 0.3 * precision + 0.2 * fuzzy
+            out.append(Candidate(doc, min(score, 1.0), coverage, fuzzy, precision))
         out.sort(key=lambda c: c.score, reverse=True)
         return out[:limit]
 
+    def _precision(self, doc: Doc, query_set: set[str]) -> float:
+        """How much of the closest phrasing the question covers (IDF-weighted)."""
+        best = 0.0
+        for toks in doc.phrasing_tokens:
+            weights = [self.idf.get(t, 0.0) for t in set(toks)]
+            total = sum(weights)
+            if total > 0:
+                hit = sum(w for t, w in zip(set(toks), weights) if t in query_set)
+                best = max(best, hit / total)
+        return best
+
     @staticmethod
-    def _fuzzy(doc: Doc, query_compact: str, query_tokens: str) -> float:
+    def _fuzzy(doc: Doc, query_compact: str) -> float:
         best = 0.0
         for phrasing in doc.phrasings:
             compact = phrasing.replace(" ", "")

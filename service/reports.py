@@ -196,7 +196,7 @@ _CN_DIGITS = str.maketrans("〇零一二三四五六七八九", "00123456789")
 _SECTION_HEAD = re.compile(r"^[一二三四五六七八九十]{1,3}、")
 _SUB_HEAD = re.compile(r"^[（(][一二三四五六七八九十]{1,3}[)）]")
 _ITEM = re.compile(r"^(\d{1,2})[.、](.*)$")
-_SENTENCE_END = re.compile(r"[。！？；]")
+_SENTENCE_END = re.compile(r"([。！？；])")
 _ZERO_MARKS = {"", "-", "—", "–", "－", "——", "/", "／", "\\", "无", "空"}
 
 
@@ -248,7 +248,10 @@ def parse_report(data: bytes | str, filename: str, agency: str | None = None,
     if not data or (isinstance(data, str) and not data.strip()):
         raise ReportFormatError("文件内容为空，无法识别为政府信息公开工作年度报告。")
     if suffix == ".txt":
-        return parse_text(_decode(data), agency=agency, year=year)
+        text = _decode(data)
+        if not text.strip():
+            raise ReportFormatError("文件内容为空，无法识别为政府信息公开工作年度报告。")
+        return parse_text(text, agency=agency, year=year)
     if suffix in (".html", ".htm"):
         return parse_html(data, agency=agency, year=year)
     if suffix == ".docx":
@@ -300,6 +303,9 @@ def parse_text(text: str, agency: str | None = None, year: int | None = None) ->
         else:
             table, row, after_cell = None, None, False
             blocks.append(line)
+    # Paragraphs indented with a tab look like one-cell tables: give them back as text.
+    blocks = [cell for block in blocks for cell in
+              ([r[0] for r in block] if isinstance(block, list) and all(len(r) == 1 for r in block) else [block])]
     return _build_report(blocks, [], agency, year)
 
 
@@ -711,9 +717,18 @@ def _period_year(paragraphs: list[str]) -> int | None:
 # --------------------------------------------------------------------------- narrative
 
 
-def _is_topic(sentence: str) -> bool:
-    """A short sentence without figures that names what the next sentences are about."""
-    return len(sentence) <= 20 and not re.search(r"\d", sentence) and not sentence.endswith(("：", ":"))
+# Chinese numerals with a measure word ("第十二届", "三场") count as figures too.
+_CN_FIGURE = re.compile(r"[一二两三四五六七八九十百千]+[届次个项件篇条家所名位场期批亿万]")
+
+
+def _is_topic(sentence: str, stop: str) -> bool:
+    """A short sentence without figures that names what the next sentences are about.
+
+    Only a sentence closed by a full stop qualifies: a clause ending in "；" is an item of a
+    list, not a topic.
+    """
+    return (stop in ("。", "！", "？", "") and len(sentence) <= 20 and not re.search(r"\d", sentence)
+            and not _CN_FIGURE.search(sentence) and not sentence.endswith(("：", ":")))
 
 
 def _passages(paragraphs: list[str]) -> list[Passage]:
@@ -738,16 +753,15 @@ def _passages(paragraphs: list[str]) -> list[Passage]:
                 sub = head
             body = rest
             break
-        if _table_of_heading(para):
-            continue
         chain = " ".join(x for x in (section, sub) if x)
         topics: list[str] = []
         last_was_topic = False
-        for sentence in _SENTENCE_END.split(body):
+        pieces = _SENTENCE_END.split(body)  # sentence, stop, sentence, stop, …, tail
+        for sentence, stop in zip(pieces[::2], [*pieces[1::2], ""]):
             sentence = sentence.strip(" ，,、")
             if not sentence:
                 continue
-            if _is_topic(sentence):
+            if _is_topic(sentence, stop):
                 topics = topics + [sentence] if last_was_topic else [sentence]
                 passages.append(Passage(chain, "", sentence))
                 last_was_topic = True

@@ -13,6 +13,7 @@ citizen's question, so the two always meet in the same form:
 """
 from __future__ import annotations
 
+import math
 import re
 import threading
 import unicodedata
@@ -104,6 +105,8 @@ class Lexicon:
     fillers: list[str] = field(default_factory=list)  # phrases removed anywhere
     particles: str = ""  # single characters removed at the end of a question
     stopwords: set[str] = field(default_factory=set)
+    # Short words starting with these are question words for amounts (几件, 多少个): dropped.
+    stop_prefixes: tuple[str, ...] = ()
 
 
 def parse_synonym_lines(lines: Iterable[str]) -> dict[str, str]:
@@ -205,8 +208,11 @@ class TextPipeline:
             # inventing words like 因本 that then count as unknown vocabulary.
             for tok in self.tokenizer.lcut(piece, HMM=False):
                 tok = self.lexicon.synonyms.get(tok, tok)
-                if tok.strip() and tok not in self.lexicon.stopwords:
-                    out.append(tok)
+                if not tok.strip() or tok in self.lexicon.stopwords:
+                    continue
+                if len(tok) <= 3 and tok.startswith(self.lexicon.stop_prefixes):
+                    continue
+                out.append(tok)
         return tuple(out)
 
     def analyse(self, text: str) -> tuple[str, list[str]]:
@@ -214,6 +220,14 @@ class TextPipeline:
         normalised = self.normalise(text)
         return normalised, self.tokens(normalised)
 
-    def is_dictionary_word(self, token: str) -> bool:
-        """Whether jieba's dictionary (with the domain words) knows this token as a word."""
-        return bool(self.tokenizer.FREQ.get(token))
+    def word_rarity(self, token: str) -> float | None:
+        """How rare a word is in general Chinese, from jieba's corpus frequencies.
+
+        0 for everyday words (发生), 1 for rare ones (居住证); None if jieba's
+        dictionary does not know the token as a word.
+        """
+        freq = self.tokenizer.FREQ.get(token)
+        if not freq:
+            return None
+        surprise = math.log(self.tokenizer.total / freq)
+        return min(1.0, max(0.0, (surprise - 7.0) / 5.0))
