@@ -49,7 +49,7 @@ class Settings:
 
     home_agency: str = "国家统计局"
     answer_threshold: float = 0.6
-    clarify_threshold: float = 0.4
+    clarify_threshold: float = 0.55
     margin: float = 0.05
     max_suggestions: int = 3
     today: date | None = None  # fixed in tests; None means the real date

@@ -27,6 +27,8 @@ from rapidfuzz import fuzz
 SECONDARY_WEIGHT = 0.45
 # Weight of a single character the knowledge never uses (mostly function characters).
 STRAY_CHAR_WEIGHT = 0.25
+# The most a single known character may weigh.
+SINGLE_CHAR_CAP = 0.6
 CANDIDATES = 50
 
 
@@ -120,7 +122,11 @@ class Index:
                 continue
             seen.add(tok)
             if tok in self.idf:
-                terms.append(QueryTerm(tok, self.idf[tok], True, original))
+                weight = self.idf[tok]
+                if len(tok) == 1 and not tok.isascii():
+                    # A lone character is mostly a by-product of segmentation (起, 提).
+                    weight = min(weight, SINGLE_CHAR_CAP)
+                terms.append(QueryTerm(tok, weight, True, original))
             else:
                 rarity = None if tok.isdigit() or len(tok) == 1 else self.word_rarity(tok)
                 if rarity is None:
@@ -130,7 +136,7 @@ class Index:
                     # A word the knowledge never uses: the rarer it is in general Chinese
                     # (公租房, 居住证), the surer it is that the question is about
                     # something else; a common word (发生) says much less.
-                    terms.append(QueryTerm(tok, self.unknown_weight * max(rarity, 0.15), False))
+                    terms.append(QueryTerm(tok, self.unknown_weight * max(rarity, 0.05), False))
         return terms
 
     def _repair(self, toks: list[str]) -> list[tuple[str, str | None]]:
@@ -191,7 +197,11 @@ class Index:
                 score = 0.85 * coverage + 0.15 * fuzzy
             else:
                 precision = self._precision(doc, query_set)
-                score = 0.5 * coverage + 0.3 * precision + 0.2 * fuzzy
+                # Both directions must agree: the question's words are in the document
+                # (coverage) and the closest phrasing's words are in the question
+                # (precision); their harmonic mean punishes either one being low.
+                both = 2 * coverage * precision / (coverage + precision) if coverage + precision else 0.0
+                score = 0.8 * both + 0.2 * fuzzy
             out.append(Candidate(doc, min(score, 1.0), coverage, fuzzy, precision))
         out.sort(key=lambda c: c.score, reverse=True)
         return out[:limit]

@@ -287,7 +287,13 @@ def parse_text(text: str, agency: str | None = None, year: int | None = None) ->
     for raw in text.splitlines():
         line = _BOOKMARK.sub("", raw)
         cell = re.match(r"^[ \u3000]*\t(.*)$", line)
-        if cell:
+        if "\t" in line.strip(" \u3000\t"):  # a whole row on one tab-separated line
+            if table is None:
+                table = []
+                blocks.append(table)
+            table.append([c.strip() for c in line.strip(" \u3000").split("\t")])
+            row, after_cell = None, False
+        elif cell:
             if table is None:
                 table = []
                 blocks.append(table)
@@ -800,9 +806,12 @@ def validate(facts: Iterable[Fact]) -> list[str]:
                 problems.append(
                     f"表三“{col_label}”列：本年新收（{_fmt(new)}）与上年结转（{_fmt(carried_in)}）之和为{_fmt(lhs)}，"
                     f"但本年度办理结果总计（{_fmt(total)}）与结转下年度继续办理（{_fmt(carried_out)}）之和为{_fmt(rhs)}，两者应相等。")
+    # A group row counts only when the report gives none of its sub-rows (else it is a subtotal).
+    subtotals = {g for g in TABLE3_GROUP_ROWS if any(k.startswith(g + "_") for _, k, _ in v)}
+    outcome_rows = [row for row in TABLE3_OUTCOME_ROWS if row not in subtotals]
     for col, col_label in TABLE3_COLS.items():
         total = get("outcome_total", col)
-        parts = [x for row in TABLE3_OUTCOME_ROWS if (x := get(row, col)) is not None]
+        parts = [x for row in outcome_rows if (x := get(row, col)) is not None]
         if total is not None and parts and differ(sum(parts), total):
             problems.append(f"表三“{TABLE3_ROWS['outcome_total']}”的“{col_label}”列为{_fmt(total)}，"
                             f"但各项办理结果相加为{_fmt(sum(parts))}。")

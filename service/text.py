@@ -50,6 +50,7 @@ def chinese_to_int(numeral: str) -> int | None:
         # Digit-by-digit form, as in years (二〇二一).
         return int("".join(str(_DIGITS[ch]) for ch in numeral))
     total, section, digit = 0, 0, None
+    last_unit = 10_000  # units inside a section must fall: 千 > 百 > 十
     for ch in numeral:
         if ch in _DIGITS:
             if digit is not None:
@@ -58,12 +59,15 @@ def chinese_to_int(numeral: str) -> int | None:
             if digit == 0:
                 digit = None
         elif ch in _UNITS:
+            if _UNITS[ch] >= last_unit:
+                return None
+            last_unit = _UNITS[ch]
             section += (1 if digit is None else digit) * _UNITS[ch]
             digit = None
         elif ch in _BIG_UNITS:
             section += digit or 0
             total += (section or 1) * _BIG_UNITS[ch]
-            section, digit = 0, None
+            section, digit, last_unit = 0, None, 10_000
         else:
             return None
     return total + section + (digit or 0)
@@ -230,4 +234,4 @@ class TextPipeline:
         if not freq:
             return None
         surprise = math.log(self.tokenizer.total / freq)
-        return min(1.0, max(0.0, (surprise - 7.0) / 5.0))
+        return min(1.0, max(0.0, (surprise - 8.0) / 5.0))

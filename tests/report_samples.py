@@ -335,6 +335,8 @@ def to_text(spec: dict[str, Any]) -> str:
                 for r0, c, _, _, text in sorted((p for p in placed if p[0] <= r < p[0] + p[2]),
                                                 key=lambda p: p[1]):
                     shown = _show(text, "txt", r, c) if r0 == r else ""
+                    if r0 == r == len(content) - 1 and c == 0:
+                        shown = "[bookmark: _GoBack]" + shown  # stray converter marker
                     lines.append("\t" + shown)
                 lines.append("")
             lines.append("")
@@ -343,7 +345,6 @@ def to_text(spec: dict[str, Any]) -> str:
         else:
             # Sub-headings get a stray leading space, as in converted reports.
             lines.append((" " + content) if content.startswith("（") else content)
-    lines.insert(len(lines) - 3, "[bookmark: _GoBack]")  # a stray marker near the end
     return "\n".join(lines) + "\n"
 
 
