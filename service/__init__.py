@@ -18,9 +18,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         KNOWLEDGE_DIR=str(ROOT / "knowledge"),
         HOME_AGENCY="国家统计局",
         PRODUCT_NAME="政务公开智能问答",
-        ANSWER_THRESHOLD=0.6,
-        CLARIFY_THRESHOLD=0.55,
-        CLARIFY_MARGIN=0.05,
+        ANSWER_THRESHOLD=0.55,
+        CLARIFY_THRESHOLD=0.45,
+        CLARIFY_MARGIN=0.03,
         MAX_QUESTION_CHARS=500,
         MAX_CONTENT_LENGTH=16 * 1024,
     )

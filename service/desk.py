@@ -24,7 +24,7 @@ import sqlite_utils
 from . import reports as report_format
 from .knowledge import (Language, lexicon_from_db, read_agencies, read_chitchat,
                         read_language, read_report_terms)
-from .matcher import Candidate, Doc, Index
+from .matcher import STRAY_CHAR_WEIGHT, Candidate, Doc, Index
 from .text import TextPipeline, clean
 
 _DIGIT_RE = re.compile(r"\d")
@@ -41,6 +41,8 @@ DERIVED_COLS = {"legal_persons": ("法人或其他组织", ("business", "researc
                                                   "legal_services", "other"))}
 DERIVED_ROWS = {"litigation": ("行政诉讼（未经复议直接起诉与复议后起诉合计）",
                                ("litigation_direct", "litigation_after_review"))}
+# What the derived rows are matched by (their labels name their parts, which must not match).
+DERIVED_ALIASES = {"litigation": ["行政诉讼", "行政诉讼合计", "诉讼案件", "被起诉"]}
 
 
 @dataclass
@@ -48,9 +50,14 @@ class Settings:
     """Decision thresholds and identity, from the app config."""
 
     home_agency: str = "国家统计局"
-    answer_threshold: float = 0.6
-    clarify_threshold: float = 0.55
-    margin: float = 0.05
+    answer_threshold: float = 0.55
+    clarify_threshold: float = 0.45
+    margin: float = 0.03
+    # A clear winner may be answered with less confidence when it leads by far.
+    low_answer_threshold: float = 0.45
+    wide_margin: float = 0.12
+    # How much the share of unknown words in a question lowers confidence.
+    unknown_penalty: float = 0.3
     max_suggestions: int = 3
     today: date | None = None  # fixed in tests; None means the real date
 
@@ -194,12 +201,11 @@ class Desk:
         for key, (label, parts) in DERIVED_ROWS.items():
             if any(p in rows for p in parts):
                 first = rows[next(p for p in parts if p in rows)]
-                rows[key] = {"label": label, "tbl": first["tbl"], "section": first["section"],
-                             "cols": set(first["cols"])}
+                rows[key] = {"label": DERIVED_ALIASES[key][0], "tbl": first["tbl"],
+                             "section": first["section"], "cols": set(first["cols"])}
         row_aliases = self.terms.get("rows", {})
-        derived_aliases = {"litigation": ["行政诉讼", "诉讼案件", "被起诉"]}
         for row_key, info in rows.items():
-            texts = [info["label"], *row_aliases.get(row_key, []), *derived_aliases.get(row_key, [])]
+            texts = [info["label"], *row_aliases.get(row_key, []), *DERIVED_ALIASES.get(row_key, [])]
             phrasings = [self.pipeline.normalise(t) for t in texts]
             primary = {t for p in phrasings for t in self.pipeline.tokens(p)}
             for alias, col in self._col_aliases:
@@ -245,27 +251,45 @@ class Desk:
                     cand.score -= 0.1
             elif quantity:
                 cand.score -= 0.04
+        # Words the knowledge never uses (公租房, 居住证) make every candidate less likely.
+        total = sum(t.weight for t in terms) or 1.0
+        unknown = sum(t.weight for t in terms if not t.known and t.weight > STRAY_CHAR_WEIGHT) / total
+        shift = self.settings.unknown_penalty * unknown
+        for cand in candidates:
+            cand.score = max(0.0, cand.score - shift)
         candidates.sort(key=lambda c: c.score, reverse=True)
         explained = [c.explain() for c in candidates[:5]]
         base = {"normalised": normalised, "tokens": [t.text for t in terms], "candidates": explained}
         top = candidates[0] if candidates else None
 
-        if missing and (quantity or (top is not None and top.doc.kind != "faq")):
+        if missing and top is not None and top.doc.kind != "faq" and top.score >= self.settings.clarify_threshold:
             return Reply("answered", "fact", self._decline_text(missing), confidence=1.0,
                          ref="decline", reason="问题所指的报告不在知识库中", **base)
-        if top is None or top.score < self.settings.clarify_threshold:
+        st = self.settings
+        if top is None or top.score < st.clarify_threshold:
             return Reply("escalated", None, "", confidence=top.score if top else 0.0,
                          reason="没有足够接近的知识", **base)
-        rivals = [c for c in candidates[1:] if c.score >= top.score - self.settings.margin
-                  and c.score >= self.settings.clarify_threshold]
-        if top.score >= self.settings.answer_threshold:
+        second = candidates[1].score if len(candidates) > 1 else 0.0
+        # A question that shares none of the domain's common words (申请, 公开, 统计 ...)
+        # gets no guesses: it is answered only with full confidence, or escalated.
+        if top.doc.kind == "passage" and top.score >= st.answer_threshold:
+            # Close passages of one report are answered together: they are neighbouring
+            # figures (总数据量, 访问量, 注册用户量), not rival meanings.
+            rivals = [c for c in candidates[1:] if c.score >= top.score - st.margin]
+            if all(c.doc.kind == "passage" for c in rivals):
+                return self._answer_passages([top, *rivals], base)
+        anchored = any(t.known and t.text in self.index.common and t.text not in self.language.question_words
+                       for t in terms)
+        clear = (top.score >= st.answer_threshold and top.score - second >= st.margin) or \
+                (anchored and top.score >= st.low_answer_threshold and top.score - second >= st.wide_margin)
+        if not anchored and not clear:
+            return Reply("escalated", None, "", confidence=top.score,
+                         reason="问题与本领域的常用词无关，且没有明确匹配", **base)
+        if clear:
             if top.doc.kind == "passage":
-                same = [c for c in rivals if c.doc.kind == "passage"]
-                if len(same) == len(rivals):
-                    return self._answer_passages([top, *same], base)
-            elif not rivals:
-                return self._answer(top, target, scope, compact, base)
-        return self._clarify([top, *candidates[1:]], target, base)
+                return self._answer_passages([top], base)
+            return self._answer(top, target, scope, compact, base)
+        return self._clarify(candidates, target, base)
 
     def _chitchat(self, question: str) -> Reply | None:
         text = _PUNCT_RE.sub("", clean(question))
@@ -289,21 +313,21 @@ class Desk:
                      ref=f"chitchat:{intent['name']}", normalised=text, reason="寒暄")
 
     def _scope(self, compact: str) -> Scope:
-        years: list[int] = []
-        for m in _YEAR_RE.finditer(compact):
-            years.append(int(m.group(1)))
-        today = self.settings.today or date.today()
-        for word, delta in _RELATIVE_YEARS.items():
-            if word in compact:
-                years.append(today.year + delta)
+        years = [int(m.group(1)) for m in _YEAR_RE.finditer(compact)]
+        if not years:  # a year written out wins over 今年/去年
+            today = self.settings.today or date.today()
+            years = [today.year + delta for word, delta in _RELATIVE_YEARS.items() if word in compact]
         agencies: list[str] = []
         rest = compact
+        # Names of local agencies first, so 上海市统计局 is not read as 统计局.
+        for m in _LOCAL_AGENCY_RE.finditer(compact):
+            name = self.agencies.get(m.group(0), m.group(0))
+            agencies.append(name)
+            rest = rest.replace(m.group(0), " ")
         for name in sorted(self.agencies, key=len, reverse=True):
             if name and name in rest:
                 agencies.append(self.agencies[name])
                 rest = rest.replace(name, " ")
-        for m in _LOCAL_AGENCY_RE.finditer(rest):
-            agencies.append(m.group(0))
         neutral: set[str] = set()
         for y in years:
             neutral.add(str(y))
@@ -359,7 +383,12 @@ class Desk:
                          f"{target.name}的年度报告中没有“{top.doc.phrasings[0]}”这一项数据。",
                          confidence=top.score, ref=f"fact:{target.id}:{row_key}",
                          reason="报告中没有这一行", **base)
-        col = self._column(compact, cells)
+        # The row's own words (其他法律行政法规禁止公开) must not be read as a column (其他).
+        rest = compact
+        for phrase in sorted(top.doc.phrasings, key=len, reverse=True):
+            if len(phrase) > 1:
+                rest = rest.replace(phrase.replace(" ", ""), " ")
+        col = self._column(rest, cells)
         value, label, unit, section = self._cell(cells, col)
         row_label = next(iter(cells.values()))["row_label"] if row_key not in DERIVED_ROWS else DERIVED_ROWS[row_key][0]
         col_text = "" if col == "total" or len(cells) == 1 else f"（{label}）"

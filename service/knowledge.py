@@ -57,6 +57,7 @@ class Language:
     stopwords: set[str]
     quantity_words: list[str]
     stop_prefixes: tuple[str, ...]
+    question_words: set[str]
 
 
 def read_language(folder: Path) -> Language:
@@ -68,6 +69,7 @@ def read_language(folder: Path) -> Language:
         stopwords={clean(w) for w in data.get("stopwords", [])},
         quantity_words=[clean(w) for w in data.get("quantity_words", [])],
         stop_prefixes=tuple(clean(w) for w in data.get("stop_prefixes", [])),
+        question_words={clean(w) for w in data.get("question_words", [])},
     )
 
 

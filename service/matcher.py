@@ -30,6 +30,7 @@ STRAY_CHAR_WEIGHT = 0.25
 # The most a single known character may weigh.
 SINGLE_CHAR_CAP = 0.6
 CANDIDATES = 50
+COMMON_SHARE = 0.05
 
 
 @dataclass
@@ -103,6 +104,9 @@ class Index:
         }
         # A real word that no document uses weighs like the rarest possible token.
         self.unknown_weight = math.log(1 + (n + 0.5) / 0.5)
+        # The domain's common words: those in at least COMMON_SHARE of the documents.
+        self.common = {tok for tok, (idx, _) in self.postings.items()
+                       if len(tok) > 1 and len(idx) >= max(2, COMMON_SHARE * n)}
         self.groups = np.fromiter((d.group for d in docs), dtype=np.int64, count=n)
         self._by_pinyin: dict[str, str] = {}
         for tok in sorted(self.postings, key=lambda t: -len(self.postings[t][0])):

@@ -197,7 +197,7 @@ _SECTION_HEAD = re.compile(r"^[一二三四五六七八九十]{1,3}、")
 _SUB_HEAD = re.compile(r"^[（(][一二三四五六七八九十]{1,3}[)）]")
 _ITEM = re.compile(r"^(\d{1,2})[.、](.*)$")
 _SENTENCE_END = re.compile(r"([。！？；])")
-_ZERO_MARKS = {"", "-", "—", "–", "－", "——", "/", "／", "\\", "无", "空"}
+_ZERO_MARKS = {"", "无"}  # dashes and slashes are matched by a pattern
 
 
 def _clean_text(text: str) -> str:
@@ -284,22 +284,24 @@ def parse_text(text: str, agency: str | None = None, year: int | None = None) ->
     table: Grid | None = None
     row: list[str] | None = None
     after_cell = False
+
+    def open_table() -> Grid:
+        nonlocal table
+        if table is None:
+            table = []
+            blocks.append(table)
+        return table
+
     for raw in text.splitlines():
         line = _BOOKMARK.sub("", raw)
         cell = re.match(r"^[ \u3000]*\t(.*)$", line)
         if "\t" in line.strip(" \u3000\t"):  # a whole row on one tab-separated line
-            if table is None:
-                table = []
-                blocks.append(table)
-            table.append([c.strip() for c in line.strip(" \u3000").split("\t")])
+            open_table().append([c.strip() for c in line.strip(" \u3000").split("\t")])
             row, after_cell = None, False
         elif cell:
-            if table is None:
-                table = []
-                blocks.append(table)
             if row is None:
                 row = []
-                table.append(row)
+                open_table().append(row)
             row.append(cell.group(1).strip())
             after_cell = True
         elif not line.strip():
@@ -351,7 +353,7 @@ def _html_blocks(soup) -> list[Block]:
             if isinstance(child, NavigableString):
                 if type(child) is NavigableString:  # skip comments, doctype, CDATA
                     buf.append(re.sub(r"\s+", " ", str(child)))
-            elif child.name in _HTML_SKIP_TAGS:
+            elif not isinstance(child, Tag) or child.name in _HTML_SKIP_TAGS:
                 continue
             elif child.name == "br":
                 buf.append("\0")
@@ -546,13 +548,13 @@ def _read_table2(rows: Grid, section: str) -> tuple[list[Fact], str | None]:
     facts: list[Fact] = []
     seen: set[tuple[str, str]] = set()
     columns: list[tuple[str, str, str]] = []  # (key, label, unit) of the current block
-    format_hint = None
+    format_hint: str | None = None
     for cells in rows:
         labels = [c for c in cells if _number(c) is None]
         if not labels:
             continue
         key = _match(_norm(labels[0]), _T2_ROW_PATTERNS)
-        values = [_number(c) for c in cells[cells.index(labels[0]) + 1:]]
+        values = [x for x in map(_number, cells[cells.index(labels[0]) + 1:]) if x is not None]
         if len(labels) == 1 and key and values:
             cols = columns or [(c, TABLE2_COLS[c], TABLE2_UNITS[c]) for c in _T2_DEFAULT_COLS[key]]
             for (col, col_label, unit), value in zip(cols, values):
@@ -560,12 +562,12 @@ def _read_table2(rows: Grid, section: str) -> tuple[list[Fact], str | None]:
                     seen.add((key, col))
                     facts.append(Fact("二", key, TABLE2_ROWS[key], col, col_label, value, unit, section))
             continue
-        header = [(col, cell) for cell in cells if (col := _match(_norm(cell), _T2_COL_PATTERNS))]
+        header = [(found, cell) for cell in cells if (found := _match(_norm(cell), _T2_COL_PATTERNS))]
         if header:
-            columns = [(col, _header_label(cell, col), _header_unit(cell, col)) for col, cell in header]
-            if any(col in _FORMAT_2019_COLS for col, _ in header):
+            columns = [(c, _header_label(cell, c), _header_unit(cell, c)) for c, cell in header]
+            if any(c in _FORMAT_2019_COLS for c, _ in header):
                 format_hint = "2019"
-            elif format_hint is None and any(col in ("issued", "repealed", "in_force") for col, _ in header):
+            elif format_hint is None and any(c in ("issued", "repealed", "in_force") for c, _ in header):
                 format_hint = "2021"
     return facts, format_hint
 
@@ -613,10 +615,11 @@ def _read_table3(rows: Grid, section: str) -> list[Fact]:
     for cells in rows:
         if len(cells) < 8:
             continue
-        values = [_number(c) for c in cells[-7:]]
+        parsed = [_number(c) for c in cells[-7:]]
         labels = [n for n in map(_norm, cells[:-7]) if n]
-        if None in values or not labels:
+        if None in parsed or not labels:
             continue
+        values = [x or 0.0 for x in parsed]
         key = label = None
         for text in labels:
             item = _ITEM.match(text)
@@ -637,7 +640,7 @@ def _read_table3(rows: Grid, section: str) -> list[Fact]:
                 if n:
                     key, label = f"{group}_{n}", None
         if key and key not in found:
-            found[key] = (label or TABLE3_ROWS.get(key) or TABLE3_GROUP_ROWS[key], values)  # type: ignore[arg-type]
+            found[key] = (label or TABLE3_ROWS.get(key) or TABLE3_GROUP_ROWS[key], values)
     order = [*TABLE3_ROWS, *TABLE3_GROUP_ROWS]
     return [Fact("三", key, found[key][0], col, col_label, value, "件", section)
             for key in sorted(found, key=order.index)
@@ -648,8 +651,8 @@ def _read_table3(rows: Grid, section: str) -> list[Fact]:
 
 
 def _read_table4(rows: Grid, section: str) -> list[Fact]:
-    """Read table 四: one row of 15 numbers (复议, 直接起诉, 复议后起诉 × 5 columns),
-    or, in a transposed layout, one labelled row of five numbers per case type."""
+    """Read table 四: one row of 15 numbers (复议, 直接起诉, 复议后起诉 × 5 columns) as in
+    the national format, or, where a report lays it out so, one labelled row per case type."""
     found: dict[str, list[float]] = {}
     for cells in rows:
         tail: list[float] = []
@@ -727,14 +730,18 @@ def _period_year(paragraphs: list[str]) -> int | None:
 _CN_FIGURE = re.compile(r"[一二两三四五六七八九十百千]+[届次个项件篇条家所名位场期批亿万]")
 
 
+def _has_figure(sentence: str) -> bool:
+    return bool(re.search(r"\d", sentence) or _CN_FIGURE.search(sentence))
+
+
 def _is_topic(sentence: str, stop: str) -> bool:
     """A short sentence without figures that names what the next sentences are about.
 
     Only a sentence closed by a full stop qualifies: a clause ending in "；" is an item of a
     list, not a topic.
     """
-    return (stop in ("。", "！", "？", "") and len(sentence) <= 20 and not re.search(r"\d", sentence)
-            and not _CN_FIGURE.search(sentence) and not sentence.endswith(("：", ":")))
+    return (stop in ("。", "！", "？", "") and len(sentence) <= 20 and not _has_figure(sentence)
+            and not sentence.endswith(("：", ":")))
 
 
 def _passages(paragraphs: list[str]) -> list[Passage]:
@@ -760,6 +767,9 @@ def _passages(paragraphs: list[str]) -> list[Passage]:
             body = rest
             break
         chain = " ".join(x for x in (section, sub) if x)
+        # Outside the narrative sections (page furniture, preamble, table notes) only
+        # sentences with figures are worth keeping.
+        keep_plain = bool(section) and not _table_of_heading(section)
         topics: list[str] = []
         last_was_topic = False
         pieces = _SENTENCE_END.split(body)  # sentence, stop, sentence, stop, …, tail
@@ -767,13 +777,12 @@ def _passages(paragraphs: list[str]) -> list[Passage]:
             sentence = sentence.strip(" ，,、")
             if not sentence:
                 continue
-            if _is_topic(sentence, stop):
+            topic = _is_topic(sentence, stop)
+            if topic:
                 topics = topics + [sentence] if last_was_topic else [sentence]
-                passages.append(Passage(chain, "", sentence))
-                last_was_topic = True
-            else:
-                passages.append(Passage(chain, "。".join(topics), sentence))
-                last_was_topic = False
+            if keep_plain or _has_figure(sentence):
+                passages.append(Passage(chain, "" if topic else "。".join(topics), sentence))
+            last_was_topic = topic
     return passages
 
 
@@ -788,48 +797,45 @@ def validate(facts: Iterable[Fact]) -> list[str]:
     总计.  Table 四: per row, the four result columns add up to 总计.  Rules whose cells are
     missing are skipped.
     """
+    facts = list(facts)
     v = {(f.table, f.row_key, f.col_key): f.value for f in facts}
+    labels = {(f.table, f.row_key): f.row_label for f in facts}
     problems: list[str] = []
 
-    def get(row: str, col: str, table: str = "三") -> float | None:
-        return v.get((table, row, col))
+    def values(pairs: Iterable[tuple[str, str]], table: str = "三") -> list[float] | None:
+        """The values of these (row, col) cells, or None when one is missing."""
+        keys = [(table, row, col) for row, col in pairs]
+        return [v[k] for k in keys] if all(k in v for k in keys) else None
 
     def differ(a: float, b: float) -> bool:
         return abs(a - b) > 1e-6
 
     for col, col_label in TABLE3_COLS.items():
-        new, carried_in = get("new", col), get("carried_in", col)
-        total, carried_out = get("outcome_total", col), get("carried_out", col)
-        if None not in (new, carried_in, total, carried_out):
-            lhs, rhs = new + carried_in, total + carried_out  # type: ignore[operator]
-            if differ(lhs, rhs):
+        balance = values((row, col) for row in ("new", "carried_in", "outcome_total", "carried_out"))
+        if balance:
+            new, carried_in, total, carried_out = balance
+            if differ(new + carried_in, total + carried_out):
                 problems.append(
-                    f"表三“{col_label}”列：本年新收（{_fmt(new)}）与上年结转（{_fmt(carried_in)}）之和为{_fmt(lhs)}，"
-                    f"但本年度办理结果总计（{_fmt(total)}）与结转下年度继续办理（{_fmt(carried_out)}）之和为{_fmt(rhs)}，两者应相等。")
+                    f"表三“{col_label}”列：本年新收（{_fmt(new)}）与上年结转（{_fmt(carried_in)}）之和为"
+                    f"{_fmt(new + carried_in)}，但本年度办理结果总计（{_fmt(total)}）与结转下年度继续办理"
+                    f"（{_fmt(carried_out)}）之和为{_fmt(total + carried_out)}，两者应相等。")
     # A group row counts only when the report gives none of its sub-rows (else it is a subtotal).
     subtotals = {g for g in TABLE3_GROUP_ROWS if any(k.startswith(g + "_") for _, k, _ in v)}
     outcome_rows = [row for row in TABLE3_OUTCOME_ROWS if row not in subtotals]
     for col, col_label in TABLE3_COLS.items():
-        total = get("outcome_total", col)
-        parts = [x for row in outcome_rows if (x := get(row, col)) is not None]
-        if total is not None and parts and differ(sum(parts), total):
-            problems.append(f"表三“{TABLE3_ROWS['outcome_total']}”的“{col_label}”列为{_fmt(total)}，"
+        total_cell = values([("outcome_total", col)])
+        parts = [v[k] for row in outcome_rows if (k := ("三", row, col)) in v]
+        if total_cell and parts and differ(sum(parts), total_cell[0]):
+            problems.append(f"表三“{TABLE3_ROWS['outcome_total']}”的“{col_label}”列为{_fmt(total_cell[0])}，"
                             f"但各项办理结果相加为{_fmt(sum(parts))}。")
     for row in [*TABLE3_ROWS, *TABLE3_GROUP_ROWS]:
-        cells = [get(row, col) for col in TABLE3_COLS]
-        if None in cells:
-            continue
-        label = next(f.row_label for f in facts if f.table == "三" and f.row_key == row)
-        parts_sum = sum(cells[:-1])  # type: ignore[arg-type]
-        if differ(parts_sum, cells[-1]):  # type: ignore[arg-type]
-            problems.append(f"表三“{label}”一行：自然人与法人或其他组织各列相加为{_fmt(parts_sum)}，"
-                            f"但“总计”列为{_fmt(cells[-1])}。")  # type: ignore[arg-type]
+        cells = values((row, col) for col in TABLE3_COLS)
+        if cells and differ(sum(cells[:-1]), cells[-1]):
+            problems.append(f"表三“{labels['三', row]}”一行：自然人与法人或其他组织各列相加为"
+                            f"{_fmt(sum(cells[:-1]))}，但“总计”列为{_fmt(cells[-1])}。")
     for row, row_label in TABLE4_ROWS.items():
-        cells = [get(row, col, "四") for col in TABLE4_COLS]
-        if None in cells:
-            continue
-        parts_sum = sum(cells[:-1])  # type: ignore[arg-type]
-        if differ(parts_sum, cells[-1]):  # type: ignore[arg-type]
+        cells = values(((row, col) for col in TABLE4_COLS), "四")
+        if cells and differ(sum(cells[:-1]), cells[-1]):
             problems.append(f"表四“{row_label}”一行：结果维持、结果纠正、其他结果、尚未审结相加为"
-                            f"{_fmt(parts_sum)}，但“总计”为{_fmt(cells[-1])}。")  # type: ignore[arg-type]
+                            f"{_fmt(sum(cells[:-1]))}，但“总计”为{_fmt(cells[-1])}。")
     return problems

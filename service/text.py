@@ -145,6 +145,23 @@ _TOKENIZER_LOCK = threading.Lock()
 _TOKENIZER: jieba.Tokenizer | None = None
 
 
+# jieba part-of-speech classes that never name a topic: locality (以内), pronoun (别的),
+# adverb (根本), adjective (好奇), numeral, measure word, preposition, conjunction,
+# particle, interjection, onomatopoeia, status word.
+_FUNCTION_TAGS = frozenset("frdamqpcuyeoz")
+_TAGS: dict[str, str] | None = None
+
+
+def _word_tags() -> dict[str, str]:
+    """jieba's part-of-speech tag of each dictionary word, loaded once per process."""
+    global _TAGS
+    if _TAGS is None:
+        from jieba.posseg import POSTokenizer
+
+        _TAGS = POSTokenizer(_base_tokenizer()).word_tag_tab
+    return _TAGS
+
+
 def _base_tokenizer() -> jieba.Tokenizer:
     """One jieba tokenizer per process: loading its dictionary costs about half a second."""
     global _TOKENIZER
@@ -225,13 +242,18 @@ class TextPipeline:
         return normalised, self.tokens(normalised)
 
     def word_rarity(self, token: str) -> float | None:
-        """How rare a word is in general Chinese, from jieba's corpus frequencies.
+        """How much a word the knowledge never uses says about a question's topic.
 
-        0 for everyday words (发生), 1 for rare ones (居住证); None if jieba's
+        From jieba's corpus frequency: 0 for everyday words (发生), 1 for rare ones
+        (居住证); words of grammatical classes that never name a topic (locality words
+        like 以内, pronouns, adverbs, adjectives) count for a third. None if jieba's
         dictionary does not know the token as a word.
         """
         freq = self.tokenizer.FREQ.get(token)
         if not freq:
             return None
         surprise = math.log(self.tokenizer.total / freq)
-        return min(1.0, max(0.0, (surprise - 8.0) / 5.0))
+        rarity = min(1.0, max(0.0, (surprise - 8.0) / 5.0))
+        if _word_tags().get(token, "n")[:1] in _FUNCTION_TAGS:
+            rarity /= 3
+        return rarity

@@ -1,0 +1,129 @@
+"""The desk's decisions: answered, clarify, escalated, small talk, report routing."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from service.knowledge import store_report
+from service.reports import parse_report
+from service.storage import connect, immediate
+
+
+@pytest.mark.parametrize(("question", "needle"), [
+    ("谁可以申请政府信息公开", "公民"),
+    ("申请要交钱吗", "不收"),
+    ("申請資訊公開多久答覆", "20个工作日"),              # traditional, regional wording
+    ("ｘｘ申请后多长时间答复？？", "20个工作日"),          # full width noise
+    ("政府信息公开申清怎么提交", "在线"),                 # homophone typo
+    ("补正要几天内通知", "7个工作日"),
+    ("信息处理费标准", "30页"),
+    ("涉外调查许可证怎么办", "涉外调查"),
+])
+def test_answered_with_source(ask, question: str, needle: str) -> None:
+    reply = ask(question)
+    assert reply["status"] == "answered" and reply["kind"] == "faq", reply
+    assert needle in reply["answer"]
+    assert reply["source"]
+
+
+@pytest.mark.parametrize("question", ["怎么申请公租房", "怎么办理居住证", "明天会下雨吗", "社保怎么交",
+                                      "个人所得税怎么申报", "推荐一部好看的电影"])
+def test_escalated_when_out_of_scope(ask, question: str) -> None:
+    reply = ask(question)
+    assert reply["status"] == "escalated" and reply["ticket"]["code"]
+
+
+def test_clarify_offers_up_to_three_choices(ask) -> None:
+    reply = ask("申请")
+    assert reply["status"] == "clarify"
+    assert 1 <= len(reply["suggestions"]) <= 3
+    assert all(s["question"] and s["id"] for s in reply["suggestions"])
+    # Choosing a suggestion answers it.
+    chosen = ask(reply["suggestions"][0]["question"])
+    assert chosen["status"] == "answered"
+
+
+@pytest.mark.parametrize(("question", "kind"), [("你好", "chitchat"), ("谢谢你！", "chitchat"),
+                                                 ("您好呀", "chitchat"), ("再见", "chitchat")])
+def test_small_talk_never_escalates(ask, question: str, kind: str) -> None:
+    reply = ask(question)
+    assert reply["status"] == "answered" and reply["kind"] == kind and reply["ticket"] is None
+
+
+@pytest.mark.parametrize(("question", "number"), [
+    ("2021年收到多少政府信息公开申请", "152"),
+    ("2021年国家统计局商业企业申请了多少件", "13"),
+    ("法人或其他组织提出了多少申请", "35"),
+    ("行政诉讼一共多少件", "6"),
+    ("行政复议结果维持的有几件", "7"),
+    ("行政规范性文件本年制发多少件", "8"),
+    ("数据发布库有多少注册用户", "109万"),
+    ("微观数据实验室审批通过了多少位研究人员", "413"),
+])
+def test_report_figures(ask, question: str, number: str) -> None:
+    reply = ask(question)
+    assert reply["status"] == "answered" and reply["kind"] == "fact", reply
+    assert re.search(rf"(?<![\d.]){re.escape(number)}(?![\d.])", reply["answer"]), reply["answer"]
+    assert "2021" in reply["source"] and reply["source_url"].startswith("/reports/")
+
+
+@pytest.mark.parametrize(("question", "named"), [
+    ("2019年收到多少政府信息公开申请", "2019"),
+    ("财政部2021年收到多少申请", "财政部"),
+    ("上海市统计局2021年予以公开多少件", "上海市统计局"),
+    ("2022年行政复议有几件", "2022"),
+])
+def test_missing_report_is_declined_never_answered_with_another(ask, question: str, named: str) -> None:
+    reply = ask(question)
+    assert reply["status"] == "answered" and named in reply["answer"] and "暂未收录" in reply["answer"]
+    assert "152" not in reply["answer"] and "103" not in reply["answer"]
+
+
+def test_every_table_figure_of_the_seed_is_answerable(shared_app, ask) -> None:
+    db = connect(shared_app.config["DATABASE"])
+    rows = db.query("select row_label, col_label, col_key, value from facts")
+    failures = []
+    for row in rows:
+        col = "" if row["col_key"] == "total" else row["col_label"]
+        question = f"2021年{row['row_label'].replace('·', '')}{col}是多少"
+        reply = ask(question)
+        value = f"{row['value']:g}"
+        if reply["status"] != "answered" or not re.search(rf"(?<![\d.]){re.escape(value)}(?![\d.])", reply["answer"]):
+            failures.append((question, value, reply["status"], reply["answer"][:50]))
+    assert not failures, failures
+
+
+def test_every_narrative_figure_of_the_seed_is_answerable(shared_app, ask) -> None:
+    """Each passage with a figure is found by a question made of its own words."""
+    db = connect(shared_app.config["DATABASE"])
+    failures = []
+    for row in db.query("select context, text from passages"):
+        numbers = re.findall(r"\d+(?:\.\d+)?(?:万|亿)?", row["text"])
+        if not numbers:
+            continue
+        question = re.sub(r"\d+(?:\.\d+)?(?:万|亿)?", "多少", row["text"])[:40]
+        reply = ask(f"{row['context'] or ''}{question}")
+        if reply["status"] != "answered" or numbers[0] not in reply["answer"]:
+            failures.append((row["text"][:40], reply["status"]))
+    assert len(failures) <= 2, failures
+
+
+def test_a_second_report_is_routed_by_year(tmp_path) -> None:
+    from conftest import make_app, ROOT
+
+    app = make_app(tmp_path)
+    text = (ROOT / "knowledge" / "reports" / "nbs-2021-disclosure-report.txt").read_text(encoding="utf-8")
+    text = text.replace("2021年", "2020年").replace("\t117\n", "\t118\n", 1)
+    report = parse_report(text, "nbs-2020.txt")
+    db = connect(app.config["DATABASE"])
+    with immediate(db):
+        store_report(db, report, "nbs-2020.txt")
+        db.execute("update meta set value = cast(value as integer) + 1 where key = 'kb_version'")
+    client = app.test_client()
+    old = client.post("/api/ask", json={"question": "2020年自然人提出了多少申请"}).get_json()
+    new = client.post("/api/ask", json={"question": "2021年自然人提出了多少申请"}).get_json()
+    latest = client.post("/api/ask", json={"question": "自然人提出了多少申请"}).get_json()
+    assert "118" in old["answer"] and "2020" in old["source"]
+    assert "117" in new["answer"] and "2021" in new["source"]
+    assert "117" in latest["answer"]  # no year: the latest report
