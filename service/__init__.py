@@ -33,9 +33,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.config["DATABASE"] = os.environ["INQUIRY_DB"]
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
 
-    from . import chat, db, errors
+    from . import chat, cli, db, errors
 
     db.init_app(app)
     errors.init_app(app)
+    cli.init_app(app)
     app.register_blueprint(chat.bp)
     return app

@@ -11,7 +11,7 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 
 from .db import get_db, get_desk
 from .errors import ApiError
-from .tickets import log_ask, open_ticket
+from .tickets import last_figure_ref, log_ask, open_ticket
 
 bp = Blueprint("chat", __name__)
 
@@ -65,7 +65,8 @@ def ask():  # type: ignore[no-untyped-def]
     started = time.perf_counter()
     question, session = _read_question()
     db = get_db()
-    reply = get_desk().ask(question)
+    desk = get_desk()
+    reply = desk.ask(question, desk.context_from_ref(last_figure_ref(db, session)) if session else None)
     body = reply.public()
     body["ticket"] = None
     ticket_id = None

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 import sqlite_utils
 from flask import Flask, current_app, g
+from flask.cli import with_appcontext
 
 from .desk import Desk, Settings
 from .knowledge import KnowledgeError, knowledge_version, seed
@@ -68,6 +69,7 @@ def get_desk() -> Desk:
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db_command() -> None:
     """Create the database and seed it from knowledge/ (nothing changes if it exists).
 

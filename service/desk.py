@@ -39,10 +39,37 @@ _LOCAL_AGENCY_RE = re.compile(
 # Derived figures: sums the table implies.
 DERIVED_COLS = {"legal_persons": ("法人或其他组织", ("business", "research", "public_interest",
                                                   "legal_services", "other"))}
-DERIVED_ROWS = {"litigation": ("行政诉讼（未经复议直接起诉与复议后起诉合计）",
-                               ("litigation_direct", "litigation_after_review"))}
+DERIVED_ROWS = {
+    "litigation": ("行政诉讼（未经复议直接起诉与复议后起诉合计）",
+                   ("litigation_direct", "litigation_after_review")),
+    "disclosure_rate": ("公开比例（予以公开与部分公开之和占办理结果总计的比例）",
+                        ("disclosed", "partial", "outcome_total")),
+}
 # What the derived rows are matched by (their labels name their parts, which must not match).
-DERIVED_ALIASES = {"litigation": ["行政诉讼", "行政诉讼合计", "诉讼案件", "被起诉"]}
+DERIVED_ALIASES = {
+    "litigation": ["行政诉讼", "行政诉讼合计", "诉讼案件", "被起诉"],
+    "disclosure_rate": ["公开比例", "公开率", "公开的比例", "公开占比", "予以公开比例",
+                        "公开的申请占多少", "百分之多少公开"],
+}
+_FOLLOW_UP_RE = re.compile(r"^(那|那么|那个|还有|另外|再问|如果是)|呢$")
+
+
+@dataclass
+class FactContext:
+    """The figure the session asked about last, for follow-ups (那2020年呢)."""
+
+    row_key: str
+    col: str | None
+    agency: str | None
+    year: int | None
+
+    @classmethod
+    def from_ref(cls, ref: str | None) -> "FactContext | None":
+        """Rebuild from a reply's ref: fact:REPORT:ROW:COL is resolved by the caller."""
+        if not ref or not ref.startswith("decline:"):
+            return None
+        _, row, col, year, agency = (ref.split(":", 4) + ["", "", "", ""])[:5]
+        return cls(row, col or None, agency or None, int(year) if year.isdigit() else None)
 
 
 @dataclass
@@ -180,7 +207,7 @@ class Desk:
         aliases.setdefault("legal_persons", ["法人或其他组织", "法人", "单位"])
         for key, label in labels.items():
             for alias in [label, *aliases.get(key, [])]:
-                pairs.append((clean(alias), key))
+                pairs.append((_PUNCT_RE.sub("", clean(alias)), key))
         pairs.sort(key=lambda p: len(p[0]), reverse=True)
         return pairs
 
@@ -229,8 +256,22 @@ class Desk:
         return docs
 
     # -- answering ----------------------------------------------------------------
-    def ask(self, question: str) -> Reply:
-        """Answer one question (already validated as a non-empty string)."""
+    def context_from_ref(self, ref: str | None) -> FactContext | None:
+        """The follow-up context a previous reply left (its ``ref``), if it was about a figure."""
+        if ref and ref.startswith("fact:"):
+            parts = ref.split(":")
+            report = self.reports_by_id.get(int(parts[1])) if parts[1].isdigit() else None
+            if report and len(parts) >= 3:
+                return FactContext(parts[2], parts[3] if len(parts) > 3 else None, report.agency, report.year)
+            return None
+        return FactContext.from_ref(ref)
+
+    def ask(self, question: str, context: FactContext | None = None) -> Reply:
+        """Answer one question (already validated as a non-empty string).
+
+        ``context`` is the figure the same session asked about last; a short follow-up
+        (那予以公开的呢, 那2020年呢) is answered by changing only what it names.
+        """
         chit = self._chitchat(question)
         if chit is not None:
             return chit
@@ -262,9 +303,11 @@ class Desk:
         base = {"normalised": normalised, "tokens": [t.text for t in terms], "candidates": explained}
         top = candidates[0] if candidates else None
 
+        if context is not None and self._is_follow_up(compact, scope, candidates):
+            return self._follow_up(context, scope, candidates, compact, base)
         if missing and top is not None and top.doc.kind != "faq" and top.score >= self.settings.clarify_threshold:
-            return Reply("answered", "fact", self._decline_text(missing), confidence=1.0,
-                         ref="decline", reason="问题所指的报告不在知识库中", **base)
+            row = top.doc.ref if top.doc.kind == "fact" else ""
+            return self._decline(missing, scope, row, None, base)
         st = self.settings
         if top is None or top.score < st.clarify_threshold:
             return Reply("escalated", None, "", confidence=top.score if top else 0.0,
@@ -357,6 +400,45 @@ class Desk:
             return None, agency
         return None, None
 
+    def _decline(self, missing: str, scope: Scope, row: str, col: str | None,
+                 base: dict[str, Any]) -> Reply:
+        year = scope.years[-1] if scope.years else ""
+        agency = scope.agencies[0] if scope.agencies else self.settings.home_agency
+        return Reply("answered", "fact", self._decline_text(missing), confidence=1.0,
+                     ref=f"decline:{row}:{col or ''}:{year}:{agency}",
+                     reason="问题所指的报告不在知识库中", **base)
+
+    def _is_follow_up(self, compact: str, scope: Scope, candidates: list[Candidate]) -> bool:
+        """A short question that only changes the year, the agency, a row or a column."""
+        if candidates and candidates[0].doc.kind == "faq" and candidates[0].score >= self.settings.answer_threshold:
+            return False  # a question of its own
+        if len(compact) <= 24 and _FOLLOW_UP_RE.search(compact):
+            return True
+        rest = _YEAR_RE.sub("", compact)
+        for name in self.agencies:
+            rest = rest.replace(name, "")
+        return bool(scope.years or scope.agencies) and len(rest.strip("的年度呢吗那么")) <= 1
+
+    def _follow_up(self, context: FactContext, scope: Scope, candidates: list[Candidate],
+                   compact: str, base: dict[str, Any]) -> Reply:
+        agency = scope.agencies[0] if scope.agencies else (context.agency or self.settings.home_agency)
+        year = scope.years[-1] if scope.years else context.year
+        rows = [c for c in candidates if c.doc.kind == "fact" and c.coverage >= 0.5
+                and c.score >= self.settings.clarify_threshold]
+        row_doc = rows[0].doc if rows else None
+        row = row_doc.ref if row_doc else context.row_key
+        col = self._named_column(compact, row_doc) or (context.col if row == context.row_key or not rows else None)
+        held = [r for r in self.reports if r.agency == agency and (year is None or r.year == year)]
+        if not held:
+            missing = f"{year}年{agency}" if year else agency
+            scope = Scope([year] if year else [], [agency], scope.tokens)
+            reply = self._decline(missing, scope, row, col, base)
+        else:
+            target = max(held, key=lambda r: r.year)
+            reply = self._fact_reply(row, target, col, rows[0].score if rows else 0.9, base)
+        reply.reason = "追问：沿用上一问的报告、项目或列；" + reply.reason
+        return reply
+
     def _decline_text(self, missing: str) -> str:
         held = "、".join(f"{r.name}" for r in self.reports) or "（暂无）"
         return (f"抱歉，知识库中暂未收录{missing}的政府信息公开工作年度报告，无法提供该数据。"
@@ -373,36 +455,76 @@ class Desk:
 
     def _answer_fact(self, top: Candidate, target: ReportRef | None, compact: str,
                      base: dict[str, Any]) -> Reply:
-        row_key = top.doc.ref
         if target is None:
             return Reply("answered", "fact", self._decline_text(self.settings.home_agency),
                          confidence=1.0, ref="decline", reason="没有可用的报告", **base)
+        return self._fact_reply(top.doc.ref, target, self._named_column(compact, top.doc), top.score, base)
+
+    def _named_column(self, compact: str, doc: Doc | None) -> str | None:
+        """The column a question names, once the row's own words are taken out."""
+        rest = compact
+        if doc is not None:
+            # The row's own words (其他法律行政法规禁止公开) must not be read as a column (其他).
+            for phrase in sorted(doc.phrasings, key=len, reverse=True):
+                if len(phrase) > 1:
+                    rest = rest.replace(phrase.replace(" ", ""), " ")
+        for alias, col in self._col_aliases:
+            if alias and alias in rest:
+                return col
+        return None
+
+    def _fact_reply(self, row_key: str, target: ReportRef, col: str | None, confidence: float,
+                    base: dict[str, Any]) -> Reply:
+        """The answer for one cell (or a sum the table implies) of a report."""
         cells = self._row_cells(target.id, row_key)
         if not cells:
-            return Reply("answered", "fact",
-                         f"{target.name}的年度报告中没有“{top.doc.phrasings[0]}”这一项数据。",
-                         confidence=top.score, ref=f"fact:{target.id}:{row_key}",
+            label = DERIVED_ROWS[row_key][0] if row_key in DERIVED_ROWS else row_key
+            for doc in self.index.docs:
+                if doc.kind == "fact" and doc.ref == row_key:
+                    label = doc.phrasings[0]
+            return Reply("answered", "fact", f"{target.name}的政府信息公开工作年度报告中没有“{label}”这一项数据。",
+                         confidence=confidence, ref=f"fact:{target.id}:{row_key}",
                          reason="报告中没有这一行", **base)
-        # The row's own words (其他法律行政法规禁止公开) must not be read as a column (其他).
-        rest = compact
-        for phrase in sorted(top.doc.phrasings, key=len, reverse=True):
-            if len(phrase) > 1:
-                rest = rest.replace(phrase.replace(" ", ""), " ")
-        col = self._column(rest, cells)
-        value, label, unit, section = self._cell(cells, col)
-        row_label = next(iter(cells.values()))["row_label"] if row_key not in DERIVED_ROWS else DERIVED_ROWS[row_key][0]
-        col_text = "" if col == "total" or len(cells) == 1 else f"（{label}）"
-        answer = f"根据{target.year}年{target.agency}政府信息公开工作年度报告，{row_label}{col_text}为{format_number(value)}{unit}。"
-        if col == "total" and len(cells) > 2:
-            parts = [f"{c['col_label']}{format_number(c['value'])}{c['unit']}"
-                     for k, c in cells.items() if k != "total"]
-            answer += "其中：" + "，".join(parts) + "。"
+        if col is None or not (col in cells or (col in DERIVED_COLS and "total" in cells)):
+            col = self._default_column(row_key, cells)
         title = target.title or f"{target.year}年{target.agency}政府信息公开工作年度报告"
-        return Reply("answered", "fact", answer, source=f"《{title}》{section}",
-                     source_url=f"/reports/{target.id}", confidence=top.score,
+        lead = f"根据{target.year}年{target.agency}政府信息公开工作年度报告，"
+        if row_key == "disclosure_rate":
+            answer, section = self._share_text(target, col)
+        else:
+            value, label, unit, section = self._cell(cells, col)
+            row_label = DERIVED_ROWS[row_key][0] if row_key in DERIVED_ROWS else next(iter(cells.values()))["row_label"]
+            col_text = "" if col == "total" or len(cells) == 1 else f"（{label}）"
+            answer = f"{row_label}{col_text}为{format_number(value)}{unit}。"
+            if col == "total" and len(cells) > 2:
+                parts = [f"{c['col_label']}{format_number(c['value'])}{c['unit']}"
+                         for k, c in cells.items() if k != "total"]
+                answer += "其中：" + "，".join(parts) + "。"
+            if col in DERIVED_COLS:
+                answer += f"（{label}为{'、'.join(report_format.TABLE3_COLS[p] for p in DERIVED_COLS[col][1])}五列之和。）"
+        return Reply("answered", "fact", lead + answer, source=f"《{title}》{section}",
+                     source_url=f"/reports/{target.id}", confidence=confidence,
                      ref=f"fact:{target.id}:{row_key}:{col}", reason="报告表格数据", **base)
 
+    def _share_text(self, target: ReportRef, col: str) -> tuple[str, str]:
+        def value(row: str) -> float:
+            cells = self.facts.get((target.id, row), {})
+            return self._cell(cells, col)[0] if cells else 0.0
+
+        disclosed, partial, total = value("disclosed"), value("partial"), value("outcome_total")
+        cells = self.facts.get((target.id, "outcome_total"), {})
+        _, label, _, section = self._cell(cells, col)
+        who = "" if col == "total" else f"{label}申请中，"
+        if total <= 0:
+            return f"{who}本年度办理结果总计为0件，无法计算公开比例。", section
+        share = (disclosed + partial) / total * 100
+        return (f"{who}予以公开{format_number(disclosed)}件、部分公开{format_number(partial)}件，"
+                f"合计{format_number(disclosed + partial)}件，占办理结果总计{format_number(total)}件的"
+                f"{share:.1f}%。"), section
+
     def _row_cells(self, report_id: int, row_key: str) -> dict[str, dict[str, Any]]:
+        if row_key == "disclosure_rate":
+            return self.facts.get((report_id, "outcome_total"), {})
         if row_key in DERIVED_ROWS:
             parts = [self.facts.get((report_id, p), {}) for p in DERIVED_ROWS[row_key][1]]
             if not all(parts):
@@ -413,13 +535,7 @@ class Desk:
             return cells
         return self.facts.get((report_id, row_key), {})
 
-    def _column(self, compact: str, cells: dict[str, dict[str, Any]]) -> str:
-        rest = compact
-        for alias, col in self._col_aliases:
-            if alias and alias in rest and (col in cells or (col in DERIVED_COLS and "total" in cells)):
-                return col
-            rest = rest.replace(alias, " ") if alias in rest and col not in cells else rest
-        row_key = next(iter(cells.values()))["row_key"]
+    def _default_column(self, row_key: str, cells: dict[str, dict[str, Any]]) -> str:
         default = self.terms.get("default_col", {}).get(row_key)
         if default in cells:
             return default

@@ -201,3 +201,39 @@ def knowledge_version(db: sqlite_utils.Database) -> int:
     """The current knowledge version (0 before seeding)."""
     row = db.execute("select value from meta where key = 'kb_version'").fetchone()
     return int(row[0]) if row else 0
+
+
+def import_report(db: sqlite_utils.Database, data: bytes | str, filename: str, *,
+                  agency: str | None = None, year: int | None = None) -> tuple[reports.Report, int, bool]:
+    """Parse and store a report; return it, its id and whether it replaced an older copy.
+
+    The file is parsed completely before anything is written (a file that is not a
+    report raises :class:`reports.ReportFormatError` and changes nothing); the old copy
+    of the same agency and year is replaced in the same transaction.
+    """
+    report = reports.parse_report(data, filename, agency=agency, year=year)
+    with immediate(db):
+        replaced = db.execute("select 1 from reports where agency = ? and year = ?",
+                              [report.agency, report.year]).fetchone() is not None
+        report_id = store_report(db, report, filename)
+        bump_version(db)
+    return report, report_id, replaced
+
+
+def report_summary(report: reports.Report) -> list[str]:
+    """What a staff member sees before and after an import, one line each."""
+    tables: dict[str, int] = {}
+    for fact in report.facts:
+        tables[fact.table] = tables.get(fact.table, 0) + 1
+    counts = "，".join(f"表{t} {n} 项" for t, n in sorted(tables.items(), key=lambda x: "二三四".find(x[0])))
+    received = report.value("new", "total", "三")
+    lines = [f"{report.year}年{report.agency}（{report.title or '政府信息公开工作年度报告'}）",
+             f"格式：{report.format}年版；数据 {len(report.facts)} 项（{counts}）；正文段落 {len(report.passages)} 条"]
+    if received is not None:
+        lines.append(f"本年新收政府信息公开申请 {received:g} 件")
+    if report.problems:
+        lines.append(f"发现 {len(report.problems)} 处数据不一致（仍会导入，请核对原报告）：")
+        lines += [f"  - {p}" for p in report.problems]
+    else:
+        lines.append("数据校验通过，未发现不一致。")
+    return lines

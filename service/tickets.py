@@ -54,3 +54,15 @@ def open_ticket(db: sqlite_utils.Database, *, question: str, normalised: str, se
 def log_ask(db: sqlite_utils.Database, record: dict[str, Any]) -> None:
     """Append one question to the analytics log."""
     db["asks"].insert(dict(record, created=now()))
+
+
+FOLLOW_UP_WINDOW = timedelta(minutes=30)
+
+
+def last_figure_ref(db: sqlite_utils.Database, session: str) -> str | None:
+    """The ref of the last report figure this session asked about in the last half hour."""
+    since = (datetime.now(timezone.utc) - FOLLOW_UP_WINDOW).isoformat(timespec="seconds")
+    row = db.execute(
+        "select ref from asks where session = ? and created >= ? and "
+        "(ref like 'fact:%' or ref like 'decline:%') order by id desc limit 1", [session, since]).fetchone()
+    return row[0] if row else None
