@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -22,7 +23,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         CLARIFY_THRESHOLD=0.45,
         CLARIFY_MARGIN=0.03,
         MAX_QUESTION_CHARS=500,
-        MAX_CONTENT_LENGTH=16 * 1024,
+        MAX_CONTENT_LENGTH=10 * 1024 * 1024,  # report uploads; the API sets its own limit
+        MAX_API_BODY=16 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=8 * 3600,
     )
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
@@ -32,11 +37,31 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if os.environ.get("INQUIRY_DB") and (test_config is None or "DATABASE" not in test_config):
         app.config["DATABASE"] = os.environ["INQUIRY_DB"]
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
 
-    from . import chat, cli, db, errors
+    from flask_wtf.csrf import CSRFProtect
 
+    from . import auth, chat, cli, curate, db, errors
+
+    csrf = CSRFProtect(app)
     db.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
+    auth.init_app(app)
     app.register_blueprint(chat.bp)
+    csrf.exempt(chat.bp)  # the public JSON API uses no cookies, so it cannot be forged cross-site
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(curate.bp)
     return app
+
+
+def _instance_secret(instance: Path) -> str:
+    """The key that signs staff sessions: made at first start and kept in the instance folder."""
+    path = instance / "secret_key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return path.read_text().strip()

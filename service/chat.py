@@ -37,6 +37,7 @@ def index():  # type: ignore[no-untyped-def]
 
 def _read_question() -> tuple[str, str | None]:
     """Validate the body of an ask; raise :class:`ApiError` with a plain message."""
+    request.max_content_length = current_app.config["MAX_API_BODY"]
     data: Any = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise ApiError("请求格式不正确：请以 JSON 格式提交，例如 {\"question\": \"如何申请政府信息公开？\"}。")

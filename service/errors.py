@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 MESSAGES = {
@@ -42,6 +43,10 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def handle_api_error(exc: ApiError):  # type: ignore[no-untyped-def]
         return _respond(exc.status, exc.message)
+
+    @app.errorhandler(CSRFError)
+    def handle_csrf(exc: CSRFError):  # type: ignore[no-untyped-def]
+        return _respond(400, "页面已过期或请求来源无效，请刷新页面后重试。")
 
     @app.errorhandler(HTTPException)
     def handle_http(exc: HTTPException):  # type: ignore[no-untyped-def]

@@ -75,6 +75,23 @@ def _initial(db: sqlite_utils.Database) -> None:
     db["asks"].create_index(["session", "id"])
 
 
+@migration("0002_staff")
+def _staff(db: sqlite_utils.Database) -> None:
+    db["users"].create(
+        {"id": int, "username": str, "password_hash": str, "role": str, "active": int,
+         "failed_logins": int, "locked_until": str, "last_login": str, "created": str, "updated": str},
+        pk="id", not_null={"username", "password_hash", "role"},
+        defaults={"active": 1, "failed_logins": 0},
+    )
+    db["users"].create_index(["username"], unique=True)
+    db["audit_log"].create(
+        {"id": int, "at": str, "user_id": int, "username": str, "action": str, "target": str,
+         "before": str, "after": str},
+        pk="id",
+    )
+    db["audit_log"].create_index(["at"])
+
+
 def apply_migrations(db: sqlite_utils.Database) -> list[str]:
     """Apply the migrations not yet recorded; return the names applied now."""
     applied_now: list[str] = []

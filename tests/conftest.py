@@ -67,3 +67,46 @@ def load_scorer():  # type: ignore[no-untyped-def]
 def load_cases(path: Path) -> list[dict]:
     """Read a JSON-lines question set."""
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def csrf_token(client, url: str) -> str:  # type: ignore[no-untyped-def]
+    """The CSRF token of the form on a page, as a browser would send it back."""
+    import re
+
+    page = client.get(url).get_data(as_text=True)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, f"no CSRF token on {url}"
+    return match.group(1)
+
+
+class AuthActions:
+    """Create staff accounts and log them in through the real login form."""
+
+    PASSWORD = "correct-horse-42"
+
+    def __init__(self, app, client):  # type: ignore[no-untyped-def]
+        self.app, self.client = app, client
+
+    def create(self, username: str, role: str) -> None:
+        from service.accounts import create_user
+        from service.storage import connect
+
+        create_user(connect(self.app.config["DATABASE"]), username, self.PASSWORD, role)
+
+    def login(self, username: str = "curator1", role: str = "curator", password: str | None = None):  # type: ignore[no-untyped-def]
+        from service.storage import connect
+
+        if not connect(self.app.config["DATABASE"]).execute("select 1 from users where username = ?", [username]).fetchone():
+            self.create(username, role)
+        token = csrf_token(self.client, "/staff/login")
+        return self.client.post("/staff/login", data={"username": username, "password": password or self.PASSWORD,
+                                                      "csrf_token": token})
+
+    def logout(self):  # type: ignore[no-untyped-def]
+        token = csrf_token(self.client, "/staff/")
+        return self.client.post("/staff/logout", data={"csrf_token": token})
+
+
+@pytest.fixture
+def auth(app, client):  # type: ignore[no-untyped-def]
+    return AuthActions(app, client)

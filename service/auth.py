@@ -1,0 +1,146 @@
+"""Staff sign-in: login, logout, own password, and the access decorators."""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import click
+from flask import (Blueprint, Flask, abort, flash, g, jsonify, redirect, render_template,
+                   request, session, url_for)
+from flask.cli import with_appcontext
+
+from .accounts import ROLE_NAMES, ROLES, AccountError, authenticate, change_password, create_user, get_user
+from .db import get_db
+
+bp = Blueprint("auth", __name__, url_prefix="/staff")
+
+
+def _load_user() -> None:
+    user_id = session.get("user_id")
+    g.user = get_user(get_db(), user_id) if user_id else None
+
+
+def _refuse(status: int):  # type: ignore[no-untyped-def]
+    if request.path.startswith("/staff/api/"):
+        message = "请先登录。" if status == 401 else "您没有权限进行此操作。"
+        return jsonify(error=message), status
+    if status == 401:
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    abort(403)
+
+
+def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Anonymous users are sent to the login page (pages) or get 401 (staff APIs)."""
+
+    @functools.wraps(view)
+    def wrapped(**kwargs: Any) -> Any:
+        if g.get("user") is None:
+            return _refuse(401)
+        return view(**kwargs)
+
+    return wrapped
+
+
+def role_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Only these roles (and admins, who may do everything) pass; others get 403."""
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def wrapped(**kwargs: Any) -> Any:
+            user = g.get("user")
+            if user is None:
+                return _refuse(401)
+            if user["role"] != "admin" and user["role"] not in roles:
+                return _refuse(403)
+            return view(**kwargs)
+
+        wrapped.required_roles = roles  # type: ignore[attr-defined]
+        return wrapped
+
+    return decorator
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/staff") and not target.startswith("//"):
+        return target
+    return url_for("auth.home")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():  # type: ignore[no-untyped-def]
+    """Sign in with user name and password."""
+    error = None
+    if request.method == "POST":
+        try:
+            user = authenticate(get_db(), request.form.get("username", ""), request.form.get("password", ""))
+        except AccountError as exc:
+            error = str(exc)
+        else:
+            session.clear()
+            session["user_id"] = user["id"]
+            session.permanent = True
+            return redirect(_safe_next(request.args.get("next")))
+    return render_template("staff/login.html", error=error), (401 if error else 200)
+
+
+@bp.post("/logout")
+def logout():  # type: ignore[no-untyped-def]
+    """Sign out."""
+    session.clear()
+    return redirect(url_for("auth.login"))
+
+
+@bp.get("/")
+@login_required
+def home():  # type: ignore[no-untyped-def]
+    """The staff workspace's start page: what this user can do."""
+    return render_template("staff/home.html")
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def password():  # type: ignore[no-untyped-def]
+    """Change one's own password."""
+    error = None
+    if request.method == "POST":
+        new = request.form.get("new", "")
+        if new != request.form.get("confirm", ""):
+            error = "两次输入的新密码不一致。"
+        else:
+            try:
+                change_password(get_db(), g.user["id"], request.form.get("old", ""), new)
+            except AccountError as exc:
+                error = str(exc)
+            else:
+                flash("密码已修改。")
+                return redirect(url_for("auth.home"))
+    return render_template("staff/password.html", error=error), (400 if error else 200)
+
+
+@click.command("create-user")
+@click.argument("name")
+@click.option("--role", type=click.Choice(ROLES), required=True, help="curator、reviewer 或 admin")
+@click.option("--password", help="密码（用于脚本；不提供则交互输入两次）")
+@with_appcontext
+def create_user_command(name: str, role: str, password: str | None) -> None:
+    """Create a staff account.
+
+    Example: flask --app service create-user wang --role curator
+    """
+    if password is None:
+        password = click.prompt("密码", hide_input=True, confirmation_prompt="再次输入密码")
+    try:
+        create_user(get_db(), name, password, role)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"已创建账号 {name}（{ROLE_NAMES[role]}）。")
+
+
+def init_app(app: Flask) -> None:
+    """Load the signed-in user before each request; register the CLI command."""
+    app.before_request(_load_user)
+    app.cli.add_command(create_user_command)
+
+    @app.context_processor
+    def inject_user() -> dict[str, Any]:
+        return {"current_user": g.get("user"), "role_names": ROLE_NAMES}
