@@ -42,7 +42,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from flask_wtf.csrf import CSRFProtect
 
-    from . import auth, chat, cli, curate, db, errors
+    from . import auth, chat, cli, curate, db, errors, public_reports, review
 
     csrf = CSRFProtect(app)
     db.init_app(app)
@@ -53,6 +53,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     csrf.exempt(chat.bp)  # the public JSON API uses no cookies, so it cannot be forged cross-site
     app.register_blueprint(auth.bp)
     app.register_blueprint(curate.bp)
+    app.register_blueprint(review.bp)
+    app.register_blueprint(public_reports.bp)
+    if app.config.get("SHOW_WORKER_PID") or os.environ.get("INQUIRY_SHOW_WORKER_PID"):
+        # Diagnostics for multi-process deployments: which worker answered.
+        @app.after_request
+        def tag_worker(response):  # type: ignore[no-untyped-def]
+            response.headers["X-Worker-Pid"] = str(os.getpid())
+            return response
     return app
 
 

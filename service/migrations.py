@@ -92,6 +92,26 @@ def _staff(db: sqlite_utils.Database) -> None:
     db["audit_log"].create_index(["at"])
 
 
+@migration("0003_ticket_review")
+def _ticket_review(db: sqlite_utils.Database) -> None:
+    # Citizen side: a short query password (stored hashed) and optional contact details.
+    # Review side: who holds the ticket, the reply the citizen sees, and a history.
+    tickets = db["tickets"]
+    for column, kind in [("password_hash", str), ("contact_name", str), ("contact_phone", str),
+                         ("contact_email", str), ("assigned_to", int), ("reply", str),
+                         ("replied_at", str), ("replied_by", int), ("closed_at", str)]:
+        tickets.add_column(column, kind)
+    tickets.create_index(["status"])
+    tickets.create_index(["normalised"])
+    db["ticket_events"].create(
+        {"id": int, "ticket_id": int, "at": str, "user_id": int, "username": str, "action": str,
+         "detail": str},
+        pk="id", foreign_keys=[("ticket_id", "tickets", "id")],
+    )
+    db["ticket_events"].create_index(["ticket_id"])
+    db["ticket_lookups"].create({"key": str, "failures": int, "last_at": str}, pk="key")
+
+
 def apply_migrations(db: sqlite_utils.Database) -> list[str]:
     """Apply the migrations not yet recorded; return the names applied now."""
     applied_now: list[str] = []

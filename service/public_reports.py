@@ -169,12 +169,25 @@ TABLE2_BLOCKS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-def table2(values: Values, units: Mapping[tuple[str, str, str], str], heading: str) -> Table | None:
-    """Table 二 as its 第二十条 blocks, each with the rows and columns the report has."""
+#: Column order within a block: the 2021 format's, then the 2019 format's
+#: (上一年项目数量, 本年增/减, 处理决定数量; 采购项目数量, 采购总金额).
+TABLE2_COL_ORDER: tuple[str, ...] = (
+    "issued", "repealed", "in_force", "made", "published", "total_public",
+    "previous", "change", "decisions", "items", "amount",
+)
+
+
+def table2(values: Values, units: Mapping[tuple[str, str, str], str],
+           labels: Mapping[tuple[str, str, str], str], heading: str) -> Table | None:
+    """Table 二 as its 第二十条 blocks, each with the rows and columns the report has.
+
+    Column headers use the label the report printed (``labels``), so a 2019-format
+    procurement block reads 采购总金额 rather than the 2021 format's 本年收费金额.
+    """
     blocks = []
     for title, rows in TABLE2_BLOCKS:
         present = [r for r in rows if any(k[0] == "二" and k[1] == r for k in values)]
-        cols = [c for c in TABLE2_COLS if any(("二", r, c) in values for r in present)]
+        cols = [c for c in TABLE2_COL_ORDER if any(("二", r, c) in values for r in present)]
         if present and cols:
             blocks.append((title, present, cols))
     if not blocks:
@@ -189,8 +202,10 @@ def table2(values: Values, units: Mapping[tuple[str, str, str], str], heading: s
             [Cell("信息内容", header=True, scope="col", id=label_id)],
         ]
         for c in cols:
-            unit = next((units[("二", r, c)] for r in rows if ("二", r, c) in units), "")
-            label = TABLE2_COLS[c] + (f"（单位：{unit}）" if unit and unit not in ("件", "项") else "")
+            unit = next((units[("二", r, c)] for r in rows if units.get(("二", r, c))), "")
+            label = next((labels[("二", r, c)] for r in rows if labels.get(("二", r, c))), TABLE2_COLS[c])
+            if unit and unit not in ("件", "项"):
+                label += f"（单位：{unit}）"
             header_rows[1].append(Cell(label, header=True, scope="col", id=f"t2-b{n}-{c}",
                                        classes=("num",)))
         if len(cols) + 1 < width:
@@ -218,7 +233,11 @@ _PARTIAL_LABEL = "部分公开（区分处理的，只计这一情形，不计�
 
 
 def _outcome_rows(values: Values) -> list[tuple[str, str | None, str]]:
-    """The outcome rows a report has, in format order: (row key, group key or None, label)."""
+    """The outcome rows a report has, in format order: (row key, group key or None, label).
+
+    The label of a group's sub-row is numbered ("1.属于国家秘密"); a group given as one row
+    has the label "".
+    """
     keys = {k[1] for k in values if k[0] == "三"}
     rows: list[tuple[str, str | None, str]] = []
     for key, label in (("disclosed", "予以公开"), ("partial", _PARTIAL_LABEL)):
@@ -227,7 +246,10 @@ def _outcome_rows(values: Values) -> list[tuple[str, str | None, str]]:
     for group, (_, items) in TABLE3_GROUPS.items():
         subs = [(f"{group}_{i}", group, f"{i}.{item}") for i, item in enumerate(items, 1)
                 if f"{group}_{i}" in keys]
-        if subs:
+        if group == "other" and [k for k, _, _ in subs] == ["other_3"]:
+            # The 2019 format's 其他处理 had no sub-rows; the importer files it as other_3.
+            rows.append(("other_3", group, ""))
+        elif subs:
             rows += subs
         elif group in keys:  # a group given as one row, without its sub-rows
             rows.append((group, group, ""))
@@ -285,7 +307,7 @@ def table3(values: Values, heading: str) -> Table | None:
             continue
         gid = f"t3-g-{group}"
         group_title = f"（{group_numbers[group]}）{TABLE3_GROUPS[group][0]}"
-        if key == group:  # the group as a single row
+        if not label:  # the group as a single row
             cells = [Cell(group_title, header=True, scope="row", colspan=2, id=rid,
                           headers=("t3-outcome",), classes=("level-1",))]
             block.append(cells + data(key, ("t3-outcome", rid)))
@@ -384,7 +406,7 @@ def chart_summary(o: Outcomes) -> str:
 
 
 _SVG_NS = "http://www.w3.org/2000/svg"
-CHART_WIDTH = 400
+CHART_WIDTH = 320
 _FONT = 13
 _LINE = 17
 _BAR_HEIGHT = 14
@@ -537,10 +559,11 @@ def load_report(db: sqlite_utils.Database, report_id: int) -> dict[str, Any] | N
     row = next(db.query("select * from reports where id = ?", [report_id]), None)
     if row is None:
         return None
-    facts = list(db.query("select tbl, row_key, col_key, value, unit, section from facts "
+    facts = list(db.query("select tbl, row_key, col_key, col_label, value, unit, section from facts "
                           "where report_id = ? order by id", [report_id]))
     values = {(f["tbl"], f["row_key"], f["col_key"]): f["value"] for f in facts if f["value"] is not None}
     units = {(f["tbl"], f["row_key"], f["col_key"]): f["unit"] or "" for f in facts}
+    labels = {(f["tbl"], f["row_key"], f["col_key"]): f["col_label"] or "" for f in facts}
     headings = dict(TABLE_SECTIONS)
     for f in facts:
         if f["section"]:
@@ -551,7 +574,7 @@ def load_report(db: sqlite_utils.Database, report_id: int) -> dict[str, Any] | N
     return {
         "id": row["id"], "agency": row["agency"], "year": row["year"], "title": report_title(row),
         "problems": _problems(row["problems"]),
-        "tables": [t for t in (table2(values, units, headings["二"]), table3(values, headings["三"]),
+        "tables": [t for t in (table2(values, units, labels, headings["二"]), table3(values, headings["三"]),
                                table4(values, headings["四"])) if t is not None],
         "outcomes": outcome,
         "chart": chart_svg(outcome) if outcome and outcome.bars else None,

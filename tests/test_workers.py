@@ -1,0 +1,84 @@
+"""Knowledge changes reach every worker process of the production server at once."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from service.knowledge import bump_version
+from service.storage import connect, immediate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ask(port: int, question: str) -> tuple[dict, str]:
+    body = json.dumps({"question": question}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/ask", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read()), response.headers["X-Worker-Pid"]
+
+
+@pytest.fixture
+def server(tmp_path):  # type: ignore[no-untyped-def]
+    port = _free_port()
+    db = tmp_path / "workers.db"
+    env = dict(os.environ, INQUIRY_SHOW_WORKER_PID="1")
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "run.py", "--port", str(port), "--db", str(db), "--workers", "2"],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(200):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(log.read_text(errors="replace"))
+        yield port, db
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def _from_every_worker(port: int, question: str) -> dict[str, dict]:
+    """Ask until two different worker processes have answered; their replies by pid."""
+    seen: dict[str, dict] = {}
+    for _ in range(400):
+        reply, pid = _ask(port, question)
+        seen[pid] = reply
+        if len(seen) >= 2:
+            return seen
+    raise AssertionError("only one worker ever answered")
+
+
+def test_a_saved_change_is_answered_by_every_worker(server) -> None:
+    port, path = server
+    question = "统计局的食堂对外开放吗"
+    before = _from_every_worker(port, question)
+    assert all(r["status"] == "escalated" for r in before.values())
+    # A curator's save, from another process: a new entry whose phrasing is the question.
+    db = connect(path)
+    with immediate(db):
+        entry = db["entries"].insert({"key": "canteen", "question": "统计局食堂对外开放吗？",
+                                      "answer": "机关食堂不对外开放。", "category": "其他", "source": "工作实践",
+                                      "status": "published", "version": 1, "created": "x", "updated": "x"}).last_pk
+        db["alternates"].insert({"entry_id": entry, "text": "食堂能进去吃饭吗", "created": "x"})
+        bump_version(db)
+    after = _from_every_worker(port, question)
+    assert len(after) == 2
+    assert all(r["status"] == "answered" and "不对外开放" in r["answer"] for r in after.values()), after
