@@ -42,7 +42,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from flask_wtf.csrf import CSRFProtect
 
-    from . import auth, chat, cli, curate, db, errors, public_reports, review
+    from . import admin, auth, chat, cli, curate, db, errors, public_reports, review
 
     csrf = CSRFProtect(app)
     db.init_app(app)
@@ -55,6 +55,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(curate.bp)
     app.register_blueprint(review.bp)
     app.register_blueprint(public_reports.bp)
+    app.register_blueprint(admin.bp)
     if app.config.get("SHOW_WORKER_PID") or os.environ.get("INQUIRY_SHOW_WORKER_PID"):
         # Diagnostics for multi-process deployments: which worker answered.
         @app.after_request

@@ -105,3 +105,18 @@ def audit(db: sqlite_utils.Database, user: dict[str, Any] | None, action: str, t
         "before": json.dumps(before, ensure_ascii=False, default=str) if before is not None else None,
         "after": json.dumps(after, ensure_ascii=False, default=str) if after is not None else None,
     })
+
+
+def set_account(db: sqlite_utils.Database, user_id: int, role: str, active: bool) -> None:
+    """Change an account's role and whether it may sign in."""
+    if role not in ROLES:
+        raise AccountError(f"角色无效：{role}")
+    db.execute("update users set role = ?, active = ?, updated = ? where id = ?",
+               [role, 1 if active else 0, now(), user_id])
+
+
+def reset_password(db: sqlite_utils.Database, user_id: int, password: str) -> None:
+    """Set a new password for an account (by an administrator) and lift any lock."""
+    check_password_rules(password)
+    db.execute("update users set password_hash = ?, failed_logins = 0, locked_until = null, updated = ? "
+               "where id = ?", [generate_password_hash(password), now(), user_id])

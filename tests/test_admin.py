@@ -1,0 +1,47 @@
+"""Administrators manage accounts and read the audit log."""
+from __future__ import annotations
+
+from conftest import csrf_token
+from service.storage import connect
+
+
+def test_admin_manages_accounts_and_sees_the_audit_log(app, client, auth) -> None:
+    auth.login("boss", "admin")
+    token = csrf_token(client, "/staff/admin/users")
+    response = client.post("/staff/admin/users", data={"username": "zhou", "role": "reviewer",
+                                                       "password": "first-pass-1", "csrf_token": token})
+    assert response.status_code == 302
+    db = connect(app.config["DATABASE"])
+    user_id = db.execute("select id from users where username = 'zhou'").fetchone()[0]
+    client.post(f"/staff/admin/users/{user_id}", data={"role": "curator", "active": "0", "csrf_token": token})
+    assert db.execute("select role, active from users where id = ?", [user_id]).fetchone() == ("curator", 0)
+    client.post(f"/staff/admin/users/{user_id}", data={"password": "second-pass-2", "csrf_token": token})
+    page = client.get("/staff/admin/audit").get_data(as_text=True)
+    assert "create_user" in page and "update_user" in page and "boss" in page
+    assert "second-pass-2" not in page  # passwords never reach the log
+    filtered = client.get("/staff/admin/audit?action=create_user").get_data(as_text=True)
+    assert "update_user" not in filtered.split("<tbody>")[1]
+
+
+def test_deactivated_account_cannot_sign_in(app, client, auth) -> None:
+    auth.create("gone", "curator")
+    db = connect(app.config["DATABASE"])
+    db.execute("update users set active = 0 where username = 'gone'")
+    assert auth.login("gone").status_code == 401
+
+
+def test_admin_cannot_demote_self(app, client, auth) -> None:
+    auth.login("boss", "admin")
+    db = connect(app.config["DATABASE"])
+    me = db.execute("select id from users where username = 'boss'").fetchone()[0]
+    token = csrf_token(client, "/staff/admin/users")
+    client.post(f"/staff/admin/users/{me}", data={"role": "curator", "active": "1", "csrf_token": token})
+    assert db.execute("select role from users where id = ?", [me]).fetchone()[0] == "admin"
+
+
+def test_bad_new_account_is_refused_with_a_message(client, auth) -> None:
+    auth.login("boss", "admin")
+    token = csrf_token(client, "/staff/admin/users")
+    response = client.post("/staff/admin/users", data={"username": "x", "role": "reviewer",
+                                                       "password": "short", "csrf_token": token})
+    assert response.status_code == 400 and "用户名" in response.get_data(as_text=True)
