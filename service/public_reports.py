@@ -333,11 +333,6 @@ def table3(values: Values, heading: str) -> Table | None:
 
 # --------------------------------------------------------------------------- table 四
 
-_TABLE4_GROUPS = (
-    ("review", "行政复议", ()),
-    ("litigation", "行政诉讼", ("litigation_direct", "litigation_after_review")),
-)
-
 
 def table4(values: Values, heading: str) -> Table | None:
     """Table 四 in the national layout: one row, 行政复议 then the two kinds of 行政诉讼."""
@@ -414,7 +409,7 @@ _GAP = 12
 _VALUE_ROOM = 112  # room right of the longest bar for "103 件 · 67.8%"
 
 
-def _text_width(text: str) -> float:
+def text_width(text: str) -> float:
     """Approximate rendered width in em: wide (CJK) characters 1, others 0.55."""
     return sum(1.0 if unicodedata.east_asian_width(ch) in "WF" else 0.55 for ch in text)
 
@@ -424,7 +419,7 @@ def wrap(text: str, width_em: float) -> list[str]:
     lines: list[str] = []
     line = ""
     for ch in text:
-        if line and _text_width(line + ch) > width_em:
+        if line and text_width(line + ch) > width_em:
             cut = max(line.rfind(p) for p in "，、：；")
             if cut >= len(line) // 2:
                 lines.append(line[:cut + 1])

@@ -8,7 +8,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 from service.public_reports import (
-    TABLE2_COL_ORDER, chart_svg, narrative, outcomes, share_sentence, table3, wrap, _text_width,
+    TABLE2_COL_ORDER, chart_svg, narrative, outcomes, share_sentence, table3, text_width, wrap,
 )
 from service.reports import TABLE2_COLS
 from service.storage import connect
@@ -282,4 +282,4 @@ def test_table3_leaves_out_rows_the_report_does_not_have():
 def test_wrap_keeps_every_line_within_the_width(label):
     lines = wrap(label, 12)
     assert "".join(lines) == label
-    assert all(_text_width(line) <= 12 for line in lines)
+    assert all(text_width(line) <= 12 for line in lines)
