@@ -97,3 +97,266 @@ def confirm_import():  # type: ignore[no-untyped-def]
                  "facts": len(report.facts), "problems": report.problems})
     flash(("已替换" if replaced else "已导入") + f"{report.year}年{report.agency}的年度报告。")
     return redirect(f"/reports/{report_id}")
+
+
+# -- FAQ entries ------------------------------------------------------------------
+
+FAQ_SUFFIXES = (".xlsx", ".csv")
+_ENTRY_FIELDS = ("key", "question", "answer", "category", "source", "status")
+
+
+def _entry_form(template_values: dict | None = None, **context):  # type: ignore[no-untyped-def]
+    """The create/edit page, with the categories to choose from."""
+    return render_template("staff/faq_edit.html", form=template_values or {}, errors={},
+                           categories=faq.categories(get_db()), statuses=faq.STATUS_NAMES, **context)
+
+
+def _entry_or_404(entry_id: int) -> dict:
+    try:
+        return faq.get_entry(get_db(), entry_id)
+    except faq.EntryNotFound:
+        abort(404)
+
+
+@bp.get("/faq")
+@role_required("curator")
+def faq_index():  # type: ignore[no-untyped-def]
+    """The FAQ list: search, filter by category and status, 50 a page."""
+    q = request.args.get("q", "").strip()[:100]
+    category = request.args.get("category", "")
+    status = request.args.get("status", "")
+    page = request.args.get("page", 1, type=int) or 1
+    rows, total = faq.list_entries(get_db(), q=q, category=category, status=status, page=page)
+    pages = max(1, -(-total // faq.PAGE_SIZE))
+    return render_template("staff/faq_list.html", rows=rows, total=total, page=page, pages=pages,
+                           q=q, category=category, status=status, categories=faq.categories(get_db()),
+                           statuses=faq.STATUS_NAMES)
+
+
+@bp.route("/faq/new", methods=["GET", "POST"])
+@role_required("curator")
+def faq_create():  # type: ignore[no-untyped-def]
+    """Create an entry; alternates are added on its page afterwards."""
+    if request.method == "GET":
+        return _entry_form({"status": "draft"})
+    try:
+        entry_id = faq.create_entry(get_db(), g.user, request.form)
+    except faq.InvalidEntry as exc:
+        page = _entry_form(request.form.to_dict())
+        return render_template("staff/faq_edit.html", form=request.form.to_dict(), errors=exc.errors,
+                               categories=faq.categories(get_db()), statuses=faq.STATUS_NAMES), 400
+    flash("已创建条目。状态为“发布”的条目即时生效；可以继续添加相似问法。")
+    return redirect(url_for("curate.faq_update", entry_id=entry_id))
+
+
+@bp.route("/faq/<int:entry_id>", methods=["GET", "POST"])
+@role_required("curator")
+def faq_update(entry_id: int):  # type: ignore[no-untyped-def]
+    """Show an entry and save edits made on the version the form was opened on."""
+    entry = _entry_or_404(entry_id)
+    if request.method == "GET":
+        return _entry_form(entry, entry=entry)
+    try:
+        changed = faq.update_entry(get_db(), g.user, entry_id, request.form, request.form.get("version", ""))
+    except faq.StaleEdit as exc:
+        submitted = {k: request.form.get(k, "") for k in _ENTRY_FIELDS}
+        return _entry_form(exc.current, entry=exc.current, stale=str(exc), submitted=submitted), 409
+    except faq.InvalidEntry as exc:
+        form = {**request.form.to_dict(), "version": request.form.get("version", "")}
+        return render_template("staff/faq_edit.html", form=form, errors=exc.errors, entry=entry,
+                               categories=faq.categories(get_db()), statuses=faq.STATUS_NAMES), 400
+    flash("已保存，群众提问即时生效。" if changed else "内容没有变化，未保存。")
+    return redirect(url_for("curate.faq_update", entry_id=entry_id))
+
+
+@bp.post("/faq/<int:entry_id>/archive")
+@role_required("curator")
+def faq_archive(entry_id: int):  # type: ignore[no-untyped-def]
+    """Archive an entry: the chat no longer answers with it."""
+    _entry_or_404(entry_id)
+    faq.set_status(get_db(), g.user, entry_id, "archived")
+    flash("已归档，群众提问将不再使用该条目。")
+    return redirect(url_for("curate.faq_update", entry_id=entry_id))
+
+
+@bp.post("/faq/<int:entry_id>/restore")
+@role_required("curator")
+def faq_restore(entry_id: int):  # type: ignore[no-untyped-def]
+    """Restore an archived (or draft) entry as published."""
+    _entry_or_404(entry_id)
+    faq.set_status(get_db(), g.user, entry_id, "published")
+    flash("已恢复为发布状态，即时生效。")
+    return redirect(url_for("curate.faq_update", entry_id=entry_id))
+
+
+@bp.post("/faq/<int:entry_id>/alternates")
+@role_required("curator")
+def alternate_add(entry_id: int):  # type: ignore[no-untyped-def]
+    """Add one alternate phrasing."""
+    entry = _entry_or_404(entry_id)
+    try:
+        warnings = faq.add_alternate(get_db(), g.user, entry_id, request.form.get("text", ""))
+    except faq.FaqError as exc:
+        return _entry_form(entry, entry=entry, alternate_error=str(exc),
+                           alternate_text=request.form.get("text", "")), 400
+    flash("已添加相似问法。")
+    for warning in warnings:
+        flash(warning)
+    return redirect(url_for("curate.faq_update", entry_id=entry_id) + "#alternates")
+
+
+@bp.post("/faq/<int:entry_id>/alternates/<int:alternate_id>/delete")
+@role_required("curator")
+def alternate_remove(entry_id: int, alternate_id: int):  # type: ignore[no-untyped-def]
+    """Remove one alternate phrasing."""
+    try:
+        faq.remove_alternate(get_db(), g.user, entry_id, alternate_id)
+    except faq.EntryNotFound:
+        abort(404)
+    flash("已删除相似问法。")
+    return redirect(url_for("curate.faq_update", entry_id=entry_id) + "#alternates")
+
+
+@bp.get("/faq/test")
+@role_required("curator")
+def faq_test():  # type: ignore[no-untyped-def]
+    """What the chat would answer, and why: normalised form, tokens, candidates, decision."""
+    question = request.args.get("q", "").strip()[:current_app.config["MAX_QUESTION_CHARS"]]
+    result = faq.explain_question(get_desk(), question) if question else None
+    return render_template("staff/test_pane.html", question=question, result=result)
+
+
+# -- FAQ import and export --------------------------------------------------------
+
+
+def _download(data: bytes, filename: str, mimetype: str) -> Response:
+    response = Response(data, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{filename}"
+    return response
+
+
+@bp.get("/faq/export.xlsx")
+@role_required("curator")
+def faq_export_xlsx():  # type: ignore[no-untyped-def]
+    """The whole FAQ as an Excel workbook."""
+    return _download(faq.export_xlsx(get_db()), "faq.xlsx",
+                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+@bp.get("/faq/export.csv")
+@role_required("curator")
+def faq_export_csv():  # type: ignore[no-untyped-def]
+    """The whole FAQ as CSV (UTF-8 with BOM)."""
+    return _download(faq.export_csv(get_db()), "faq.csv", "text/csv; charset=utf-8")
+
+
+@bp.route("/faq/import", methods=["GET", "POST"])
+@role_required("curator")
+def faq_import():  # type: ignore[no-untyped-def]
+    """Upload a whole-FAQ file and see what would be added, changed and archived."""
+    if request.method == "GET":
+        return render_template("staff/faq_import.html")
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return render_template("staff/faq_import.html", error="请选择要导入的文件。"), 400
+    suffix = Path(upload.filename).suffix.lower()
+    data = upload.read()
+    try:
+        if suffix not in FAQ_SUFFIXES:
+            raise faq.ImportFormatError("只支持 .xlsx（Excel）或 .csv 格式的文件。")
+        plan = faq.plan_import(get_db(), faq.parse_import(data, f"upload{suffix}"))
+    except faq.ImportFormatError as exc:
+        return render_template("staff/faq_import.html", error=f"无法导入，未做任何修改：{exc}"), 400
+    token = secrets.token_urlsafe(24)
+    (_upload_dir() / f"{token}{suffix}").write_bytes(data)
+    return render_template("staff/faq_import.html", plan=plan, token=token, suffix=suffix,
+                           filename=upload.filename[:200])
+
+
+@bp.post("/faq/import/confirm")
+@role_required("curator")
+def faq_import_confirm():  # type: ignore[no-untyped-def]
+    """Apply the previewed file in one transaction."""
+    token, suffix = request.form.get("token", ""), request.form.get("suffix", "")
+    path = _upload_dir() / f"{token}{suffix}"
+    if not _TOKEN_RE.match(token) or suffix not in FAQ_SUFFIXES or not path.exists():
+        return render_template("staff/faq_import.html", error="预览已过期或无效，请重新上传文件。"), 400
+    filename = request.form.get("filename", "")[:200]
+    try:
+        plan = faq.apply_import(get_db(), g.user, faq.parse_import(path.read_bytes(), path.name),
+                                expected=request.form.get("fingerprint", ""), filename=filename)
+    except faq.FaqError as exc:
+        return render_template("staff/faq_import.html", error=str(exc)), 400
+    finally:
+        path.unlink(missing_ok=True)
+    if plan.has_changes:
+        flash(f"导入完成：新增{len(plan.added)}条，修改{len(plan.changed)}条，归档{len(plan.archived)}条，即时生效。")
+    else:
+        flash("文件与问答库一致，没有需要导入的变化。")
+    return redirect(url_for("curate.faq_index"))
+
+
+# -- synonyms and dictionary words ------------------------------------------------
+
+
+def _lexicon_page(error: str | None = None, status: int = 200, **form: str):  # type: ignore[no-untyped-def]
+    db = get_db()
+    return render_template("staff/lexicon.html", synonyms=faq.list_synonyms(db), words=faq.list_words(db),
+                           error=error, form=form), status
+
+
+@bp.get("/lexicon")
+@role_required("curator")
+def lexicon():  # type: ignore[no-untyped-def]
+    """Synonym pairs and dictionary words."""
+    return _lexicon_page()
+
+
+@bp.post("/lexicon/synonyms")
+@role_required("curator")
+def synonym_add():  # type: ignore[no-untyped-def]
+    """Add a synonym pair (term → canonical)."""
+    term, canonical = request.form.get("term", ""), request.form.get("canonical", "")
+    try:
+        stored = faq.add_synonym(get_db(), g.user, term, canonical)
+    except faq.FaqError as exc:
+        return _lexicon_page(str(exc), 400, term=term, canonical=canonical)
+    flash(f"已添加同义词“{stored}”，即时生效。")
+    return redirect(url_for("curate.lexicon"))
+
+
+@bp.post("/lexicon/synonyms/delete")
+@role_required("curator")
+def synonym_remove():  # type: ignore[no-untyped-def]
+    """Remove a synonym pair."""
+    try:
+        faq.remove_synonym(get_db(), g.user, request.form.get("term", ""))
+    except faq.FaqError as exc:
+        return _lexicon_page(str(exc), 400)
+    flash("已删除同义词映射，即时生效。")
+    return redirect(url_for("curate.lexicon"))
+
+
+@bp.post("/lexicon/words")
+@role_required("curator")
+def word_add():  # type: ignore[no-untyped-def]
+    """Add a dictionary word, with an optional frequency."""
+    word, freq = request.form.get("word", ""), request.form.get("freq", "")
+    try:
+        stored = faq.add_word(get_db(), g.user, word, freq)
+    except faq.FaqError as exc:
+        return _lexicon_page(str(exc), 400, word=word, freq=freq)
+    flash(f"已添加词典词“{stored}”，即时生效。")
+    return redirect(url_for("curate.lexicon"))
+
+
+@bp.post("/lexicon/words/delete")
+@role_required("curator")
+def word_remove():  # type: ignore[no-untyped-def]
+    """Remove a dictionary word."""
+    try:
+        faq.remove_word(get_db(), g.user, request.form.get("word", ""))
+    except faq.FaqError as exc:
+        return _lexicon_page(str(exc), 400)
+    flash("已从词典中删除。")
+    return redirect(url_for("curate.lexicon"))

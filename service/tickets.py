@@ -1,54 +1,147 @@
-"""Tickets for questions the desk could not answer, and the question log (no Flask)."""
+"""Tickets for questions the desk could not answer: the citizen's side, the reviewers' work,
+and the question log (no Flask).
+
+A ticket is opened by the chat when the desk escalates. The citizen gets a code and a short
+query password (kept only as a hash) to look the ticket up; reviewers take it, reply, change
+its status, and may turn it into FAQ knowledge. Every change is recorded twice: in
+``ticket_events`` (the ticket's own history, shown on its page) and in ``audit_log``.
+Contact details are for reviewers only: they never go into events, the audit log or logs.
+"""
 from __future__ import annotations
 
 import json
+import math
+import re
 import secrets
+import unicodedata
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Iterable
 
 import sqlite_utils
+from werkzeug.security import check_password_hash, generate_password_hash
 
-from .knowledge import now
+from .accounts import audit
+from .knowledge import bump_version, now
 from .storage import immediate
 
 # Crockford's base32 without look-alike letters: easy to read out on the phone.
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CODE_PREFIX = "GK"
+_CODE_RE = re.compile(r"^GK[0-9A-HJKMNP-TV-Z]{10}$")
 REUSE_WINDOW = timedelta(days=1)
+PASSWORD_DIGITS = 6
 
+STATUSES = {"new": "新建", "in_progress": "处理中", "waiting": "等待群众补充",
+            "answered": "已答复", "closed": "已关闭"}
+OPEN_STATUSES = ("new", "in_progress", "waiting")
+# What the citizen reads on the lookup page.
+CITIZEN_STATUSES = {"new": "已登记，等待工作人员处理", "in_progress": "工作人员正在处理",
+                    "waiting": "等待您补充信息", "answered": "已答复", "closed": "已办结"}
+ACTIONS = {"open": "群众提问，生成工单", "ask_again": "同一会话再次提问", "contact": "群众留下联系方式",
+           "take": "接手处理", "reply": "答复", "status": "更改状态", "close": "关闭工单",
+           "promote_new": "转为新的常见问题", "promote_alternate": "添加为常见问题的相似问法"}
+CITIZEN = "群众"
+
+MAX_REPLY = 2000
+MAX_NOTE = 500
+MAX_NAME = 40
+MAX_EMAIL = 254
+MAX_FAQ_QUESTION = 200
+MAX_FAQ_ANSWER = 2000
+MAX_FAQ_SOURCE = 200
+FAQ_CATEGORIES = ("申请", "办理与期限", "费用", "救济", "公开范围", "主动公开", "数据服务", "其他")
+PAGE_SIZE = 20
+
+# Lookup throttling: MAX failures within WINDOW lock a key for LOCK, and each failure after
+# a lock doubles it (up to CAP). A key is forgotten after a quiet day.
+LOOKUP_MAX_FAILURES = 5
+LOOKUP_WINDOW = timedelta(minutes=15)
+LOOKUP_LOCK = timedelta(minutes=15)
+LOOKUP_LOCK_CAP = timedelta(hours=24)
+LOOKUP_FORGET = timedelta(days=1)
+
+WRONG_CREDENTIALS = "编号或查询密码不正确。"
+
+
+class TicketError(Exception):
+    """A ticket operation was refused; the message is plain Chinese, ``status`` the HTTP code."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class TicketNotFound(TicketError):
+    """No ticket with this id."""
+
+    def __init__(self) -> None:
+        super().__init__("工单不存在。", 404)
+
+
+class LookupThrottled(TicketError):
+    """Too many wrong codes or passwords: the caller must wait ``wait_seconds``."""
+
+    def __init__(self, wait_seconds: int):
+        minutes = max(1, math.ceil(wait_seconds / 60))
+        super().__init__(f"查询失败次数过多，为保护您的信息，请于{minutes}分钟后再试。", 429)
+        self.wait_seconds = wait_seconds
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _stamp(at: datetime) -> str:
+    return at.isoformat(timespec="seconds")
+
+
+# -- opening tickets and the question log ------------------------------------------
 
 def new_code() -> str:
     """An unguessable ticket code: GK + 10 random base32 characters (50 bits)."""
     return CODE_PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(10))
 
 
+def new_password() -> str:
+    """A short query password a citizen can type on a phone: six random digits."""
+    return "".join(secrets.choice("0123456789") for _ in range(PASSWORD_DIGITS))
+
+
 def open_ticket(db: sqlite_utils.Database, *, question: str, normalised: str, session: str | None,
                 candidates: list[dict[str, Any]]) -> dict[str, Any]:
     """Create a ticket, or reuse the one the same session opened for the same question today.
 
-    Returns ``{"id", "code", "reused"}``.
+    Returns ``{"id", "code", "reused", "password"}``. A new ticket gets a fresh query
+    password, returned here once and stored only as a hash. A reused ticket keeps the
+    password the citizen was given the first time (``password`` is None): a new one would
+    silently invalidate the one they wrote down. Closed tickets are not reused.
     """
     stamp = now()
-    since = (datetime.now(timezone.utc) - REUSE_WINDOW).isoformat(timespec="seconds")
+    since = (_now() - REUSE_WINDOW).isoformat(timespec="seconds")
     with immediate(db):
         if session:
             row = db.execute(
                 "select id, code from tickets where session = ? and normalised = ? and created >= ? "
-                "order by id desc limit 1", [session, normalised, since]).fetchone()
+                "and status != 'closed' order by id desc limit 1", [session, normalised, since]).fetchone()
             if row:
                 db.execute("update tickets set asked_count = asked_count + 1, updated = ? where id = ?",
                            [stamp, row[0]])
-                return {"id": row[0], "code": row[1], "reused": True}
+                _event(db, row[0], None, "ask_again", "")
+                return {"id": row[0], "code": row[1], "reused": True, "password": None}
         for _ in range(5):
             code = new_code()
             if not db.execute("select 1 from tickets where code = ?", [code]).fetchone():
                 break
+        password = new_password()
         ticket_id = db["tickets"].insert({
             "code": code, "question": question, "normalised": normalised, "session": session,
             "candidates": json.dumps(candidates, ensure_ascii=False), "status": "new",
             "asked_count": 1, "created": stamp, "updated": stamp,
+            "password_hash": generate_password_hash(password),
         }).last_pk
-    return {"id": ticket_id, "code": code, "reused": False}
+        _event(db, ticket_id, None, "open", "")
+    return {"id": ticket_id, "code": code, "reused": False, "password": password}
 
 
 def log_ask(db: sqlite_utils.Database, record: dict[str, Any]) -> None:
@@ -61,8 +154,489 @@ FOLLOW_UP_WINDOW = timedelta(minutes=30)
 
 def last_figure_ref(db: sqlite_utils.Database, session: str) -> str | None:
     """The ref of the last report figure this session asked about in the last half hour."""
-    since = (datetime.now(timezone.utc) - FOLLOW_UP_WINDOW).isoformat(timespec="seconds")
+    since = (_now() - FOLLOW_UP_WINDOW).isoformat(timespec="seconds")
     row = db.execute(
         "select ref from asks where session = ? and created >= ? and "
         "(ref like 'fact:%' or ref like 'decline:%') order by id desc limit 1", [session, since]).fetchone()
     return row[0] if row else None
+
+
+# -- the citizen's side: lookup with throttling, contact details ----------------------
+
+def clean_code(code: str) -> str:
+    """A code as typed (spaces, lower case, O for 0, I or L for 1) in its stored form."""
+    text = unicodedata.normalize("NFKC", code or "").upper()
+    text = re.sub(r"[\s\-]", "", text)
+    return text.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
+
+
+def lookup_keys(code: str, client: str | None) -> list[str]:
+    """The throttle keys of one lookup: the ticket code (when well formed) and the client."""
+    keys = [f"ip:{client or 'unknown'}"]
+    if _CODE_RE.match(code):
+        keys.append(f"code:{code}")
+    return keys
+
+
+def _lock_length(failures: int) -> timedelta:
+    if failures < LOOKUP_MAX_FAILURES:
+        return timedelta(0)
+    return min(LOOKUP_LOCK * 2 ** (failures - LOOKUP_MAX_FAILURES), LOOKUP_LOCK_CAP)
+
+
+def lookup_wait(db: sqlite_utils.Database, keys: Iterable[str], at: datetime | None = None) -> int:
+    """Seconds until these keys may try again (0: now)."""
+    at = at or _now()
+    wait = 0.0
+    for key in keys:
+        row = db.execute("select failures, last_at from ticket_lookups where key = ?", [key]).fetchone()
+        if row and row[0] >= LOOKUP_MAX_FAILURES:
+            until = datetime.fromisoformat(row[1]) + _lock_length(row[0])
+            wait = max(wait, (until - at).total_seconds())
+    return math.ceil(wait)
+
+
+def record_lookup_failure(db: sqlite_utils.Database, keys: Iterable[str], at: datetime | None = None) -> None:
+    """Count a wrong code or password against each key.
+
+    Below the limit, ``last_at`` is the start of the current window; at the limit it is
+    when the lock began. A failure after a lock ran out locks again, twice as long.
+    """
+    at = at or _now()
+    with immediate(db):
+        db.execute("delete from ticket_lookups where last_at < ?", [_stamp(at - LOOKUP_FORGET - LOOKUP_LOCK_CAP)])
+        for key in keys:
+            row = db.execute("select failures, last_at from ticket_lookups where key = ?", [key]).fetchone()
+            failures, since = (row[0], datetime.fromisoformat(row[1])) if row else (0, at)
+            if failures < LOOKUP_MAX_FAILURES and at - since > LOOKUP_WINDOW:
+                failures, since = 0, at
+            elif failures >= LOOKUP_MAX_FAILURES and at - since > _lock_length(failures) + LOOKUP_FORGET:
+                failures, since = 0, at
+            failures += 1
+            if failures >= LOOKUP_MAX_FAILURES:
+                since = at
+            db.execute("insert into ticket_lookups (key, failures, last_at) values (?, ?, ?) "
+                       "on conflict(key) do update set failures = excluded.failures, last_at = excluded.last_at",
+                       [key, failures, _stamp(since)])
+
+
+_DUMMY_HASH: list[str] = []
+
+
+def _dummy_check(password: str) -> None:
+    # Same cost as a real check, so the time taken does not tell whether a code exists.
+    if not _DUMMY_HASH:
+        _DUMMY_HASH.append(generate_password_hash(secrets.token_hex(8)))
+    check_password_hash(_DUMMY_HASH[0], password)
+
+
+def citizen_ticket(db: sqlite_utils.Database, code: str, password: str, client: str | None,
+                   at: datetime | None = None) -> dict[str, Any]:
+    """The ticket for this code and password, or :class:`TicketError` / :class:`LookupThrottled`.
+
+    A wrong code and a wrong password fail alike. Failures count per ticket code and per
+    client address; a success clears the code's count (not the client's, so looking up
+    one's own ticket does not buy more guesses at others).
+    """
+    code = clean_code(code)
+    password = re.sub(r"\s", "", unicodedata.normalize("NFKC", password or ""))
+    keys = lookup_keys(code, client)
+    wait = lookup_wait(db, keys, at)
+    if wait > 0:
+        raise LookupThrottled(wait)
+    rows = list(db.query("select * from tickets where code = ?", [code])) if _CODE_RE.match(code) else []
+    ticket = dict(rows[0]) if rows else None
+    if ticket is None or not ticket.get("password_hash") or not password:
+        _dummy_check(password)
+        ok = False
+    else:
+        ok = check_password_hash(ticket["password_hash"], password)
+    if not ok:
+        record_lookup_failure(db, keys, at)
+        raise TicketError(WRONG_CREDENTIALS, 403)
+    db.execute("delete from ticket_lookups where key = ?", [f"code:{code}"])
+    return ticket
+
+
+_MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
+_LANDLINE_RE = re.compile(r"^0\d{2,3}-?\d{7,8}(?:-\d{1,6})?$")
+_EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
+                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}$")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+def clean_phone(phone: str) -> str:
+    """A mainland mobile number (13812345678) or a landline with its area code
+    (010-12345678, ext. allowed), in a tidy form; raise :class:`TicketError` otherwise."""
+    text = unicodedata.normalize("NFKC", phone).strip()
+    text = re.sub(r"[\s()（）]+", "-", text).strip("-")
+    text = re.sub(r"-{2,}", "-", text)
+    digits = text.replace("-", "")
+    if digits.startswith("+86"):
+        digits = digits[3:]
+    elif digits.startswith("86") and len(digits) == 13:
+        digits = digits[2:]
+    if _MOBILE_RE.match(digits):
+        return digits
+    if _LANDLINE_RE.match(text):
+        return text
+    raise TicketError("电话号码格式不正确：请填写11位手机号码，或带区号的固定电话（如010-12345678）。")
+
+
+def clean_contact(name: Any, phone: Any, email: Any) -> dict[str, str | None]:
+    """Validate what a citizen left: a name (optional, at most 40 characters) and a phone
+    number or an email address (at least one)."""
+    values = {}
+    for field, value in (("name", name), ("phone", phone), ("email", email)):
+        if value is not None and not isinstance(value, str):
+            raise TicketError("联系方式格式不正确。")
+        values[field] = unicodedata.normalize("NFKC", value or "").strip()
+    if len(values["name"]) > MAX_NAME:
+        raise TicketError(f"姓名不能超过{MAX_NAME}个字。")
+    if _CONTROL_RE.search(values["name"]):
+        raise TicketError("姓名中含有无法识别的字符。")
+    if not values["phone"] and not values["email"]:
+        raise TicketError("请至少填写手机号码、固定电话或电子邮箱中的一项。")
+    phone = clean_phone(values["phone"]) if values["phone"] else None
+    email = values["email"] or None
+    if email is not None and (len(email) > MAX_EMAIL or not _EMAIL_RE.match(email)):
+        raise TicketError("电子邮箱格式不正确，请检查后重新填写。")
+    return {"name": values["name"] or None, "phone": phone, "email": email}
+
+
+def save_contact(db: sqlite_utils.Database, ticket_id: int, contact: dict[str, str | None]) -> None:
+    """Store a citizen's contact details (replacing earlier ones).
+
+    A ticket waiting for the citizen goes back to the reviewers. The event says only that
+    details were left, never what they are.
+    """
+    with immediate(db):
+        status = db.execute("select status from tickets where id = ?", [ticket_id]).fetchone()[0]
+        db.execute("update tickets set contact_name = ?, contact_phone = ?, contact_email = ?, status = ?, "
+                   "updated = ? where id = ?",
+                   [contact["name"], contact["phone"], contact["email"],
+                    "in_progress" if status == "waiting" else status, now(), ticket_id])
+        _event(db, ticket_id, None, "contact", "状态改为“处理中”" if status == "waiting" else "")
+
+
+def mask_phone(phone: str | None) -> str:
+    """13800000000 -> 138****0000; a landline keeps its area code and last four digits."""
+    if not phone:
+        return ""
+    if _MOBILE_RE.match(phone):
+        return phone[:3] + "****" + phone[-4:]
+    head, _, rest = phone.partition("-")
+    if rest:
+        return head + "-****" + rest[-4:]
+    return phone[:3] + "****" + phone[-4:]
+
+
+def mask_email(email: str | None) -> str:
+    """zhang.san@example.cn -> z***@example.cn."""
+    if not email or "@" not in email:
+        return ""
+    local, _, domain = email.partition("@")
+    return local[:1] + "***@" + domain
+
+
+# -- the reviewers' queue and ticket page ----------------------------------------------
+
+# Tickets with the same normalised question form a group; an empty normalisation groups nothing.
+_GROUP = "coalesce(nullif({t}.normalised, ''), 'id:' || {t}.id)"
+_GROUPS = ("with groups as (select " + _GROUP.format(t="tickets") + " as grp, count(*) as same_count, "
+           "sum(asked_count) as asked_total from tickets group by grp) ")
+
+
+def queue(db: sqlite_utils.Database, *, status: str = "open", min_asked: int = 1, order: str = "newest",
+          page: int = 1, per_page: int = PAGE_SIZE) -> tuple[list[dict[str, Any]], int]:
+    """One page of tickets and the number of tickets matching.
+
+    ``status``: a key of :data:`STATUSES`, ``open`` (not answered or closed) or ``all``.
+    ``min_asked``: how often the question was asked at least, over all sessions (the sum
+    of ``asked_count`` over the tickets sharing the normalised question).
+    """
+    where, params = ["g.asked_total >= ?"], [max(1, min_asked)]
+    if status == "open":
+        where.append(f"t.status in ({', '.join('?' for _ in OPEN_STATUSES)})")
+        params += OPEN_STATUSES
+    elif status in STATUSES:
+        where.append("t.status = ?")
+        params.append(status)
+    join = f"from tickets t join groups g on g.grp = {_GROUP.format(t='t')} "
+    clause = "where " + " and ".join(where)
+    total = db.execute(_GROUPS + "select count(*) " + join + clause, params).fetchone()[0]
+    direction = "asc" if order == "oldest" else "desc"
+    rows = db.query(
+        _GROUPS + "select t.id, t.code, t.question, t.status, t.created, t.asked_count, t.contact_name, "
+        "t.contact_phone, t.contact_email, u.username as assignee, g.same_count, g.asked_total " + join +
+        "left join users u on u.id = t.assigned_to " + clause +
+        f" order by t.created {direction}, t.id {direction} limit ? offset ?",
+        [*params, per_page, (max(1, page) - 1) * per_page])
+    return [dict(r) for r in rows], int(total)
+
+
+def get_ticket(db: sqlite_utils.Database, ticket_id: int) -> dict[str, Any]:
+    """A ticket with its assignee's and replier's names; :class:`TicketNotFound` otherwise."""
+    rows = list(db.query(
+        _GROUPS + "select t.*, a.username as assignee, r.username as replier, g.same_count, g.asked_total "
+        f"from tickets t join groups g on g.grp = {_GROUP.format(t='t')} "
+        "left join users a on a.id = t.assigned_to left join users r on r.id = t.replied_by "
+        "where t.id = ?", [ticket_id]))
+    if not rows:
+        raise TicketNotFound()
+    return dict(rows[0])
+
+
+def similar_open(db: sqlite_utils.Database, ticket: dict[str, Any]) -> list[dict[str, Any]]:
+    """Other tickets with the same normalised question that still wait for an answer."""
+    if not ticket.get("normalised"):
+        return []
+    return [dict(r) for r in db.query(
+        f"select id, code, question, status, created, asked_count from tickets where normalised = ? "
+        f"and id != ? and status in ({', '.join('?' for _ in OPEN_STATUSES)}) order by id",
+        [ticket["normalised"], ticket["id"], *OPEN_STATUSES])]
+
+
+def session_history(db: sqlite_utils.Database, ticket: dict[str, Any], limit: int = 20) -> list[dict[str, Any]]:
+    """What the same chat session asked before the ticket was opened (oldest first)."""
+    if not ticket.get("session"):
+        return []
+    first = db.execute("select min(id) from asks where ticket_id = ?", [ticket["id"]]).fetchone()[0]
+    if first is not None:
+        cond, bound = "id < ?", first
+    else:
+        cond, bound = "created <= ?", ticket["created"]
+    rows = db.query(f"select created, question, status from asks where session = ? and {cond} "
+                    "order by id desc limit ?", [ticket["session"], bound, limit])
+    return list(reversed([dict(r) for r in rows]))
+
+
+def resolve_candidates(db: sqlite_utils.Database, candidates_json: str | None) -> list[dict[str, Any]]:
+    """The matcher's candidates when it gave up, each with a readable label."""
+    try:
+        candidates = json.loads(candidates_json or "[]")
+    except ValueError:
+        return []
+    out = []
+    for cand in candidates if isinstance(candidates, list) else []:
+        if not isinstance(cand, dict):
+            continue
+        kind, _, ref = str(cand.get("key", "")).partition(":")
+        label, entry_id = "", None
+        if kind == "faq" and ref.isdigit():
+            row = db.execute("select question, status from entries where id = ?", [int(ref)]).fetchone()
+            entry_id = int(ref)
+            label = row[0] + ("" if row[1] == "published" else "（未发布）") if row else "（条目已不存在）"
+        elif kind == "passage" and ref.isdigit():
+            row = db.execute("select text from passages where id = ?", [int(ref)]).fetchone()
+            label = f"年度报告正文：{row[0][:60]}" if row else "（段落已不存在）"
+        elif kind == "row":
+            row = db.execute("select row_label from facts where row_key = ? limit 1", [ref]).fetchone()
+            label = f"年度报告数据：{row[0] if row else ref}"
+        out.append({**cand, "label": label or str(cand.get("key", "")), "entry_id": entry_id})
+    return out
+
+
+def events(db: sqlite_utils.Database, ticket_id: int) -> list[dict[str, Any]]:
+    """A ticket's history, oldest first."""
+    return [dict(r, label=ACTIONS.get(r["action"], r["action"]))
+            for r in db.query("select * from ticket_events where ticket_id = ? order by id", [ticket_id])]
+
+
+def search_entries(db: sqlite_utils.Database, text: str, limit: int = 20) -> list[dict[str, Any]]:
+    """Published FAQ entries whose id, question or alternates contain ``text``."""
+    text = text.strip()
+    if not text:
+        return []
+    like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return [dict(r) for r in db.query(
+        "select id, question, category from entries where status = 'published' and "
+        "(cast(id as text) = ? or question like ? escape '\\' or id in "
+        "(select entry_id from alternates where text like ? escape '\\')) order by id limit ?",
+        [text, like, like, limit])]
+
+
+# -- the reviewers' actions ---------------------------------------------------------------
+
+def _event(db: sqlite_utils.Database, ticket_id: int, user: dict[str, Any] | None, action: str,
+           detail: str) -> None:
+    db["ticket_events"].insert({
+        "ticket_id": ticket_id, "at": now(), "user_id": user["id"] if user else None,
+        "username": user["username"] if user else CITIZEN, "action": action, "detail": detail,
+    })
+
+
+def _state(db: sqlite_utils.Database, ticket_id: int) -> dict[str, Any]:
+    """The reviewable state of a ticket: what the audit log records (no contact details)."""
+    row = db.execute("select id, code, status, assigned_to, reply, replied_at, replied_by, closed_at "
+                     "from tickets where id = ?", [ticket_id]).fetchone()
+    if row is None:
+        raise TicketNotFound()
+    return dict(zip(("id", "code", "status", "assigned_to", "reply", "replied_at", "replied_by",
+                     "closed_at"), row))
+
+
+def _update(db: sqlite_utils.Database, user: dict[str, Any], action: str, ticket_id: int,
+            changes: dict[str, Any], detail: str) -> None:
+    before = _state(db, ticket_id)
+    changes = dict(changes, updated=now())
+    db.execute(f"update tickets set {', '.join(f'{k} = ?' for k in changes)} where id = ?",
+               [*changes.values(), ticket_id])
+    _event(db, ticket_id, user, action, detail)
+    audit(db, user, f"ticket_{action}", f"ticket:{ticket_id}", before=before, after=_state(db, ticket_id))
+
+
+def take(db: sqlite_utils.Database, ticket_id: int, user: dict[str, Any]) -> None:
+    """Assign the ticket to ``user`` and mark it in progress."""
+    with immediate(db):
+        state = _state(db, ticket_id)
+        if state["status"] == "closed":
+            raise TicketError("工单已关闭，如需继续处理，请先将状态改为“处理中”。")
+        if state["assigned_to"] == user["id"] and state["status"] == "in_progress":
+            raise TicketError("您已在处理这张工单。")
+        previous = db.execute("select username from users where id = ?", [state["assigned_to"]]).fetchone() \
+            if state["assigned_to"] else None
+        detail = f"从 {previous[0]} 转为 {user['username']} 处理" if previous and previous[0] != user["username"] else ""
+        _update(db, user, "take", ticket_id, {"assigned_to": user["id"], "status": "in_progress",
+                                              "closed_at": None}, detail)
+
+
+def clean_reply(text: Any) -> str:
+    """A reply's text: not empty, at most :data:`MAX_REPLY` characters."""
+    text = unicodedata.normalize("NFC", text if isinstance(text, str) else "").replace("\r\n", "\n").strip()
+    if not text:
+        raise TicketError("请填写答复内容。")
+    if len(text) > MAX_REPLY:
+        raise TicketError(f"答复内容不能超过{MAX_REPLY}字（当前{len(text)}字）。")
+    return text.replace("\x00", "")
+
+
+def reply(db: sqlite_utils.Database, ticket_id: int, user: dict[str, Any], text: str,
+          also: Iterable[int] = ()) -> list[int]:
+    """Answer the ticket, and with the same text those of ``also`` that share its question and
+    are still open (others are left alone). Returns the ids answered."""
+    text = clean_reply(text)
+    with immediate(db):
+        ticket = get_ticket(db, ticket_id)
+        similar = {t["id"] for t in similar_open(db, ticket)}
+        together = [i for i in dict.fromkeys(also) if i in similar]
+        stamp = now()
+        for i in [ticket_id, *together]:
+            assigned = db.execute("select assigned_to from tickets where id = ?", [i]).fetchone()[0]
+            note = f"（与工单 {ticket['code']} 一并答复）\n" if i != ticket_id else ""
+            _update(db, user, "reply", i, {
+                "reply": text, "replied_at": stamp, "replied_by": user["id"], "status": "answered",
+                "assigned_to": assigned or user["id"], "closed_at": None}, note + text)
+    return [ticket_id, *together]
+
+
+def set_status(db: sqlite_utils.Database, ticket_id: int, user: dict[str, Any], status: str,
+               note: str = "") -> None:
+    """Move the ticket to ``status``, with an optional note for the history."""
+    if status not in STATUSES:
+        raise TicketError("状态无效。")
+    note = (note or "").strip()
+    if len(note) > MAX_NOTE:
+        raise TicketError(f"备注不能超过{MAX_NOTE}字。")
+    with immediate(db):
+        state = _state(db, ticket_id)
+        if state["status"] == status:
+            raise TicketError(f"工单已是“{STATUSES[status]}”状态。")
+        if status == "answered" and not state["reply"]:
+            raise TicketError("工单还没有答复内容，请先填写答复。")
+        detail = f"{STATUSES[state['status']]} → {STATUSES[status]}" + (f"：{note}" if note else "")
+        action = "close" if status == "closed" else "status"
+        _update(db, user, action, ticket_id,
+                {"status": status, "closed_at": now() if status == "closed" else None}, detail)
+
+
+def close(db: sqlite_utils.Database, ticket_id: int, user: dict[str, Any], note: str = "") -> None:
+    """Close the ticket."""
+    set_status(db, ticket_id, user, "closed", note)
+
+
+def _same_text(a: str, b: str) -> bool:
+    return re.sub(r"[\s\W_]+", "", a).casefold() == re.sub(r"[\s\W_]+", "", b).casefold()
+
+
+def _entry_key(db: sqlite_utils.Database, code: str) -> str:
+    base = f"ticket-{code.lower()}"
+    key, n = base, 1
+    while db.execute("select 1 from entries where key = ?", [key]).fetchone():
+        n += 1
+        key = f"{base}-{n}"
+    return key
+
+
+def promote_new(db: sqlite_utils.Database, ticket_id: int, user: dict[str, Any], *, question: str,
+                answer: str, category: str = "", source: str = "") -> int:
+    """Publish a new FAQ entry from a ticket; the citizen's wording becomes an alternate when
+    it differs from the canonical question. Returns the entry id."""
+    question, answer = (question or "").strip(), (answer or "").replace("\r\n", "\n").strip()
+    category, source = (category or "").strip() or "其他", (source or "").strip()
+    if not question:
+        raise TicketError("请填写常见问题的标准问法。")
+    if len(question) > MAX_FAQ_QUESTION:
+        raise TicketError(f"标准问法不能超过{MAX_FAQ_QUESTION}字。")
+    if not answer:
+        raise TicketError("请填写常见问题的答案。")
+    if len(answer) > MAX_FAQ_ANSWER:
+        raise TicketError(f"答案不能超过{MAX_FAQ_ANSWER}字。")
+    if category not in FAQ_CATEGORIES:
+        raise TicketError("分类无效。")
+    if len(source) > MAX_FAQ_SOURCE:
+        raise TicketError(f"依据来源不能超过{MAX_FAQ_SOURCE}字。")
+    with immediate(db):
+        ticket = get_ticket(db, ticket_id)
+        same = db.execute("select id from entries where question = ? and status != 'archived'", [question]).fetchone()
+        if same:
+            raise TicketError(f"已有相同问法的常见问题（条目 {same[0]}），请改为添加相似问法。")
+        stamp = now()
+        entry = {"key": _entry_key(db, ticket["code"]), "question": question, "answer": answer,
+                 "category": category, "source": source, "status": "published", "version": 1,
+                 "created": stamp, "updated": stamp}
+        entry_id = int(db["entries"].insert(entry).last_pk)
+        alternates = []
+        if not _same_text(ticket["question"], question):
+            alternates.append(ticket["question"])
+            db["alternates"].insert({"entry_id": entry_id, "text": ticket["question"], "created": stamp})
+        bump_version(db)
+        _event(db, ticket_id, user, "promote_new", f"常见问题条目 {entry_id}：{question}")
+        audit(db, user, "create_entry", f"entry:{entry_id}", after=dict(entry, alternates=alternates,
+                                                                          from_ticket=ticket["code"]))
+    return entry_id
+
+
+def promote_alternate(db: sqlite_utils.Database, ticket_id: int, user: dict[str, Any], entry_id: int) -> None:
+    """Add the ticket's question as another phrasing of a published FAQ entry."""
+    with immediate(db):
+        ticket = get_ticket(db, ticket_id)
+        row = db.execute("select question, status, version from entries where id = ?", [entry_id]).fetchone()
+        if row is None:
+            raise TicketError(f"常见问题条目 {entry_id} 不存在。", 404)
+        question, status, version = row
+        if status != "published":
+            raise TicketError(f"条目 {entry_id} 未发布，不能添加相似问法。")
+        texts = [question, *(r[0] for r in db.execute("select text from alternates where entry_id = ?", [entry_id]))]
+        if any(_same_text(ticket["question"], t) for t in texts):
+            raise TicketError(f"条目 {entry_id} 已有这个问法。")
+        stamp = now()
+        db["alternates"].insert({"entry_id": entry_id, "text": ticket["question"], "created": stamp})
+        db.execute("update entries set version = ?, updated = ? where id = ?", [(version or 1) + 1, stamp, entry_id])
+        bump_version(db)
+        _event(db, ticket_id, user, "promote_alternate", f"常见问题条目 {entry_id}：{question}")
+        audit(db, user, "add_alternate", f"entry:{entry_id}", before={"version": version},
+              after={"version": (version or 1) + 1, "alternate": ticket["question"], "from_ticket": ticket["code"]})
+
+
+def display_time(value: str | None) -> str:
+    """A stored UTC timestamp as Beijing time, 2024-05-01 14:03."""
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone(timedelta(hours=8))).strftime("%Y-%m-%d %H:%M")
