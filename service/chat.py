@@ -1,4 +1,8 @@
-"""The citizens' side: the chat page and ``POST /api/ask``."""
+"""The citizens' side: the chat page, ``POST /api/ask``, and looking up a ticket.
+
+The whole blueprint is exempt from the app-wide CSRF check because the JSON API uses no
+cookies; the one HTML form here (``/tickets``) checks its token itself.
+"""
 from __future__ import annotations
 
 import re
@@ -7,13 +11,15 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, render_template, request
+from flask import Blueprint, current_app, jsonify, make_response, render_template, request
 
 from .db import get_db, get_desk
 from .errors import ApiError
-from .tickets import last_figure_ref, log_ask, open_ticket
+from .tickets import (CITIZEN_STATUSES, TicketError, citizen_ticket, clean_code, clean_contact,
+                      display_time, last_figure_ref, log_ask, open_ticket, save_contact)
 
 bp = Blueprint("chat", __name__)
+bp.add_app_template_filter(display_time, "local_time")
 
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 MAX_SESSION_CHARS = 128
@@ -75,12 +81,66 @@ def ask():  # type: ignore[no-untyped-def]
         ticket = open_ticket(db, question=question, normalised=reply.normalised, session=session,
                              candidates=reply.candidates)
         ticket_id = ticket["id"]
-        body["ticket"] = {"code": ticket["code"]}
-        body["answer"] = (f"抱歉，这个问题暂时无法自动解答。已为您生成工单（编号 {ticket['code']}），"
-                          "工作人员会尽快跟进答复，请保存好工单编号以便查询。")
+        if ticket["reused"]:
+            body["ticket"] = {"code": ticket["code"], "reused": True,
+                              "note": "此前获得的查询密码仍然有效，请凭编号和该密码查询办理情况。"}
+            body["answer"] = (f"这个问题您刚才已经提交过（工单编号 {ticket['code']}），工作人员会尽快跟进答复，"
+                              "请凭编号和此前获得的查询密码查询办理情况。")
+        else:
+            body["ticket"] = {"code": ticket["code"], "password": ticket["password"]}
+            body["answer"] = (f"抱歉，这个问题暂时无法自动解答。已为您生成工单（编号 {ticket['code']}），"
+                              "工作人员会尽快跟进答复，请保存好工单编号和查询密码以便查询。")
     latency_ms = (time.perf_counter() - started) * 1000
     log_ask(db, {"session": session, "question": question, "normalised": reply.normalised,
                  "status": reply.status, "kind": reply.kind, "entry_id": reply.entry_id,
                  "ref": reply.ref, "confidence": reply.confidence, "latency_ms": latency_ms,
                  "ticket_id": ticket_id})
     return jsonify(body)
+
+
+def _throttled_headers(exc: TicketError) -> dict[str, str]:
+    wait = getattr(exc, "wait_seconds", None)
+    return {"Retry-After": str(wait)} if wait else {}
+
+
+@bp.route("/tickets", methods=["GET", "POST"])
+def lookup():  # type: ignore[no-untyped-def]
+    """Look a ticket up with its code and query password: status, when asked, the reply."""
+    code = clean_code(request.values.get("code", ""))[:32]
+    error, ticket, status, headers = None, None, 200, {}
+    if request.method == "POST":
+        current_app.extensions["csrf"].protect()
+        try:
+            found = citizen_ticket(get_db(), code, request.form.get("password", ""), request.remote_addr)
+        except TicketError as exc:
+            error, status, headers = exc.message, exc.status, _throttled_headers(exc)
+        else:
+            # Only what the citizen may see: never contact details or staff names.
+            ticket = {"code": found["code"], "question": found["question"], "created": found["created"],
+                      "status": CITIZEN_STATUSES.get(found["status"], found["status"]),
+                      "answered": found["status"] in ("answered", "closed") and bool(found["reply"]),
+                      "reply": found["reply"], "replied_at": found["replied_at"]}
+    response = make_response(render_template(
+        "tickets.html", agency=current_app.config["HOME_AGENCY"], product=current_app.config["PRODUCT_NAME"],
+        code=code, error=error, ticket=ticket), status)
+    response.headers.update(headers)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/api/tickets/<code>/contact")
+def contact(code: str):  # type: ignore[no-untyped-def]
+    """Leave a name and a phone number or email on a ticket (authenticated by its password)."""
+    request.max_content_length = current_app.config["MAX_API_BODY"]
+    data: Any = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ApiError("请求格式不正确：请以 JSON 格式提交。")
+    password = data.get("password")
+    try:
+        details = clean_contact(data.get("name"), data.get("phone"), data.get("email"))
+        ticket = citizen_ticket(get_db(), code[:32], password if isinstance(password, str) else "",
+                                request.remote_addr)
+    except TicketError as exc:
+        return jsonify(error=exc.message), exc.status, _throttled_headers(exc)
+    save_contact(get_db(), ticket["id"], details)
+    return jsonify(ok=True, message="已收到您的联系方式，仅供工作人员办理本工单时联系您使用。")

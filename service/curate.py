@@ -1,4 +1,4 @@
-"""The curators' side of the staff workspace: importing annual reports."""
+"""The curators' side of the staff workspace: annual reports, the FAQ, synonyms and words."""
 from __future__ import annotations
 
 import os
@@ -7,11 +7,13 @@ import secrets
 import time
 from pathlib import Path
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, render_template,
+                   request, url_for)
 
+from . import faq
 from .accounts import audit
 from .auth import role_required
-from .db import get_db
+from .db import get_db, get_desk
 from .knowledge import import_report as store_import
 from .knowledge import report_summary
 from .reports import ReportFormatError, parse_report
@@ -105,10 +107,11 @@ FAQ_SUFFIXES = (".xlsx", ".csv")
 _ENTRY_FIELDS = ("key", "question", "answer", "category", "source", "status")
 
 
-def _entry_form(template_values: dict | None = None, **context):  # type: ignore[no-untyped-def]
+def _entry_page(form: dict, status: int = 200, **context):  # type: ignore[no-untyped-def]
     """The create/edit page, with the categories to choose from."""
-    return render_template("staff/faq_edit.html", form=template_values or {}, errors={},
-                           categories=faq.categories(get_db()), statuses=faq.STATUS_NAMES, **context)
+    context.setdefault("errors", {})
+    return render_template("staff/faq_edit.html", form=form, categories=faq.categories(get_db()),
+                           statuses=faq.STATUS_NAMES, **context), status
 
 
 def _entry_or_404(entry_id: int) -> dict:
@@ -138,13 +141,11 @@ def faq_index():  # type: ignore[no-untyped-def]
 def faq_create():  # type: ignore[no-untyped-def]
     """Create an entry; alternates are added on its page afterwards."""
     if request.method == "GET":
-        return _entry_form({"status": "draft"})
+        return _entry_page({"status": "draft"})
     try:
         entry_id = faq.create_entry(get_db(), g.user, request.form)
     except faq.InvalidEntry as exc:
-        page = _entry_form(request.form.to_dict())
-        return render_template("staff/faq_edit.html", form=request.form.to_dict(), errors=exc.errors,
-                               categories=faq.categories(get_db()), statuses=faq.STATUS_NAMES), 400
+        return _entry_page(request.form.to_dict(), 400, errors=exc.errors)
     flash("已创建条目。状态为“发布”的条目即时生效；可以继续添加相似问法。")
     return redirect(url_for("curate.faq_update", entry_id=entry_id))
 
@@ -155,16 +156,14 @@ def faq_update(entry_id: int):  # type: ignore[no-untyped-def]
     """Show an entry and save edits made on the version the form was opened on."""
     entry = _entry_or_404(entry_id)
     if request.method == "GET":
-        return _entry_form(entry, entry=entry)
+        return _entry_page(entry, entry=entry)
     try:
         changed = faq.update_entry(get_db(), g.user, entry_id, request.form, request.form.get("version", ""))
     except faq.StaleEdit as exc:
         submitted = {k: request.form.get(k, "") for k in _ENTRY_FIELDS}
-        return _entry_form(exc.current, entry=exc.current, stale=str(exc), submitted=submitted), 409
+        return _entry_page(exc.current, 409, entry=exc.current, stale=str(exc), submitted=submitted)
     except faq.InvalidEntry as exc:
-        form = {**request.form.to_dict(), "version": request.form.get("version", "")}
-        return render_template("staff/faq_edit.html", form=form, errors=exc.errors, entry=entry,
-                               categories=faq.categories(get_db()), statuses=faq.STATUS_NAMES), 400
+        return _entry_page(request.form.to_dict(), 400, entry=entry, errors=exc.errors)
     flash("已保存，群众提问即时生效。" if changed else "内容没有变化，未保存。")
     return redirect(url_for("curate.faq_update", entry_id=entry_id))
 
@@ -197,8 +196,8 @@ def alternate_add(entry_id: int):  # type: ignore[no-untyped-def]
     try:
         warnings = faq.add_alternate(get_db(), g.user, entry_id, request.form.get("text", ""))
     except faq.FaqError as exc:
-        return _entry_form(entry, entry=entry, alternate_error=str(exc),
-                           alternate_text=request.form.get("text", "")), 400
+        return _entry_page(entry, 400, entry=entry, alternate_error=str(exc),
+                           alternate_text=request.form.get("text", ""))
     flash("已添加相似问法。")
     for warning in warnings:
         flash(warning)

@@ -502,8 +502,9 @@ class Desk:
                 answer += "其中：" + "，".join(parts) + "。"
             if col in DERIVED_COLS:
                 answer += f"（{label}为{'、'.join(report_format.TABLE3_COLS[p] for p in DERIVED_COLS[col][1])}五列之和。）"
+        anchor = {"二": "#table-2", "三": "#table-3", "四": "#table-4"}.get(next(iter(cells.values()))["tbl"], "")
         return Reply("answered", "fact", lead + answer, source=f"《{title}》{section}",
-                     source_url=f"/reports/{target.id}", confidence=confidence,
+                     source_url=f"/reports/{target.id}{anchor}", confidence=confidence,
                      ref=f"fact:{target.id}:{row_key}:{col}", reason="报告表格数据", **base)
 
     def _share_text(self, target: ReportRef, col: str) -> tuple[str, str]:
@@ -566,7 +567,7 @@ class Desk:
         title = report.title or f"{report.year}年{report.agency}政府信息公开工作年度报告"
         answer = f"根据{report.year}年{report.agency}政府信息公开工作年度报告（{section}）：" + "；".join(texts) + "。"
         return Reply("answered", "fact", answer, source=f"《{title}》{section}",
-                     source_url=f"/reports/{report.id}", confidence=cands[0].score,
+                     source_url=f"/reports/{report.id}#narrative", confidence=cands[0].score,
                      ref=f"passage:{rows[0]['id']}", reason="报告正文数据", **base)
 
     def _clarify(self, candidates: list[Candidate], target: ReportRef | None,

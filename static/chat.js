@@ -38,6 +38,15 @@
     ticketLookupLink: '办理查询',
     ticketLookupAfter: '”页面查看答复。',
     ticketKeep: '请妥善保存编号和查询密码。',
+    contactToggle: '留下联系方式（选填）',
+    contactIntro: '如需工作人员联系您，可留下姓名和手机号码（或固定电话、电子邮箱）。仅供办理本问题使用，不会公开。',
+    contactName: '姓名（选填）',
+    contactPhone: '手机号码或固定电话',
+    contactEmail: '电子邮箱',
+    contactSubmit: '提交联系方式',
+    contactSending: '正在提交…',
+    contactNeedOne: '请至少填写手机号码、固定电话或电子邮箱中的一项。',
+    contactDone: '已收到您的联系方式。',
     copy: '复制',
     copied: '已复制',
     copyFailed: '复制失败，请手动选中后复制。',
@@ -340,6 +349,9 @@
         box.appendChild(pwdLine);
       }
 
+      var note = nonEmptyString(ticket.note);
+      if (note) box.appendChild(el('p', 'ticket-note', note));
+
       var follow = el('p', 'ticket-note');
       follow.appendChild(document.createTextNode(TEXT.ticketFollowUp + TEXT.ticketLookupBefore));
       var link = el('a', null, TEXT.ticketLookupLink);
@@ -348,7 +360,96 @@
       follow.appendChild(document.createTextNode(TEXT.ticketLookupAfter));
       box.appendChild(follow);
       box.appendChild(el('p', 'ticket-note ticket-keep', TEXT.ticketKeep));
+      if (password !== undefined && password !== null && String(password) !== '') {
+        box.appendChild(contactForm(code, String(password)));
+      }
       return box;
+    }
+
+    var contactCount = 0;
+
+    function field(form, id, label, type, attrs) {
+      var labelNode = el('label', null, label);
+      labelNode.htmlFor = id;
+      var input = el('input');
+      input.id = id;
+      input.type = type;
+      Object.keys(attrs).forEach(function (name) { input.setAttribute(name, attrs[name]); });
+      form.appendChild(labelNode);
+      form.appendChild(input);
+      return input;
+    }
+
+    /* The optional contact form under a new ticket: posts to /api/tickets/<code>/contact
+       with the ticket's query password, which authenticates it. */
+    function contactForm(code, password) {
+      var n = ++contactCount;
+      var details = el('details', 'ticket-contact');
+      details.appendChild(el('summary', null, TEXT.contactToggle));
+      details.appendChild(el('p', 'ticket-note', TEXT.contactIntro));
+      var form = el('form', 'contact-form');
+      form.noValidate = true;
+      var name = field(form, 'contact-name-' + n, TEXT.contactName, 'text',
+        { maxlength: '40', autocomplete: 'name' });
+      var phone = field(form, 'contact-phone-' + n, TEXT.contactPhone, 'tel',
+        { maxlength: '20', autocomplete: 'tel', inputmode: 'tel' });
+      var email = field(form, 'contact-email-' + n, TEXT.contactEmail, 'email',
+        { maxlength: '254', autocomplete: 'email' });
+      var submit = el('button', 'send', TEXT.contactSubmit);
+      submit.type = 'submit';
+      form.appendChild(submit);
+      var result = el('p', 'contact-error');
+      result.setAttribute('role', 'alert');
+      result.hidden = true;
+      form.appendChild(result);
+
+      function show(text) {
+        result.textContent = text;
+        result.hidden = false;
+      }
+
+      form.addEventListener('submit', async function (event) {
+        event.preventDefault();
+        if (submit.disabled) return;
+        if (!phone.value.trim() && !email.value.trim()) {
+          show(TEXT.contactNeedOne);
+          phone.focus();
+          return;
+        }
+        submit.disabled = true;
+        submit.textContent = TEXT.contactSending;
+        var data = null;
+        var ok = false;
+        var statusCode = 0;
+        try {
+          var response = await fetch('/api/tickets/' + encodeURIComponent(code) + '/contact', {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json', 'Accept': 'application/json' },
+            credentials: 'same-origin',
+            body: JSON.stringify({ password: password, name: name.value, phone: phone.value, email: email.value })
+          });
+          statusCode = response.status;
+          ok = response.ok;
+          try { data = await response.json(); } catch (e) { data = null; }
+        } catch (err) {
+          show(TEXT.network);
+          submit.disabled = false;
+          submit.textContent = TEXT.contactSubmit;
+          return;
+        }
+        submit.disabled = false;
+        submit.textContent = TEXT.contactSubmit;
+        if (!ok) {
+          show(errorMessage(statusCode, data));
+          return;
+        }
+        var done = el('p', 'ticket-note contact-done',
+          (data && nonEmptyString(data.message)) || TEXT.contactDone);
+        done.setAttribute('role', 'status');
+        form.replaceWith(done);
+      });
+      details.appendChild(form);
+      return details;
     }
 
     function sourceLine(source, sourceUrl) {
