@@ -112,6 +112,24 @@ def _ticket_review(db: sqlite_utils.Database) -> None:
     db["ticket_lookups"].create({"key": str, "failures": int, "last_at": str}, pk="key")
 
 
+@migration("0004_applications")
+def _applications(db: sqlite_utils.Database) -> None:
+    # A ticket is a general inquiry (一般咨询) or a formal disclosure application
+    # (政府信息公开申请) with the facts its statutory deadline depends on.
+    tickets = db["tickets"]
+    for column, kind in [("kind", str), ("applicant_type", str), ("channel", str), ("received_on", str),
+                         ("supplement_requested_on", str), ("supplement_received_on", str),
+                         ("extension_days", int), ("extension_reason", str), ("outcome", str),
+                         ("outcome_on", str)]:
+        tickets.add_column(column, kind)
+    tickets.create_index(["kind", "received_on"])
+    db["ticket_pauses"].create(
+        {"id": int, "ticket_id": int, "kind": str, "start_on": str, "end_on": str, "reason": str},
+        pk="id", foreign_keys=[("ticket_id", "tickets", "id")],
+    )
+    db["ticket_pauses"].create_index(["ticket_id"])
+
+
 def apply_migrations(db: sqlite_utils.Database) -> list[str]:
     """Apply the migrations not yet recorded; return the names applied now."""
     applied_now: list[str] = []
