@@ -28,6 +28,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=8 * 3600,
+        # Rate limits per client address (Flask-Limiter syntax); storage in memory, or
+        # RATELIMIT_STORAGE_URI="redis://host:6379" to share them between hosts.
+        RATE_LIMIT_ASK="120 per minute",
+        RATE_LIMIT_LOOKUP="20 per minute",
+        RATE_LIMIT_LOGIN="10 per minute",
+        PROXY_COUNT=0,  # set to 1 behind one reverse proxy (nginx)
     )
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
@@ -36,14 +42,20 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # The environment wins over the config file, for the server and the CLI alike.
     if os.environ.get("INQUIRY_DB") and (test_config is None or "DATABASE" not in test_config):
         app.config["DATABASE"] = os.environ["INQUIRY_DB"]
+    for key in ("RATE_LIMIT_ASK", "RATE_LIMIT_LOOKUP", "RATE_LIMIT_LOGIN", "RATELIMIT_STORAGE_URI"):
+        if os.environ.get(f"INQUIRY_{key}") and (test_config is None or key not in test_config):
+            app.config[key] = os.environ[f"INQUIRY_{key}"]
+    if os.environ.get("INQUIRY_PROXY_COUNT"):
+        app.config["PROXY_COUNT"] = int(os.environ["INQUIRY_PROXY_COUNT"])
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
 
     from flask_wtf.csrf import CSRFProtect
 
-    from . import admin, auth, chat, cli, curate, db, errors, public_reports, review
+    from . import admin, auth, chat, cli, curate, db, errors, public_reports, review, security
 
+    security.init_app(app)  # first, so rate limits apply before anything else is checked
     csrf = CSRFProtect(app)
     db.init_app(app)
     errors.init_app(app)
@@ -51,6 +63,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     app.register_blueprint(chat.bp)
     csrf.exempt(chat.bp)  # the public JSON API uses no cookies, so it cannot be forged cross-site
+    csrf.exempt(auth.login)  # checks its token itself, after the rate limit
     app.register_blueprint(auth.bp)
     app.register_blueprint(curate.bp)
     app.register_blueprint(review.bp)

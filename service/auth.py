@@ -8,9 +8,12 @@ import click
 from flask import (Blueprint, Flask, abort, flash, g, jsonify, redirect, render_template,
                    request, session, url_for)
 from flask.cli import with_appcontext
+from flask_wtf.csrf import validate_csrf
+from wtforms import ValidationError
 
 from .accounts import ROLE_NAMES, ROLES, AccountError, authenticate, change_password, create_user, get_user
 from .db import get_db
+from .security import limiter, login_limit
 
 bp = Blueprint("auth", __name__, url_prefix="/staff")
 
@@ -67,10 +70,17 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(login_limit, methods=["POST"])
 def login():  # type: ignore[no-untyped-def]
     """Sign in with user name and password."""
     error = None
     if request.method == "POST":
+        try:
+            # Checked here rather than before the request, so that the rate limit above
+            # counts every attempt, forged or not.
+            validate_csrf(request.form.get("csrf_token"))
+        except ValidationError:
+            return render_template("staff/login.html", error="页面已过期或请求来源无效，请刷新页面后重试。"), 400
         try:
             user = authenticate(get_db(), request.form.get("username", ""), request.form.get("password", ""))
         except AccountError as exc:

@@ -15,6 +15,7 @@ from flask import Blueprint, current_app, jsonify, make_response, render_templat
 
 from .db import get_db, get_desk
 from .errors import ApiError
+from .security import ask_limit, limiter
 from .tickets import (CITIZEN_STATUSES, TicketError, citizen_ticket, clean_code, clean_contact,
                       display_time, last_figure_ref, log_ask, open_ticket, save_contact)
 
@@ -67,6 +68,7 @@ def _read_question() -> tuple[str, str | None]:
 
 
 @bp.post("/api/ask")
+@limiter.limit(ask_limit)
 def ask():  # type: ignore[no-untyped-def]
     """Answer a question: answered, clarify (with suggestions) or escalated (with a ticket)."""
     started = time.perf_counter()

@@ -267,8 +267,9 @@ def faq_import():  # type: ignore[no-untyped-def]
     except faq.ImportFormatError as exc:
         return render_template("staff/faq_import.html", error=f"无法导入，未做任何修改：{exc}"), 400
     token = secrets.token_urlsafe(24)
-    (_upload_dir() / f"{token}{suffix}").write_bytes(data)
-    return render_template("staff/faq_import.html", plan=plan, token=token, suffix=suffix,
+    if plan.has_changes:  # kept only for a confirm
+        (_upload_dir() / f"{token}{suffix}").write_bytes(data)
+    return render_template("staff/faq_import.html", plan=plan, token=token, suffix=suffix, statuses=faq.STATUS_NAMES,
                            filename=upload.filename[:200])
 
 

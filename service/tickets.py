@@ -20,9 +20,11 @@ from typing import Any, Iterable
 import sqlite_utils
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from . import faq
 from .accounts import audit
 from .knowledge import bump_version, now
 from .storage import immediate
+from .text import clean
 
 # Crockford's base32 without look-alike letters: easy to read out on the phone.
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -46,10 +48,9 @@ MAX_REPLY = 2000
 MAX_NOTE = 500
 MAX_NAME = 40
 MAX_EMAIL = 254
-MAX_FAQ_QUESTION = 200
-MAX_FAQ_ANSWER = 2000
-MAX_FAQ_SOURCE = 200
+# The categories of knowledge/faq.toml, offered first when a ticket becomes an FAQ entry.
 FAQ_CATEGORIES = ("申请", "办理与期限", "费用", "救济", "公开范围", "主动公开", "数据服务", "其他")
+_PUNCT_RE = re.compile(r"[^\w\u4e00-\u9fff]+|_")
 PAGE_SIZE = 20
 
 # Lookup throttling: MAX failures within WINDOW lock a key for LOCK, and each failure after
@@ -331,6 +332,13 @@ def mask_phone(phone: str | None) -> str:
     return phone[:3] + "****" + phone[-4:]
 
 
+def mask_name(name: str | None) -> str:
+    """张三丰 -> 张**."""
+    if not name:
+        return ""
+    return name[:1] + "*" * min(2, max(1, len(name) - 1))
+
+
 def mask_email(email: str | None) -> str:
     """zhang.san@example.cn -> z***@example.cn."""
     if not email or "@" not in email:
@@ -444,16 +452,21 @@ def events(db: sqlite_utils.Database, ticket_id: int) -> list[dict[str, Any]]:
 
 
 def search_entries(db: sqlite_utils.Database, text: str, limit: int = 20) -> list[dict[str, Any]]:
-    """Published FAQ entries whose id, question or alternates contain ``text``."""
-    text = text.strip()
-    if not text:
+    """Published FAQ entries with this id, or whose question or an alternate contains every
+    word of ``text`` (words separated by spaces)."""
+    words = text.split()[:5]
+    if not words:
         return []
-    like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    where, params = [], []
+    for word in words:
+        like = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append("(question like ? escape '\\' or id in "
+                     "(select entry_id from alternates where text like ? escape '\\'))")
+        params += [like, like]
     return [dict(r) for r in db.query(
-        "select id, question, category from entries where status = 'published' and "
-        "(cast(id as text) = ? or question like ? escape '\\' or id in "
-        "(select entry_id from alternates where text like ? escape '\\')) order by id limit ?",
-        [text, like, like, limit])]
+        f"select id, question, category from entries where status = 'published' and "
+        f"(cast(id as text) = ? or ({' and '.join(where)})) order by id limit ?",
+        [text.strip(), *params, limit])]
 
 
 # -- the reviewers' actions ---------------------------------------------------------------
@@ -556,7 +569,9 @@ def close(db: sqlite_utils.Database, ticket_id: int, user: dict[str, Any], note:
 
 
 def _same_text(a: str, b: str) -> bool:
-    return re.sub(r"[\s\W_]+", "", a).casefold() == re.sub(r"[\s\W_]+", "", b).casefold()
+    """Whether two phrasings are the same question (punctuation, spaces and case aside),
+    as the FAQ curation compares them."""
+    return _PUNCT_RE.sub("", clean(a)) == _PUNCT_RE.sub("", clean(b))
 
 
 def _entry_key(db: sqlite_utils.Database, code: str) -> str:
@@ -568,65 +583,78 @@ def _entry_key(db: sqlite_utils.Database, code: str) -> str:
     return key
 
 
+def _shared_warnings(db: sqlite_utils.Database, text: str, entry_id: int) -> list[str]:
+    return [f"注意：条目 {o['id']}“{o['question']}”也有相同的问法，群众这样问时可能得到其中任一条的答案或被要求澄清。"
+            for o in faq.shared_phrasings(db, text, entry_id)]
+
+
 def promote_new(db: sqlite_utils.Database, ticket_id: int, user: dict[str, Any], *, question: str,
-                answer: str, category: str = "", source: str = "") -> int:
+                answer: str, category: str = "", source: str = "") -> tuple[int, list[str]]:
     """Publish a new FAQ entry from a ticket; the citizen's wording becomes an alternate when
-    it differs from the canonical question. Returns the entry id."""
-    question, answer = (question or "").strip(), (answer or "").replace("\r\n", "\n").strip()
-    category, source = (category or "").strip() or "其他", (source or "").strip()
-    if not question:
-        raise TicketError("请填写常见问题的标准问法。")
-    if len(question) > MAX_FAQ_QUESTION:
-        raise TicketError(f"标准问法不能超过{MAX_FAQ_QUESTION}字。")
-    if not answer:
-        raise TicketError("请填写常见问题的答案。")
-    if len(answer) > MAX_FAQ_ANSWER:
-        raise TicketError(f"答案不能超过{MAX_FAQ_ANSWER}字。")
-    if category not in FAQ_CATEGORIES:
-        raise TicketError("分类无效。")
-    if len(source) > MAX_FAQ_SOURCE:
-        raise TicketError(f"依据来源不能超过{MAX_FAQ_SOURCE}字。")
+    it differs from the canonical question. Returns the entry id and warnings.
+
+    Written here rather than through :func:`service.faq.create_entry` so the entry, the
+    alternate and the ticket's history are one transaction; the fields are checked by the
+    same rules (:func:`service.faq.validate_entry`).
+    """
+    try:
+        fields = faq.validate_entry({"question": question, "answer": answer, "source": source,
+                                     "category": (category or "").strip() or "其他", "status": "published"},
+                                    new=True)
+    except faq.InvalidEntry as exc:
+        raise TicketError(str(exc)) from exc
+    warnings: list[str] = []
     with immediate(db):
         ticket = get_ticket(db, ticket_id)
-        same = db.execute("select id from entries where question = ? and status != 'archived'", [question]).fetchone()
-        if same:
-            raise TicketError(f"已有相同问法的常见问题（条目 {same[0]}），请改为添加相似问法。")
+        for row in db.execute("select id, question from entries where status != 'archived'").fetchall():
+            if _same_text(row[1], fields["question"]):
+                raise TicketError(f"已有相同问法的常见问题（条目 {row[0]}），请改为添加相似问法。")
         stamp = now()
-        entry = {"key": _entry_key(db, ticket["code"]), "question": question, "answer": answer,
-                 "category": category, "source": source, "status": "published", "version": 1,
-                 "created": stamp, "updated": stamp}
+        entry = {**fields, "key": _entry_key(db, ticket["code"]), "version": 1, "created": stamp, "updated": stamp}
         entry_id = int(db["entries"].insert(entry).last_pk)
+        alternate = " ".join(ticket["question"].split())
         alternates = []
-        if not _same_text(ticket["question"], question):
-            alternates.append(ticket["question"])
-            db["alternates"].insert({"entry_id": entry_id, "text": ticket["question"], "created": stamp})
+        if _same_text(alternate, fields["question"]):
+            pass
+        elif len(alternate) > faq.MAX_ALTERNATE:
+            warnings.append(f"群众的原话超过{faq.MAX_ALTERNATE}字，未作为相似问法加入。")
+        else:
+            alternates.append(alternate)
+            db["alternates"].insert({"entry_id": entry_id, "text": alternate, "created": stamp})
+            warnings += _shared_warnings(db, alternate, entry_id)
         bump_version(db)
-        _event(db, ticket_id, user, "promote_new", f"常见问题条目 {entry_id}：{question}")
-        audit(db, user, "create_entry", f"entry:{entry_id}", after=dict(entry, alternates=alternates,
-                                                                          from_ticket=ticket["code"]))
-    return entry_id
+        _event(db, ticket_id, user, "promote_new", f"常见问题条目 {entry_id}：{fields['question']}")
+        audit(db, user, "create_entry", f"entry:{entry_id}",
+              after={**{k: entry[k] for k in ("key", *faq.EDITABLE, "version")}, "alternates": alternates,
+                     "from_ticket": ticket["code"]})
+    return entry_id, warnings
 
 
-def promote_alternate(db: sqlite_utils.Database, ticket_id: int, user: dict[str, Any], entry_id: int) -> None:
-    """Add the ticket's question as another phrasing of a published FAQ entry."""
+def promote_alternate(db: sqlite_utils.Database, ticket_id: int, user: dict[str, Any], entry_id: int) -> list[str]:
+    """Add the ticket's question as another phrasing of a published FAQ entry; return warnings."""
     with immediate(db):
         ticket = get_ticket(db, ticket_id)
-        row = db.execute("select question, status, version from entries where id = ?", [entry_id]).fetchone()
+        row = db.execute("select question, status from entries where id = ?", [entry_id]).fetchone()
         if row is None:
             raise TicketError(f"常见问题条目 {entry_id} 不存在。", 404)
-        question, status, version = row
+        question, status = row
         if status != "published":
             raise TicketError(f"条目 {entry_id} 未发布，不能添加相似问法。")
+        text = " ".join(ticket["question"].split())
+        if len(text) > faq.MAX_ALTERNATE:
+            raise TicketError(f"群众的问题超过{faq.MAX_ALTERNATE}字，不能作为相似问法；请新建常见问题并概括标准问法。")
         texts = [question, *(r[0] for r in db.execute("select text from alternates where entry_id = ?", [entry_id]))]
-        if any(_same_text(ticket["question"], t) for t in texts):
+        if any(_same_text(text, t) for t in texts):
             raise TicketError(f"条目 {entry_id} 已有这个问法。")
         stamp = now()
-        db["alternates"].insert({"entry_id": entry_id, "text": ticket["question"], "created": stamp})
-        db.execute("update entries set version = ?, updated = ? where id = ?", [(version or 1) + 1, stamp, entry_id])
+        alt_id = db["alternates"].insert({"entry_id": entry_id, "text": text, "created": stamp}).last_pk
+        db.execute("update entries set version = version + 1, updated = ? where id = ?", [stamp, entry_id])
         bump_version(db)
         _event(db, ticket_id, user, "promote_alternate", f"常见问题条目 {entry_id}：{question}")
-        audit(db, user, "add_alternate", f"entry:{entry_id}", before={"version": version},
-              after={"version": (version or 1) + 1, "alternate": ticket["question"], "from_ticket": ticket["code"]})
+        audit(db, user, "add_alternate", f"entry:{entry_id}",
+              after={"id": alt_id, "text": text, "from_ticket": ticket["code"]})
+        warnings = _shared_warnings(db, text, entry_id)
+    return warnings
 
 
 def display_time(value: str | None) -> str:

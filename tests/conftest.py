@@ -15,7 +15,10 @@ SHARED = ROOT.parent / "shared"
 
 def make_app(tmp_path: Path, **config):  # type: ignore[no-untyped-def]
     """An app on a new database under ``tmp_path``."""
-    return create_app({"TESTING": True, "DATABASE": str(tmp_path / "test.db"), **config})
+    # Rate limits are tested on their own (tests/test_security.py); elsewhere they would only
+    # stop a test that asks hundreds of questions from one address.
+    return create_app({"TESTING": True, "DATABASE": str(tmp_path / "test.db"), "RATELIMIT_ENABLED": False,
+                       **config})
 
 
 @pytest.fixture

@@ -1,0 +1,69 @@
+"""Security at the edge: response headers, rate limits, proxy awareness."""
+from __future__ import annotations
+
+from flask import Flask, Response, request
+from flask.sessions import SecureCookieSessionInterface
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+# One limiter for the app; the limits themselves come from the config, so a deployment
+# (or a load test on loopback) can set its own.
+limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+
+
+def ask_limit() -> str:
+    """Rate limit of ``POST /api/ask`` per client address."""
+    from flask import current_app
+
+    return current_app.config["RATE_LIMIT_ASK"]
+
+
+def lookup_limit() -> str:
+    """Rate limit of ticket look-ups per client address."""
+    from flask import current_app
+
+    return current_app.config["RATE_LIMIT_LOOKUP"]
+
+
+def login_limit() -> str:
+    """Rate limit of staff login attempts per client address."""
+    from flask import current_app
+
+    return current_app.config["RATE_LIMIT_LOGIN"]
+
+
+def _headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    if request.path.startswith(("/staff", "/api/", "/tickets")):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """Session cookies are Secure whenever the request came over HTTPS (or if configured)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:  # type: ignore[override]
+        return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
+
+
+def init_app(app: Flask) -> None:
+    """Headers on every response, the limiter, and trust in the proxy's headers if configured."""
+    if app.config.get("PROXY_COUNT"):
+        # Behind nginx: the client's address and scheme come from X-Forwarded-For/-Proto.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_COUNT"],  # type: ignore[method-assign]
+                                x_proto=app.config["PROXY_COUNT"])
+
+    app.session_interface = _SessionInterface()
+    app.after_request(_headers)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    limiter.init_app(app)

@@ -1,0 +1,59 @@
+"""Security at the edge: headers on every page, rate limits with Chinese 429s, cookies."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import make_app
+
+
+@pytest.mark.parametrize("path", ["/", "/reports", "/reports/1", "/staff/login", "/no-such-page"])
+def test_security_headers_on_every_page(client, path: str) -> None:
+    response = client.get(path)
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"]
+
+
+def test_api_answers_carry_headers_and_no_store(client) -> None:
+    response = client.post("/api/ask", json={"question": "你好"})
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+@pytest.fixture
+def limited(tmp_path):  # type: ignore[no-untyped-def]
+    return make_app(tmp_path, RATELIMIT_ENABLED=True, RATE_LIMIT_ASK="3 per minute",
+                    RATE_LIMIT_LOGIN="2 per minute", RATE_LIMIT_LOOKUP="2 per minute")
+
+
+def test_ask_is_rate_limited_with_a_chinese_429(limited) -> None:
+    client = limited.test_client()
+    codes = [client.post("/api/ask", json={"question": "你好"}).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    response = client.post("/api/ask", json={"question": "你好"})
+    assert "频繁" in response.get_json()["error"]
+    # Another address has its own allowance.
+    other = client.post("/api/ask", json={"question": "你好"}, environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert other.status_code == 200
+
+
+def test_login_is_rate_limited(limited) -> None:
+    client = limited.test_client()
+    codes = [client.post("/staff/login", data={"username": "x", "password": "y"}).status_code for _ in range(3)]
+    assert codes[-1] == 429
+    assert "频繁" in client.post("/staff/login", data={}).get_data(as_text=True)
+
+
+def test_session_cookie_is_httponly_samesite_and_secure_over_https(app, auth) -> None:
+    client = app.test_client()
+    auth.client = client
+    auth.create("c1", "curator")
+    from conftest import csrf_token
+
+    token = csrf_token(client, "/staff/login")
+    response = client.post("/staff/login", data={"username": "c1", "password": auth.PASSWORD, "csrf_token": token},
+                           base_url="https://localhost", headers={"Referer": "https://localhost/staff/login"})
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie
