@@ -3,10 +3,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import sqlite3
+from datetime import datetime, timedelta, timezone
+
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from . import storage
 from .db import get_db
 from .knowledge import import_report, report_summary
 from .reports import ReportFormatError
@@ -34,6 +38,58 @@ def import_report_command(path: Path, agency: str | None, year: int | None) -> N
         click.echo(line)
 
 
+@click.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@with_appcontext
+def backup_command(path: Path) -> None:
+    """Copy the database to PATH while the service keeps running (SQLite's online backup).
+
+    Example: flask --app service backup /var/backups/inquiry-2026-11-25.db
+    """
+    try:
+        pages = storage.backup(current_app.config["DATABASE"], path)
+    except (OSError, sqlite3.Error) as exc:
+        raise click.ClickException(f"备份失败：{exc}") from exc
+    click.echo(f"已备份到 {path}（{pages} 页，完整性检查通过）。")
+
+
+@click.command("restore")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="不再询问，直接恢复")
+@with_appcontext
+def restore_command(path: Path, yes: bool) -> None:
+    """Replace the database with the backup at PATH (checked first; the service may keep running).
+
+    Example: flask --app service restore /var/backups/inquiry-2026-11-25.db --yes
+    """
+    if not yes:
+        click.confirm(f"将用 {path} 覆盖当前数据库 {current_app.config['DATABASE']}，确定吗？", abort=True)
+    try:
+        storage.restore(path, current_app.config["DATABASE"])
+    except (storage.BackupError, sqlite3.Error) as exc:
+        raise click.ClickException(f"恢复失败：{exc}") from exc
+    click.echo("已恢复。各工作进程会在下一个问题时载入恢复后的知识库。")
+
+
+@click.command("purge-contacts")
+@click.option("--older-than", "days", type=click.IntRange(0, 36500), required=True,
+              help="清除关闭超过这么多天的工单中的联系方式")
+@with_appcontext
+def purge_contacts_command(days: int) -> None:
+    """Erase citizens' names, phones and e-mails from tickets closed more than DAYS days ago.
+
+    Example: flask --app service purge-contacts --older-than 180
+    """
+    cutoff = (datetime.now(timezone.utc) - timedelta(days=days)).isoformat(timespec="seconds")
+    db = get_db()
+    cursor = db.execute(
+        "update tickets set contact_name = null, contact_phone = null, contact_email = null "
+        "where status = 'closed' and coalesce(closed_at, updated) < ? and "
+        "(contact_name is not null or contact_phone is not null or contact_email is not null)", [cutoff])
+    click.echo(f"已清除 {cursor.rowcount} 张已关闭工单中的联系方式。")
+
+
 def init_app(app: Flask) -> None:
     """Register the commands."""
-    app.cli.add_command(import_report_command)
+    for command in (import_report_command, backup_command, restore_command, purge_contacts_command):
+        app.cli.add_command(command)

@@ -306,7 +306,8 @@ def explain_question(desk: Any, question: str) -> dict[str, Any]:
             cand["entry_id"] = doc.ref
             cand["label"] = desk.entries[doc.ref]["question"]
         elif doc.kind == "fact":
-            labels = [cols[next(iter(cols))]["row_label"] for (_, row), cols in desk.facts.items() if row == doc.ref]
+            labels = [next(iter(cells.values()))["row_label"]
+                      for (_, row), cells in desk.facts.items() if row == doc.ref]
             cand["label"] = "报告表格行：" + (labels[0] if labels else doc.phrasings[0])
         elif doc.kind == "passage":
             passage = desk.passages[doc.ref]
@@ -560,26 +561,30 @@ def apply_import(db: sqlite_utils.Database, user: dict[str, Any] | None, rows: l
         if not plan.has_changes:
             return plan
         stamp = now()
+
+        def audited(action: str, entry_id: int, before: dict[str, Any] | None = None) -> None:
+            audit(db, user, action, f"entry:{entry_id}", before=before, after=_snapshot(db, entry_id))
+
         for row in plan.added:
             entry_id = int(db["entries"].insert({"key": row.key, **row.fields(), "version": 1,
                                                  "created": stamp, "updated": stamp}).last_pk)
-            db["alternates"].insert_all({"entry_id": entry_id, "text": t, "created": stamp} for t in row.alternates)
-            audit(db, user, "import_create", f"entry:{entry_id}", after=_snapshot(db, entry_id))
+            db["alternates"].insert_all({"entry_id": entry_id, "text": t, "created": stamp}
+                                        for t in row.alternates)
+            audited("import_create", entry_id)
         for entry, row, _ in plan.changed:
             before = _snapshot(db, entry["id"])
             _touch(db, entry["id"], **row.fields())
-            gone = [t for t in entry["alternates"] if t not in row.alternates]
-            for text in gone:
+            for text in set(entry["alternates"]) - set(row.alternates):
                 db.execute("delete from alternates where entry_id = ? and text = ?", [entry["id"], text])
             db["alternates"].insert_all({"entry_id": entry["id"], "text": t, "created": stamp}
                                         for t in row.alternates if t not in entry["alternates"])
-            audit(db, user, "import_update", f"entry:{entry['id']}", before=before, after=_snapshot(db, entry["id"]))
+            audited("import_update", entry["id"], before)
         for entry in plan.archived:
             before = _snapshot(db, entry["id"])
             _touch(db, entry["id"], status="archived")
-            audit(db, user, "import_archive", f"entry:{entry['id']}", before=before, after=_snapshot(db, entry["id"]))
-        audit(db, user, "import_faq", "faq", after={"file": filename, "added": len(plan.added),
-                                                     "changed": len(plan.changed), "archived": len(plan.archived)})
+            audited("import_archive", entry["id"], before)
+        counts = {"added": len(plan.added), "changed": len(plan.changed), "archived": len(plan.archived)}
+        audit(db, user, "import_faq", "faq", after={"file": filename, **counts})
         bump_version(db)
     return plan
 

@@ -44,3 +44,61 @@ def immediate(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
             db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+class BackupError(Exception):
+    """A file that is not a usable backup of this service's database."""
+
+
+def backup(source: str | Path, target: str | Path) -> int:
+    """Copy a live database with SQLite's online backup API; return the page count.
+
+    Consistent even while other processes write: the copy is a snapshot of one moment.
+    The copy is checked with ``PRAGMA integrity_check`` before returning.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
+    src = sqlite3.connect(str(source), timeout=BUSY_TIMEOUT_MS / 1000)
+    dst = sqlite3.connect(str(partial))
+    try:
+        src.backup(dst, pages=256)
+        pages = dst.execute("pragma page_count").fetchone()[0]
+        if dst.execute("pragma integrity_check").fetchone()[0] != "ok":
+            raise BackupError("备份文件完整性检查未通过")
+    finally:
+        dst.close()
+        src.close()
+    partial.replace(target)  # a half-written backup never has the final name
+    return int(pages)
+
+
+def restore(source: str | Path, target: str | Path) -> None:
+    """Copy a checked backup over the live database, in one locked step, and mark the
+    knowledge as changed so every worker reloads it."""
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    try:
+        try:
+            ok = src.execute("pragma integrity_check").fetchone()[0] == "ok"
+            tables = {r[0] for r in src.execute("select name from sqlite_master where type = 'table'")}
+        except sqlite3.DatabaseError as exc:
+            raise BackupError("不是有效的数据库文件") from exc
+        if not ok:
+            raise BackupError("备份文件完整性检查未通过")
+        if not {"_migrations", "entries", "tickets"} <= tables:
+            raise BackupError("这不是本服务的数据库备份")
+        dst = sqlite3.connect(str(target), timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            row = dst.execute("select value from meta where key = 'kb_version'").fetchone() \
+                if dst.execute("select 1 from sqlite_master where name = 'meta'").fetchone() else None
+            before = int(row[0]) if row else 0
+            src.backup(dst)
+            # Past every version a worker may have cached, so all of them reload.
+            dst.execute("insert into meta (key, value) values ('kb_version', ?) "
+                        "on conflict(key) do update set value = max(cast(value as integer), ?) + 1",
+                        [str(before + 1), before])
+            dst.commit()
+        finally:
+            dst.close()
+    finally:
+        src.close()

@@ -260,7 +260,8 @@ MALFORMED = [
 
 @pytest.mark.parametrize("fmt", ["xlsx", "csv"])
 @pytest.mark.parametrize(("change", "message"), MALFORMED)
-def test_malformed_files_are_refused_naming_row_and_column(staff, app, db, fmt: str, change, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_files_are_refused_naming_row_and_column(  # type: ignore[no-untyped-def]
+        staff, app, db, fmt: str, change, message: str) -> None:
     rows = change(export(staff, fmt))
     before = state(db)
     response = upload(staff, file_of(rows, fmt), f"faq.{fmt}")

@@ -337,3 +337,26 @@ def test_staff_ticket_pages_have_no_inline_script_or_style(app, citizen, reviewe
         assert "style=" not in page and "<style" not in page, path
         assert not re.search(r"<script(?![^>]*\bsrc=)", page), path
         assert page.count('name="csrf_token"') >= 2 or path == "/staff/tickets", path
+
+
+def test_a_question_too_long_for_an_alternate(app, citizen, reviewer) -> None:
+    question = "我想了解公租房" + "、廉租房和经济适用房" * 25 + "的申请条件"
+    tid = ticket_id(app, escalate(citizen, question)["code"])
+    response = reviewer.post(f"/staff/tickets/{tid}/promote/alternate", entry_id="1")
+    assert response.status_code == 400 and "超过200字" in response.get_data(as_text=True)
+    response = reviewer.post(f"/staff/tickets/{tid}/promote/new", question="保障性住房的申请条件是什么？",
+                             answer="请向当地住房保障部门咨询。", category="其他")
+    assert response.status_code == 302
+    assert "未作为相似问法加入" in reviewer.get(response.headers["Location"]).get_data(as_text=True)
+    assert db_of(app).execute("select count(*) from alternates where text = ?", [question]).fetchone()[0] == 0
+
+
+def test_a_phrasing_shared_with_another_entry_is_added_with_a_warning(app, citizen, reviewer) -> None:
+    tid = ticket_id(app, escalate(citizen, "居住证怎么办理")["code"])
+    db = db_of(app)
+    first, second = [r[0] for r in db.execute("select id from entries where status = 'published' order by id limit 2")]
+    db["alternates"].insert({"entry_id": first, "text": "居住证怎么办理？", "created": "2024-05-01T08:00:00+00:00"})
+    response = reviewer.post(f"/staff/tickets/{tid}/promote/alternate", entry_id=str(second))
+    assert response.status_code == 302
+    page = reviewer.get(response.headers["Location"]).get_data(as_text=True)
+    assert f"条目 {first}" in page and "也有相同的问法" in page

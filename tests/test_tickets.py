@@ -255,3 +255,10 @@ def test_lookup_page_has_no_inline_script_or_style(client) -> None:
         assert "style=" not in page and "<style" not in page
         assert not re.search(r"<script(?![^>]*\bsrc=)", page) and " on" + "click=" not in page
     assert f'value="{ticket["code"]}"' in client.get("/tickets?code=" + ticket["code"].lower()).get_data(as_text=True)
+
+
+def test_a_closed_ticket_is_not_reused(app, client) -> None:
+    first = escalate(client)
+    db_of(app).execute("update tickets set status = 'closed' where code = ?", [first["code"]])
+    second = escalate(client)
+    assert second["code"] != first["code"] and re.fullmatch(r"\d{6}", second["password"])
