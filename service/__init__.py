@@ -13,7 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the Flask app: config, database (migrated and seeded), blueprints."""
-    app = Flask(__name__, instance_relative_config=True, static_folder=str(ROOT / "static"))
+    instance = (test_config or {}).get("INSTANCE_PATH")  # tests keep their files apart
+    app = Flask(__name__, instance_relative_config=True, static_folder=str(ROOT / "static"),
+                instance_path=str(instance) if instance else None)
     app.config.from_mapping(
         DATABASE=os.path.join(app.instance_path, "inquiry.db"),
         KNOWLEDGE_DIR=str(ROOT / "knowledge"),

@@ -15,7 +15,7 @@ from flask import Blueprint, current_app, jsonify, make_response, render_templat
 
 from .db import get_db, get_desk
 from .errors import ApiError
-from .security import ask_limit, limiter
+from .security import ask_limit, limiter, lookup_limit
 from .tickets import (CITIZEN_STATUSES, TicketError, citizen_ticket, clean_code, clean_contact,
                       display_time, last_figure_ref, log_ask, open_ticket, save_contact)
 
@@ -106,6 +106,7 @@ def _throttled_headers(exc: TicketError) -> dict[str, str]:
 
 
 @bp.route("/tickets", methods=["GET", "POST"])
+@limiter.limit(lookup_limit, methods=["POST"])
 def lookup():  # type: ignore[no-untyped-def]
     """Look a ticket up with its code and query password: status, when asked, the reply."""
     code = clean_code(request.values.get("code", ""))[:32]
@@ -131,6 +132,7 @@ def lookup():  # type: ignore[no-untyped-def]
 
 
 @bp.post("/api/tickets/<code>/contact")
+@limiter.limit(lookup_limit)
 def contact(code: str):  # type: ignore[no-untyped-def]
     """Leave a name and a phone number or email on a ticket (authenticated by its password)."""
     request.max_content_length = current_app.config["MAX_API_BODY"]

@@ -1,7 +1,6 @@
 """The curators' side of the staff workspace: annual reports, the FAQ, synonyms and words."""
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import time

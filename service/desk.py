@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import sqlite_utils
 
@@ -151,7 +151,7 @@ class Desk:
 
     def __init__(self, *, pipeline: TextPipeline, language: Language, settings: Settings,
                  chitchat: list[dict[str, Any]], agencies: dict[str, str], terms: dict[str, Any],
-                 entries: dict[int, dict[str, Any]], reports: list[ReportRef],
+                 entries: dict[int, dict[str, Any]], alternates: dict[int, list[str]], reports: list[ReportRef],
                  facts: dict[tuple[int, str], dict[str, dict[str, Any]]],
                  passages: dict[int, dict[str, Any]], version: int = 0):
         self.pipeline = pipeline
@@ -169,7 +169,7 @@ class Desk:
         self.passages = passages
         self.version = version
         self._col_aliases = self._column_aliases()
-        self.index = Index(self._documents(), word_rarity=pipeline.word_rarity)
+        self.index = Index(self._documents(alternates), word_rarity=pipeline.word_rarity)
 
     # -- building -----------------------------------------------------------------
     @classmethod
@@ -181,10 +181,11 @@ class Desk:
         entries: dict[int, dict[str, Any]] = {}
         for row in db.query("select id, question, answer, category, source from entries "
                             "where status = 'published' order by id"):
-            entries[row["id"]] = dict(row, alternates=[])
-        for row in db.query("select entry_id, text from alternates order by id"):
-            if row["entry_id"] in entries:
-                entries[row["entry_id"]]["alternates"].append(row["text"])
+            entries[row["id"]] = row
+        alternates: dict[int, list[str]] = {}
+        for row in db.execute("select entry_id, text from alternates order by id"):
+            if row[0] in entries:
+                alternates.setdefault(row[0], []).append(row[1])
         reports = [ReportRef(r["id"], r["agency"], r["year"], r["title"] or "")
                    for r in db.query("select id, agency, year, title from reports")]
         facts: dict[tuple[int, str], dict[str, dict[str, Any]]] = {}
@@ -193,7 +194,7 @@ class Desk:
         passages = {row["id"]: row for row in db.query("select * from passages order by report_id, position")}
         return cls(pipeline=pipeline, language=language, settings=settings,
                    chitchat=read_chitchat(folder), agencies=read_agencies(folder),
-                   terms=read_report_terms(folder), entries=entries, reports=reports,
+                   terms=read_report_terms(folder), entries=entries, alternates=alternates, reports=reports,
                    facts=facts, passages=passages, version=version)
 
     def _tokens(self, text: str) -> list[str]:
@@ -211,14 +212,14 @@ class Desk:
         pairs.sort(key=lambda p: len(p[0]), reverse=True)
         return pairs
 
-    def _documents(self) -> list[Doc]:
-        docs: list[Doc] = []
+    def _documents(self, alternates: dict[int, list[str]]) -> Iterator[Doc]:
+        """Every matchable document, one at a time (the index keeps what it needs)."""
         for entry_id, entry in self.entries.items():
-            phrasings = [self.pipeline.normalise(q) for q in [entry["question"], *entry["alternates"]]]
-            primary = {t for p in phrasings for t in self.pipeline.tokens(p)}
+            phrasings = [self.pipeline.normalise(q) for q in [entry["question"], *alternates.get(entry_id, [])]]
+            tokens = [tuple(self.pipeline.tokens(p)) for p in phrasings]
+            primary = {t for toks in tokens for t in toks}
             secondary = set(self._tokens(entry["answer"])) | set(self._tokens(entry.get("category") or ""))
-            docs.append(Doc(f"faq:{entry_id}", "faq", phrasings, primary, secondary,
-                            phrasing_tokens=[self.pipeline.tokens(p) for p in phrasings], ref=entry_id))
+            yield Doc(f"faq:{entry_id}", "faq", phrasings, primary, secondary, phrasing_tokens=tokens, ref=entry_id)
         rows: dict[str, dict[str, Any]] = {}
         for (_, row_key), cols in self.facts.items():
             any_fact = next(iter(cols.values()))
@@ -239,8 +240,8 @@ class Desk:
                 if col in info["cols"] or (col in DERIVED_COLS and "total" in info["cols"] and info["tbl"] == "三"):
                     primary.update(self.pipeline.tokens(alias))
             secondary = set(self._tokens(info["section"] or ""))
-            docs.append(Doc(f"row:{row_key}", "fact", phrasings, primary, secondary,
-                            phrasing_tokens=[self.pipeline.tokens(p) for p in phrasings], ref=row_key))
+            yield Doc(f"row:{row_key}", "fact", phrasings, primary, secondary,
+                      phrasing_tokens=[tuple(self.pipeline.tokens(p)) for p in phrasings], ref=row_key)
         previous: dict[str, Any] | None = None
         for pid, p in self.passages.items():
             text = self.pipeline.normalise(p["text"])
@@ -251,9 +252,7 @@ class Desk:
                 # then "用户达251.7万").
                 secondary |= set(self._tokens(previous["text"]))
             previous = p
-            docs.append(Doc(f"passage:{pid}", "passage", [text], primary, secondary,
-                            group=p["report_id"], ref=pid))
-        return docs
+            yield Doc(f"passage:{pid}", "passage", [text], primary, secondary, group=p["report_id"], ref=pid)
 
     # -- answering ----------------------------------------------------------------
     def context_from_ref(self, ref: str | None) -> FactContext | None:

@@ -15,6 +15,7 @@ homophone typo (申清 for 申请) still finds its word.
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -33,6 +34,9 @@ CANDIDATES = 50
 COMMON_SHARE = 0.05
 
 
+_EMPTY: frozenset[str] = frozenset()
+
+
 @dataclass
 class Doc:
     """One matchable unit: an FAQ entry, a report table row, or a report passage."""
@@ -40,9 +44,9 @@ class Doc:
     key: str
     kind: str  # "faq" | "fact" | "passage"
     phrasings: list[str]  # normalised texts compared by rapidfuzz
-    primary: set[str]  # tokens of the phrasings
-    secondary: set[str] = field(default_factory=set)  # tokens of answer or context
-    phrasing_tokens: list[list[str]] = field(default_factory=list)  # tokens of each phrasing
+    primary: frozenset[str] | set[str]  # tokens of the phrasings (dropped once indexed)
+    secondary: frozenset[str] | set[str] = _EMPTY  # tokens of answer or context (dropped once indexed)
+    phrasing_tokens: list[tuple[str, ...]] = field(default_factory=list)  # tokens of each phrasing
     group: int = 0  # 0: always searchable; otherwise a report id, searched on demand
     ref: Any = None  # payload for the caller (entry id, row key, passage id ...)
 
@@ -81,22 +85,31 @@ def _pinyin_key(word: str) -> str:
 class Index:
     """Inverted index over a list of :class:`Doc`."""
 
-    def __init__(self, docs: list[Doc], word_rarity: Callable[[str], float | None] | None = None):
+    def __init__(self, docs: Iterable[Doc], word_rarity: Callable[[str], float | None] | None = None):
         """``word_rarity(token)``: how rare a word is in general Chinese, 0 (very common)
-        to 1 (rare), or None if it is no dictionary word (a run of stray characters)."""
-        self.docs = docs
+        to 1 (rare), or None if it is no dictionary word (a run of stray characters).
+
+        ``docs`` may be a generator: each document's token sets are folded into the
+        postings and then dropped, so memory holds the postings, not 100,000 sets.
+        """
         self.word_rarity = word_rarity or (lambda token: 1.0 if len(token) > 1 else None)
-        n = len(docs)
-        postings: dict[str, list[tuple[int, float]]] = {}
+        self.docs: list[Doc] = []
+        building: dict[str, tuple[array, array]] = {}
         for i, doc in enumerate(docs):
+            self.docs.append(doc)
             for tok in doc.primary:
-                postings.setdefault(tok, []).append((i, 1.0))
+                entry = building.get(tok) or building.setdefault(tok, (array("i"), array("f")))
+                entry[0].append(i)
+                entry[1].append(1.0)
             for tok in doc.secondary - doc.primary:
-                postings.setdefault(tok, []).append((i, SECONDARY_WEIGHT))
+                entry = building.get(tok) or building.setdefault(tok, (array("i"), array("f")))
+                entry[0].append(i)
+                entry[1].append(SECONDARY_WEIGHT)
+            doc.primary = doc.secondary = _EMPTY
+        n = len(self.docs)
         self.postings: dict[str, tuple[np.ndarray, np.ndarray]] = {
-            tok: (np.fromiter((p[0] for p in plist), dtype=np.int32, count=len(plist)),
-                  np.fromiter((p[1] for p in plist), dtype=np.float32, count=len(plist)))
-            for tok, plist in postings.items()
+            tok: (np.frombuffer(idx, dtype=np.int32), np.frombuffer(w, dtype=np.float32))
+            for tok, (idx, w) in building.items()
         }
         self.idf: dict[str, float] = {
             tok: math.log(1 + (n - len(idx) + 0.5) / (len(idx) + 0.5))
@@ -107,7 +120,7 @@ class Index:
         # The domain's common words: those in at least COMMON_SHARE of the documents.
         self.common = {tok for tok, (idx, _) in self.postings.items()
                        if len(tok) > 1 and len(idx) >= max(2, COMMON_SHARE * n)}
-        self.groups = np.fromiter((d.group for d in docs), dtype=np.int64, count=n)
+        self.groups = np.fromiter((d.group for d in self.docs), dtype=np.int64, count=n)
         self._by_pinyin: dict[str, str] = {}
         for tok in sorted(self.postings, key=lambda t: -len(self.postings[t][0])):
             if len(tok) >= 2 and not tok.isascii():

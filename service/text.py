@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import threading
 import unicodedata
 from dataclasses import dataclass, field
@@ -143,6 +144,8 @@ def parse_word_lines(lines: Iterable[str]) -> list[tuple[str, int | None]]:
 
 _TOKENIZER_LOCK = threading.Lock()
 _TOKENIZER: jieba.Tokenizer | None = None
+# Words this process added to jieba, with the frequency jieba had for them before.
+_ADDED: dict[str, int] = {}
 
 
 # jieba part-of-speech classes that never name a topic: locality (以内), pronoun (别的),
@@ -179,6 +182,12 @@ class TextPipeline:
     def __init__(self, lexicon: Lexicon):
         self.lexicon = lexicon
         self.tokenizer = _base_tokenizer()
+        wanted = {w for w, _ in lexicon.words} | set(lexicon.synonyms) | set(lexicon.synonyms.values())
+        with _TOKENIZER_LOCK:
+            # Words staff removed since the last build go back to what jieba knew before.
+            for word in [w for w in _ADDED if w not in wanted]:
+                previous = _ADDED.pop(word)
+                self.tokenizer.add_word(word, previous or 0)  # freq 0 is jieba's del_word
         for word, freq in lexicon.words:
             self._add_word(word, freq)
         for term, canonical in lexicon.synonyms.items():
@@ -198,7 +207,9 @@ class TextPipeline:
         if freq is None:
             freq = max(self.tokenizer.suggest_freq(word, tune=False), 10)
         with _TOKENIZER_LOCK:
-            if self.tokenizer.FREQ.get(word, 0) < freq:
+            current = self.tokenizer.FREQ.get(word, 0)
+            if current < freq:
+                _ADDED.setdefault(word, current)
                 self.tokenizer.add_word(word, freq)
 
     def normalise(self, text: str) -> str:
@@ -233,7 +244,7 @@ class TextPipeline:
                     continue
                 if len(tok) <= 3 and tok.startswith(self.lexicon.stop_prefixes):
                     continue
-                out.append(tok)
+                out.append(sys.intern(tok))  # one copy of each word across the whole index
         return tuple(out)
 
     def analyse(self, text: str) -> tuple[str, list[str]]:

@@ -240,7 +240,7 @@ def citizen_ticket(db: sqlite_utils.Database, code: str, password: str, client: 
     one's own ticket does not buy more guesses at others).
     """
     code = clean_code(code)
-    password = re.sub(r"\s", "", unicodedata.normalize("NFKC", password or ""))
+    password = re.sub(r"\s", "", unicodedata.normalize("NFKC", password or ""))[:64]
     keys = lookup_keys(code, client)
     wait = lookup_wait(db, keys, at)
     if wait > 0:

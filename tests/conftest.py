@@ -18,7 +18,7 @@ def make_app(tmp_path: Path, **config):  # type: ignore[no-untyped-def]
     # Rate limits are tested on their own (tests/test_security.py); elsewhere they would only
     # stop a test that asks hundreds of questions from one address.
     return create_app({"TESTING": True, "DATABASE": str(tmp_path / "test.db"), "RATELIMIT_ENABLED": False,
-                       **config})
+                       "INSTANCE_PATH": str(tmp_path / "instance"), **config})
 
 
 @pytest.fixture

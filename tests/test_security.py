@@ -57,3 +57,10 @@ def test_session_cookie_is_httponly_samesite_and_secure_over_https(app, auth) ->
                            base_url="https://localhost", headers={"Referer": "https://localhost/staff/login"})
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie
+
+
+def test_ticket_lookup_is_rate_limited(limited) -> None:
+    client = limited.test_client()
+    codes = [client.post("/tickets", data={"code": "GK0000000000", "password": "123456"}).status_code
+             for _ in range(3)]
+    assert codes[-1] == 429

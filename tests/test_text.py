@@ -72,3 +72,12 @@ def test_stop_words_and_amount_words_dropped(pipeline) -> None:
 def test_word_rarity_orders_common_and_rare_words(pipeline) -> None:
     assert pipeline.word_rarity("发生") < pipeline.word_rarity("居住证")
     assert pipeline.word_rarity("zzzz不是词") is None
+
+
+def test_removed_dictionary_word_is_cut_apart_again(tmp_path) -> None:
+    from service.text import Lexicon
+
+    with_word = TextPipeline(Lexicon(words=[("统计开放日", 20000)]))
+    assert "统计开放日" in with_word.tokens("统计开放日在哪天")
+    without = TextPipeline(Lexicon(words=[]))
+    assert "统计开放日" not in without.tokens("统计开放日在几号")
