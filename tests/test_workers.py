@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from service.knowledge import bump_version
-from service.storage import connect, immediate
+from service import faq
+from service.storage import connect
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,14 +73,11 @@ def test_a_saved_change_is_answered_by_every_worker(server) -> None:
     question = "统计局的食堂对外开放吗"
     before = _from_every_worker(port, question)
     assert all(r["status"] == "escalated" for replies in before.values() for r in replies)
-    # A curator's save, from another process: a new entry whose phrasing is the question.
-    db = connect(path)
-    with immediate(db):
-        entry = db["entries"].insert({"key": "canteen", "question": "统计局食堂对外开放吗？",
-                                      "answer": "机关食堂不对外开放。", "category": "其他", "source": "工作实践",
-                                      "status": "published", "version": 1, "created": "x", "updated": "x"}).last_pk
-        db["alternates"].insert({"entry_id": entry, "text": "食堂能进去吃饭吗", "created": "x"})
-        bump_version(db)
+    # A curator's save through the workspace's own code, from another process.
+    entry_id = faq.create_entry(connect(path), {"id": 1, "username": "curator"}, {
+        "key": "canteen", "question": "统计局食堂对外开放吗？", "answer": "机关食堂不对外开放。",
+        "category": "其他", "source": "工作实践", "status": "published"})
+    faq.add_alternate(connect(path), {"id": 1, "username": "curator"}, entry_id, "食堂能进去吃饭吗")
     after = _from_every_worker(port, question)
     assert len(after) == 2
     assert all(r["status"] == "answered" and "不对外开放" in r["answer"]
