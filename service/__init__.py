@@ -35,6 +35,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         RATE_LIMIT_ASK="120 per minute",
         RATE_LIMIT_LOOKUP="20 per minute",
         RATE_LIMIT_LOGIN="10 per minute",
+        RATE_LIMIT_EXEMPT_LOOPBACK=True,
         PROXY_COUNT=0,  # set to 1 behind one reverse proxy (nginx)
     )
     if test_config is None:

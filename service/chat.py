@@ -11,9 +11,12 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import sqlite_utils
 from flask import Blueprint, current_app, jsonify, make_response, render_template, request
 
+from . import applications
 from .db import get_db, get_desk
+from .deadlines import CalendarRangeError, WorkCalendar
 from .errors import ApiError
 from .security import ask_limit, limiter, lookup_limit
 from .tickets import (CITIZEN_STATUSES, TicketError, citizen_ticket, clean_code, clean_contact,
@@ -35,6 +38,13 @@ def _examples() -> list[str]:
         return []
 
 
+@bp.get("/api/openapi.json")
+def openapi():  # type: ignore[no-untyped-def]
+    """The OpenAPI description of the public API."""
+    spec = (Path(__file__).parent / "openapi.json").read_bytes()
+    return current_app.response_class(spec, mimetype="application/json")
+
+
 @bp.get("/")
 def index():  # type: ignore[no-untyped-def]
     """The chat page."""
@@ -53,17 +63,21 @@ def _read_question() -> tuple[str, str | None]:
         raise ApiError("请输入您的问题。")
     if not isinstance(question, str):
         raise ApiError("问题必须是一段文字。")
-    # Lone surrogates cannot be stored as UTF-8; NUL bytes have no place in a question.
-    question = _SURROGATES.sub("\ufffd", question).replace("\x00", "")
     if not question.strip():
         raise ApiError("请输入您的问题。")
     limit = current_app.config["MAX_QUESTION_CHARS"]
     if len(question) > limit:
         raise ApiError(f"问题过长，请控制在{limit}字以内。")
+    # Lone surrogates cannot be stored as UTF-8; NUL bytes have no place in a question.
+    question = _SURROGATES.sub("\ufffd", question).replace("\x00", "")
+    if not question.strip():
+        raise ApiError("请输入您的问题。")
     session = data.get("session")
-    if session is not None and not isinstance(session, (str, int)):
+    if session is not None and not isinstance(session, str):
         raise ApiError("会话标识格式不正确。")
-    session = _SURROGATES.sub("", str(session))[:MAX_SESSION_CHARS] if session not in (None, "") else None
+    if isinstance(session, str) and len(session) > MAX_SESSION_CHARS:
+        raise ApiError(f"会话标识过长（最多{MAX_SESSION_CHARS}个字符）。")
+    session = _SURROGATES.sub("", session) if session else None
     return question.strip(), session
 
 
@@ -105,10 +119,40 @@ def _throttled_headers(exc: TicketError) -> dict[str, str]:
     return {"Retry-After": str(wait)} if wait else {}
 
 
+CALENDAR_GAP = "答复期限涉及的年份节假日安排尚未公布，暂无法按工作日计算；我们将依法按期答复。"
+
+
+def _application(db: sqlite_utils.Database, found: dict[str, Any]) -> dict[str, Any] | None:
+    """What a citizen sees of their disclosure application: the dates that set the reply
+    deadline, any extension, consultation or supplement, and the outcome once closed."""
+    if found.get("kind") != "application" or not found.get("received_on"):
+        return None
+    clock = applications.clock_of(db, found)
+    view: dict[str, Any] = {
+        "received_on": found["received_on"], "channel": applications.CHANNELS.get(found["channel"] or ""),
+        "supplement_requested_on": found["supplement_requested_on"],
+        "supplement_received_on": found["supplement_received_on"],
+        "extension_days": found["extension_days"] or 0, "extension_reason": found["extension_reason"] or "",
+        "pauses": [{"kind": applications.PAUSE_KINDS.get(p.kind, p.kind), "start": p.start, "end": p.end,
+                    "reason": p.reason} for p in clock.pauses],
+        "outcome": applications.OUTCOMES.get(found["outcome"] or ""), "outcome_on": found["outcome_on"],
+        "due": None, "stopped": "", "calendar_gap": None,
+    }
+    cal = WorkCalendar.load(Path(current_app.config["KNOWLEDGE_DIR"]) / "holidays.toml")
+    try:
+        deadline = applications.deadline_of(db, cal, found)
+    except CalendarRangeError:
+        view["calendar_gap"] = CALENDAR_GAP
+    else:
+        view["due"], view["stopped"] = deadline.due, "" if deadline.due else deadline.note
+    return view
+
+
 @bp.route("/tickets", methods=["GET", "POST"])
 @limiter.limit(lookup_limit, methods=["POST"])
 def lookup():  # type: ignore[no-untyped-def]
-    """Look a ticket up with its code and query password: status, when asked, the reply."""
+    """Look a ticket up with its code and query password: status, when asked, the reply,
+    and for a disclosure application its dates and outcome."""
     code = clean_code(request.values.get("code", ""))[:32]
     error, ticket, status, headers = None, None, 200, {}
     if request.method == "POST":
@@ -122,7 +166,8 @@ def lookup():  # type: ignore[no-untyped-def]
             ticket = {"code": found["code"], "question": found["question"], "created": found["created"],
                       "status": CITIZEN_STATUSES.get(found["status"], found["status"]),
                       "answered": found["status"] in ("answered", "closed") and bool(found["reply"]),
-                      "reply": found["reply"], "replied_at": found["replied_at"]}
+                      "reply": found["reply"], "replied_at": found["replied_at"],
+                      "application": _application(get_db(), found)}
     response = make_response(render_template(
         "tickets.html", agency=current_app.config["HOME_AGENCY"], product=current_app.config["PRODUCT_NAME"],
         code=code, error=error, ticket=ticket), status)
@@ -141,9 +186,11 @@ def contact(code: str):  # type: ignore[no-untyped-def]
         raise ApiError("请求格式不正确：请以 JSON 格式提交。")
     password = data.get("password")
     try:
-        details = clean_contact(data.get("name"), data.get("phone"), data.get("email"))
+        # The ticket's code and password first: nothing about the contact rules is told
+        # to someone who does not hold the ticket.
         ticket = citizen_ticket(get_db(), code[:32], password if isinstance(password, str) else "",
                                 request.remote_addr)
+        details = clean_contact(data.get("name"), data.get("phone"), data.get("email"))
     except TicketError as exc:
         return jsonify(error=exc.message), exc.status, _throttled_headers(exc)
     save_contact(get_db(), ticket["id"], details)

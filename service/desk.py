@@ -107,6 +107,10 @@ class Reply:
     candidates: list[dict[str, Any]] = field(default_factory=list)
     reason: str = ""  # why this decision, for the curators' test pane
 
+    def __post_init__(self) -> None:
+        # Scores carry bonuses and penalties; what a client sees is a probability-like 0..1.
+        self.confidence = min(1.0, max(0.0, float(self.confidence)))
+
     def public(self) -> dict[str, Any]:
         """The JSON body of ``POST /api/ask`` (the ticket is added by the caller)."""
         return {"status": self.status, "kind": self.kind, "answer": self.answer,

@@ -51,7 +51,13 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def handle_http(exc: HTTPException):  # type: ignore[no-untyped-def]
         status = exc.code or 500
-        return _respond(status, MESSAGES.get(status, exc.description or MESSAGES[500]))
+        body, code = _respond(status, MESSAGES.get(status, exc.description or MESSAGES[500]))
+        response = app.make_response((body, code))
+        # Keep what the exception says about the request, e.g. Allow on a 405, Retry-After on a 429.
+        for name, value in exc.get_headers():
+            if name.lower() in ("allow", "retry-after"):
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):  # type: ignore[no-untyped-def]

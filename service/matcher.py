@@ -14,6 +14,7 @@ homophone typo (申清 for 申请) still finds its word.
 """
 from __future__ import annotations
 
+import heapq
 import math
 from array import array
 from dataclasses import dataclass, field
@@ -78,6 +79,11 @@ class QueryTerm:
     repaired_from: str | None = None
 
 
+def _best_possible(coverage: float) -> float:
+    """The highest score a document with this coverage can reach (precision and fuzzy at 1)."""
+    return max(0.8 * 2 * coverage / (1 + coverage) + 0.2, 0.85 * coverage + 0.15)
+
+
 def _pinyin_key(word: str) -> str:
     return "".join(lazy_pinyin(word))
 
@@ -121,6 +127,7 @@ class Index:
         self.common = {tok for tok, (idx, _) in self.postings.items()
                        if len(tok) > 1 and len(idx) >= max(2, COMMON_SHARE * n)}
         self.groups = np.fromiter((d.group for d in self.docs), dtype=np.int64, count=n)
+        self._global = self.groups == 0
         self._by_pinyin: dict[str, str] = {}
         for tok in sorted(self.postings, key=lambda t: -len(self.postings[t][0])):
             if len(tok) >= 2 and not tok.isascii():
@@ -195,19 +202,23 @@ class Index:
             posting = self.postings.get(term.text)
             if posting is not None:
                 acc[posting[0]] += term.weight * posting[1]
-        allowed = self.groups == 0
+        allowed = self._global.copy()
         for g in groups:
             allowed |= self.groups == g
         acc[~allowed] = 0.0
         k = min(CANDIDATES, len(acc))
         top = np.argpartition(-acc, k - 1)[:k]
         top = top[acc[top] > 0]
+        top = top[np.argsort(-acc[top], kind="stable")]  # best coverage first
         query_compact = normalised.replace(" ", "")
         query_set = {t.text for t in terms}
-        out = []
+        out: list[Candidate] = []
+        kept: list[float] = []  # the best ``limit`` scores so far (a min-heap)
         for i in top:
             doc = self.docs[int(i)]
             coverage = float(acc[i]) / total
+            if len(kept) >= limit and _best_possible(coverage) < kept[0]:
+                break  # no later (lower-coverage) candidate can enter the top ``limit``
             fuzzy = self._fuzzy(doc, query_compact)
             if doc.kind == "passage":
                 precision = 0.0
@@ -220,18 +231,28 @@ class Index:
                 both = 2 * coverage * precision / (coverage + precision) if coverage + precision else 0.0
                 score = 0.8 * both + 0.2 * fuzzy
             out.append(Candidate(doc, min(score, 1.0), coverage, fuzzy, precision))
+            if len(kept) < limit:
+                heapq.heappush(kept, score)
+            else:
+                heapq.heappushpop(kept, score)
         out.sort(key=lambda c: c.score, reverse=True)
         return out[:limit]
 
     def _precision(self, doc: Doc, query_set: set[str]) -> float:
         """How much of the closest phrasing the question covers (IDF-weighted)."""
         best = 0.0
+        idf = self.idf.get
         for toks in doc.phrasing_tokens:
-            weights = [self.idf.get(t, 0.0) for t in set(toks)]
-            total = sum(weights)
-            if total > 0:
-                hit = sum(w for t, w in zip(set(toks), weights) if t in query_set)
-                best = max(best, hit / total)
+            if query_set.isdisjoint(toks):
+                continue
+            total = hit = 0.0
+            for t in toks:
+                w = idf(t, 0.0)
+                total += w
+                if t in query_set:
+                    hit += w
+            if total > 0 and hit / total > best:
+                best = hit / total
         return best
 
     @staticmethod

@@ -1,29 +1,64 @@
-"""The reviewers' side of the staff workspace: answering escalated tickets.
+"""The reviewers' side of the staff workspace: answering escalated tickets, and handling
+those that are formal disclosure applications (政府信息公开申请).
 
-Views parse the form, call :mod:`service.tickets`, and either redirect with a message or
-show the ticket page again with the error and what was typed.
+Views parse the form, call :mod:`service.tickets` or :mod:`service.applications`, and
+either redirect with a message or show the ticket page again with the error and what was
+typed. Deadlines are counted to :func:`today`, which tests and demonstrations may fix with
+``app.config["TODAY"]``.
+
+The application screens are a blueprint of their own (``applications``) so that their
+endpoints are listed apart from the ticket review's; it is registered together with
+``review`` and guarded by the same role.
 """
 from __future__ import annotations
 
-from typing import Any
+from datetime import date
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import quote
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+import sqlite_utils
+from flask import (Blueprint, Response, current_app, flash, g, redirect, render_template, request,
+                   url_for)
 
-from . import faq, tickets
+from . import annual_table, applications, faq, tickets
+from .accounts import audit
+from .applications import APPLICANT_TYPES, CHANNELS, OUTCOMES, PAUSE_KINDS, ApplicationError
 from .auth import role_required
 from .db import get_db
+from .deadlines import MAX_EXTENSION_DAYS, SUPPLEMENT_NOTICE_DAYS, CalendarRangeError, WorkCalendar
+from .reports import TABLE3_COLS, TABLE3_ROWS
 from .tickets import FAQ_CATEGORIES, STATUSES, TicketError
 
 bp = Blueprint("review", __name__, url_prefix="/staff")
 bp.add_app_template_filter(tickets.display_time, "local_time")
+apps_bp = Blueprint("applications", __name__, url_prefix="/staff")
 
 QUEUE_STATUSES = {"open": "待处理（新建、处理中、等待补充）", **STATUSES, "all": "全部"}
 ORDERS = {"newest": "最新的在前", "oldest": "最早的在前"}
 KINDS = {"faq": "常见问题", "fact": "报告数据", "passage": "报告正文"}
 ASK_STATUSES = {"answered": "已回答", "clarify": "请求澄清", "escalated": "转人工"}
+TICKET_KINDS = {"inquiry": "一般咨询", "application": "政府信息公开申请"}
+KIND_FILTERS = {"all": "全部", "inquiry": "一般咨询", "application": "政府信息公开申请", "unclassified": "未分类"}
+DUE_SOON_DAYS = 5  # applications due within this many working days are highlighted in the queue
+APPLICATION_ACTIONS = {"mark_inquiry": "标记为一般咨询", "convert": "转为政府信息公开申请",
+                       "supplement_requested": "告知补正", "supplement_received": "收到补正",
+                       "extend": "延长答复期限", "pause": "暂停计时（征求意见）", "resume": "意见返回，恢复计时",
+                       "close_application": "办结申请"}
+MAX_SUPPLEMENT_NOTE = 500
+NOT_CLOSABLE = "政府信息公开申请须在“办理类型”中选择办理结果后办结，不能直接关闭。"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+_ALL = 1_000_000_000  # "every row" for tickets.queue, which pages in SQL
+
+
+@bp.record_once
+def _register_applications(state) -> None:  # type: ignore[no-untyped-def]
+    state.app.register_blueprint(apps_bp)
 
 
 @bp.after_request
+@apps_bp.after_request
 def _no_store(response):  # type: ignore[no-untyped-def]
     # Ticket pages show citizens' contact details: keep them out of shared caches and history.
     response.headers["Cache-Control"] = "no-store"
@@ -37,26 +72,120 @@ def _int(value: str | None, default: int, low: int, high: int) -> int:
         return default
 
 
+def today() -> date:
+    """The day deadlines are counted to: ``app.config["TODAY"]`` when set, else the real date."""
+    return current_app.config.get("TODAY") or date.today()
+
+
+def calendar() -> WorkCalendar:
+    """The working-day calendar: the package's years plus ``knowledge/holidays.toml``."""
+    return WorkCalendar.load(Path(current_app.config["KNOWLEDGE_DIR"]) / "holidays.toml")
+
+
+def clock_view(db: sqlite_utils.Database, cal: WorkCalendar, ticket: dict[str, Any], on: date) -> dict[str, Any]:
+    """What the screens show of an application's clock on day ``on``.
+
+    ``due`` is None while the clock is stopped (``note`` says why); ``days_left`` counts
+    working days (negative when overdue); ``calendar_error`` holds the message when a date
+    falls in a year whose holidays are not known. A closed application is never overdue.
+    """
+    view: dict[str, Any] = {"due": None, "state": None, "note": "", "notice_due": None, "days_left": None,
+                            "overdue": False, "due_soon": False, "calendar_error": None,
+                            "closed": bool(ticket.get("outcome"))}
+    try:
+        deadline = applications.deadline_of(db, cal, ticket)
+        view.update(due=deadline.due, state=deadline.state, note=deadline.note,
+                    notice_due=deadline.supplement_notice_due)
+        if not view["closed"] and deadline.due is not None:
+            left = deadline.days_left(cal, on)
+            view.update(days_left=left, overdue=left is not None and left < 0,
+                        due_soon=left is not None and 0 <= left <= DUE_SOON_DAYS)
+    except CalendarRangeError as exc:
+        view["calendar_error"] = str(exc)
+    return view
+
+
+_APP_FIELDS = ("kind", "applicant_type", "channel", "received_on", "supplement_requested_on",
+               "supplement_received_on", "extension_days", "extension_reason", "outcome", "outcome_on")
+
+
+def _application_facts(db: sqlite_utils.Database) -> dict[int, dict[str, Any]]:
+    """Every ticket's kind and application facts, by id."""
+    return {r["id"]: dict(r) for r in db.query(f"select id, status, {', '.join(_APP_FIELDS)} from tickets")}
+
+
 @bp.get("/tickets")
 @role_required("reviewer")
 def index():  # type: ignore[no-untyped-def]
-    """The queue: filter by status and by how often the question was asked, sort, page."""
+    """The queue: filter by status, type and how often the question was asked, sort, page.
+
+    Overdue applications come first, then the chosen order. ``tickets.queue`` knows
+    neither the type nor deadlines (working days are not SQL), so the matching rows are
+    filtered, ordered and paged here.
+    """
     status = request.args.get("status", "open")
     status = status if status in QUEUE_STATUSES else "open"
     order = request.args.get("order", "newest")
     order = order if order in ORDERS else "newest"
+    kind = request.args.get("kind", "all")
+    kind = kind if kind in KIND_FILTERS else "all"
     min_asked = _int(request.args.get("min_asked"), 1, 1, 100_000)
     page = _int(request.args.get("page"), 1, 1, 1_000_000)
-    rows, total = tickets.queue(get_db(), status=status, min_asked=min_asked, order=order, page=page)
+    db = get_db()
+    rows, _ = tickets.queue(db, status=status, min_asked=min_asked, order=order, page=1, per_page=_ALL)
+    facts = _application_facts(db)
+    wanted = {"all": lambda k: True, "inquiry": lambda k: k == "inquiry",
+              "application": lambda k: k == "application",
+              "unclassified": lambda k: k not in TICKET_KINDS}[kind]
+    rows = [r for r in rows if wanted(facts[r["id"]]["kind"])]
+    cal, on = calendar(), today()
+    for row in rows:
+        row["kind"] = facts[row["id"]]["kind"]
+        if row["kind"] == "application" and facts[row["id"]]["received_on"]:
+            row["clock"] = clock_view(db, cal, facts[row["id"]], on)
+    rows.sort(key=lambda r: not (r.get("clock") and r["clock"]["overdue"]))  # stable: the order stays within
+    total = len(rows)
     pages = max(1, -(-total // tickets.PAGE_SIZE))
+    rows = rows[(page - 1) * tickets.PAGE_SIZE:page * tickets.PAGE_SIZE]
     for row in rows:
         row["phone_masked"] = tickets.mask_phone(row["contact_phone"])
         row["email_masked"] = tickets.mask_email(row["contact_email"])
         row["name_masked"] = tickets.mask_name(row["contact_name"])
-    filters = {"status": status, "order": order, "min_asked": min_asked}
+    filters = {"status": status, "kind": kind, "order": order, "min_asked": min_asked}
     return render_template("staff/tickets.html", rows=rows, total=total, page=page, pages=pages,
                            filters=filters, queue_statuses=QUEUE_STATUSES, orders=ORDERS,
-                           statuses=STATUSES)
+                           statuses=STATUSES, kind_filters=KIND_FILTERS, ticket_kinds=TICKET_KINDS,
+                           due_soon_days=DUE_SOON_DAYS)
+
+
+_CN = "一二三四五六七八九十"  # the numbering of the printed table: （一）, （二）…
+
+
+def _outcome_groups() -> list[dict[str, Any]]:
+    """The outcomes of table 三 in its groups (予以公开 … 其他处理), numbered as printed."""
+    groups: dict[str, dict[str, Any]] = {}
+    for key in annual_table.OUTCOMES:
+        _, group, *item = TABLE3_ROWS[key].split("·")
+        entry = groups.setdefault(group, {"name": group, "number": _CN[len(groups)], "items": []})
+        entry["items"].append({"key": key, "item": item[0] if item else "", "label": OUTCOMES[key]})
+    for entry in groups.values():
+        for n, item in enumerate(entry["items"], 1):
+            item["text"] = f"{n}.{item['item']}" if item["item"] else entry["name"]
+    return list(groups.values())
+
+
+
+def _application_view(db: sqlite_utils.Database, ticket: dict[str, Any]) -> dict[str, Any]:
+    clock = applications.clock_of(db, ticket)
+    return {
+        **clock_view(db, calendar(), ticket, today()),
+        "applicant": APPLICANT_TYPES.get(ticket["applicant_type"] or "", ticket["applicant_type"]),
+        "channel": CHANNELS.get(ticket["channel"] or "", ticket["channel"]),
+        "pauses": [{"kind": PAUSE_KINDS.get(p.kind, p.kind), "start": p.start, "end": p.end, "reason": p.reason}
+                   for p in clock.pauses],
+        "open_pause": any(p.end is None for p in clock.pauses),
+        "outcome_label": OUTCOMES.get(ticket["outcome"] or ""),
+    }
 
 
 def _page(ticket_id: int, error: str | None = None, form: dict[str, Any] | None = None,
@@ -67,14 +196,21 @@ def _page(ticket_id: int, error: str | None = None, form: dict[str, Any] | None 
     except TicketError as exc:
         return render_template("error.html", status=exc.status, message=exc.message), exc.status
     entry_q = request.args.get("entry_q", "").strip()[:100]
+    events = [dict(e, label=APPLICATION_ACTIONS.get(e["action"], e["label"])) for e in tickets.events(db, ticket_id)]
+    is_application = ticket["kind"] == "application" and bool(ticket["received_on"])
     return render_template(
         "staff/ticket.html", ticket=ticket, error=error, form=form or {},
         history=tickets.session_history(db, ticket), candidates=tickets.resolve_candidates(db, ticket["candidates"]),
-        similar=tickets.similar_open(db, ticket), events=tickets.events(db, ticket_id),
+        similar=tickets.similar_open(db, ticket), events=events,
         entry_q=entry_q, entries=tickets.search_entries(db, entry_q) if entry_q else [],
         statuses=STATUSES, kinds=KINDS, ask_statuses=ASK_STATUSES,
         categories=list(dict.fromkeys([*FAQ_CATEGORIES, *faq.categories(db)])),
         max_reply=tickets.MAX_REPLY, open_statuses=tickets.OPEN_STATUSES,
+        application=_application_view(db, ticket) if is_application else None,
+        closable=not (ticket["kind"] == "application" and not ticket["outcome"]),
+        ticket_kinds=TICKET_KINDS, applicant_types=APPLICANT_TYPES, channels=CHANNELS,
+        pause_kinds=PAUSE_KINDS, outcome_groups=_outcome_groups(), today=today().isoformat(),
+        max_extension=MAX_EXTENSION_DAYS, notice_days=SUPPLEMENT_NOTICE_DAYS,
     ), status
 
 
@@ -88,6 +224,14 @@ def show(ticket_id: int):  # type: ignore[no-untyped-def]
 def _done(ticket_id: int, message: str):  # type: ignore[no-untyped-def]
     flash(message)
     return redirect(url_for("review.show", ticket_id=ticket_id))
+
+
+def _closing_refused(ticket_id: int, status: str) -> str | None:
+    """Why ``status`` may not be set by hand: an open application closes only with an outcome."""
+    row = get_db().execute("select kind, outcome from tickets where id = ?", [ticket_id]).fetchone()
+    if status == "closed" and row and row[0] == "application" and not row[1]:
+        return NOT_CLOSABLE
+    return None
 
 
 @bp.post("/tickets/<int:ticket_id>/take")
@@ -120,6 +264,9 @@ def reply(ticket_id: int):  # type: ignore[no-untyped-def]
 def update_status(ticket_id: int):  # type: ignore[no-untyped-def]
     """Change the ticket's status, with an optional note for the history."""
     status = request.form.get("status", "")
+    refused = _closing_refused(ticket_id, status)
+    if refused:
+        return _page(ticket_id, refused, {"note": request.form.get("note", "")}, 400)
     try:
         tickets.set_status(get_db(), ticket_id, g.user, status, request.form.get("note", ""))
     except TicketError as exc:
@@ -130,7 +277,10 @@ def update_status(ticket_id: int):  # type: ignore[no-untyped-def]
 @bp.post("/tickets/<int:ticket_id>/close")
 @role_required("reviewer")
 def close(ticket_id: int):  # type: ignore[no-untyped-def]
-    """Close the ticket."""
+    """Close the ticket (an open application is closed with its outcome instead)."""
+    refused = _closing_refused(ticket_id, "closed")
+    if refused:
+        return _page(ticket_id, refused, status=400)
     try:
         tickets.close(get_db(), ticket_id, g.user, request.form.get("note", ""))
     except TicketError as exc:
@@ -166,3 +316,235 @@ def promote_alternate(ticket_id: int):  # type: ignore[no-untyped-def]
     for warning in warnings:
         flash(warning)
     return _done(ticket_id, f"已添加为条目 {entry_id} 的相似问法，智能问答即可回答这个问题。")
+
+
+# -- disclosure applications: the ticket page's "办理类型" panel ------------------------------
+
+def _application_state(db: sqlite_utils.Database, ticket_id: int) -> dict[str, Any] | None:
+    """What the audit log records of an application: its facts, status and pauses."""
+    rows = list(db.query(f"select status, {', '.join(_APP_FIELDS)} from tickets where id = ?", [ticket_id]))
+    if not rows:
+        return None
+    pauses = [dict(r) for r in db.query("select kind, start_on, end_on, reason from ticket_pauses "
+                                        "where ticket_id = ? order by id", [ticket_id])]
+    return {**rows[0], "pauses": pauses}
+
+
+def _change(ticket_id: int, action: str, change: Callable[[sqlite_utils.Database, dict[str, Any]], None],
+            message: str):  # type: ignore[no-untyped-def]
+    """Run one application change, audit it, and redirect; on refusal show the page with a 400."""
+    db = get_db()
+    form = {k: v for k, v in request.form.items() if k != "csrf_token"}
+    try:
+        ticket = tickets.get_ticket(db, ticket_id)
+    except TicketError as exc:
+        return render_template("error.html", status=exc.status, message=exc.message), exc.status
+    before = _application_state(db, ticket_id)
+    try:
+        change(db, ticket)
+    except (ApplicationError, CalendarRangeError) as exc:
+        return _page(ticket_id, str(exc), form, 400)
+    audit(db, g.user, f"application_{action}", f"ticket:{ticket_id}", before=before,
+          after=_application_state(db, ticket_id))
+    return _done(ticket_id, message)
+
+
+def _date_field(name: str) -> str:
+    return request.form.get(name, "").strip()
+
+
+@apps_bp.post("/tickets/<int:ticket_id>/inquiry")
+@role_required("reviewer")
+def mark_inquiry(ticket_id: int):  # type: ignore[no-untyped-def]
+    """Mark the ticket as a general inquiry (一般咨询)."""
+    return _change(ticket_id, "mark_inquiry", lambda db, t: applications.mark_inquiry(db, ticket_id, g.user),
+                   "已标记为一般咨询。")
+
+
+@apps_bp.post("/tickets/<int:ticket_id>/application")
+@role_required("reviewer")
+def convert(ticket_id: int):  # type: ignore[no-untyped-def]
+    """Convert the ticket into a disclosure application (or correct its type, channel, date)."""
+    def run(db: sqlite_utils.Database, ticket: dict[str, Any]) -> None:
+        if ticket["status"] == "closed" and not ticket["outcome"]:
+            raise ApplicationError("工单已关闭：请先将状态改为“处理中”，再转为政府信息公开申请。")
+        applications.convert(db, ticket_id, g.user, applicant_type=request.form.get("applicant_type", ""),
+                             channel=request.form.get("channel", ""), received_on=_date_field("received_on"))
+
+    return _change(ticket_id, "convert", run, "已登记为政府信息公开申请，答复期限按收到申请之日计算。")
+
+
+@apps_bp.post("/tickets/<int:ticket_id>/application/supplement")
+@role_required("reviewer")
+def request_supplement(ticket_id: int):  # type: ignore[no-untyped-def]
+    """Record the one notice to supplement (告知补正); the clock stops until it arrives."""
+    note = request.form.get("supplement_note", "").strip()
+
+    def run(db: sqlite_utils.Database, ticket: dict[str, Any]) -> None:
+        if len(note) > MAX_SUPPLEMENT_NOTE:
+            raise ApplicationError(f"补正说明不能超过{MAX_SUPPLEMENT_NOTE}字。")
+        applications.request_supplement(db, ticket_id, g.user, _date_field("requested_on"), note)
+
+    return _change(ticket_id, "supplement_requested", run, "已记录告知补正，答复期限暂停计算，收到补正后重新计算。")
+
+
+@apps_bp.post("/tickets/<int:ticket_id>/application/supplement/received")
+@role_required("reviewer")
+def supplement_received(ticket_id: int):  # type: ignore[no-untyped-def]
+    """Record the supplement's arrival: the 20 working days start again from that day."""
+    return _change(ticket_id, "supplement_received",
+                   lambda db, t: applications.supplement_received(db, ticket_id, g.user, _date_field("supplement_on")),
+                   "已记录收到补正，答复期限自该日起重新计算。")
+
+
+@apps_bp.post("/tickets/<int:ticket_id>/application/extend")
+@role_required("reviewer")
+def extend(ticket_id: int):  # type: ignore[no-untyped-def]
+    """The one extension of the reply period, with its reason (第三十三条)."""
+    def run(db: sqlite_utils.Database, ticket: dict[str, Any]) -> None:
+        days = request.form.get("days", "").strip()
+        if not days.isdigit():
+            raise ApplicationError(f"延长期限应为1至{MAX_EXTENSION_DAYS}个工作日。")
+        applications.extend(db, ticket_id, g.user, int(days), request.form.get("reason", ""))
+
+    return _change(ticket_id, "extend", run, "已延长答复期限。")
+
+
+@apps_bp.post("/tickets/<int:ticket_id>/application/pause")
+@role_required("reviewer")
+def start_pause(ticket_id: int):  # type: ignore[no-untyped-def]
+    """Start consulting a third party or other agencies; the time is not counted (第三十二条)."""
+    return _change(ticket_id, "pause",
+                   lambda db, t: applications.start_pause(db, ticket_id, g.user, request.form.get("pause_kind", ""),
+                                                          _date_field("pause_on"), request.form.get("pause_reason", "")),
+                   "已开始征求意见，期间不计入答复期限。")
+
+
+@apps_bp.post("/tickets/<int:ticket_id>/application/resume")
+@role_required("reviewer")
+def end_pause(ticket_id: int):  # type: ignore[no-untyped-def]
+    """The opinions came back: the clock runs again."""
+    return _change(ticket_id, "resume",
+                   lambda db, t: applications.end_pause(db, ticket_id, g.user, _date_field("resume_on")),
+                   "已记录意见返回，恢复计算答复期限。")
+
+
+@apps_bp.post("/tickets/<int:ticket_id>/application/close")
+@role_required("reviewer")
+def close_application(ticket_id: int):  # type: ignore[no-untyped-def]
+    """Close the application with exactly one outcome of table 三."""
+    def run(db: sqlite_utils.Database, ticket: dict[str, Any]) -> None:
+        chosen = [v for v in request.form.getlist("outcome") if v]
+        if len(chosen) != 1:
+            raise ApplicationError("请选择一项办理结果（只能选择一项）。")
+        applications.close(db, ticket_id, g.user, chosen[0], _date_field("closed_on"))
+
+    return _change(ticket_id, "close", run, "申请已办结。")
+
+
+# -- table 三 of the annual report ----------------------------------------------------------
+
+_PARTIAL_NOTE = "（区分处理的，只计这一情形，不计其他情形）"
+
+
+def _table_rows(table: annual_table.Table3) -> list[dict[str, Any]]:
+    """Table 三 as printed in the national format: each row's header cells (with their spans
+    and ids, for ``headers``) and its seven numbers."""
+    values = {row: printed[1:] for row, printed in zip(annual_table.ROWS, annual_table.layout(table)[3:])}
+    heading = TABLE3_ROWS[annual_table.OUTCOMES[0]].split("·")[0]
+    groups = _outcome_groups()
+    out: list[dict[str, Any]] = []
+
+    def add(key: str, heads: list[dict[str, Any]], ids: list[str]) -> None:
+        out.append({"key": key, "heads": heads, "ids": " ".join(ids),
+                    "cells": [{"value": v, "col": c} for v, c in zip(values[key], annual_table.COLS)]})
+
+    add("new", [{"text": f"一、{TABLE3_ROWS['new']}", "colspan": 3, "id": "r-new"}], ["r-new"])
+    add("carried_in", [{"text": f"二、{TABLE3_ROWS['carried_in']}", "colspan": 3, "id": "r-carried_in"}],
+        ["r-carried_in"])
+    first = True
+    for g_index, group in enumerate(groups):
+        for i_index, item in enumerate(group["items"]):
+            heads: list[dict[str, Any]] = []
+            ids = ["r-outcome"]
+            if first:
+                heads.append({"text": f"三、{heading}", "rowspan": len(annual_table.OUTCOMES) + 1, "id": "r-outcome"})
+                first = False
+            name = f"（{group['number']}）{group['name']}"
+            if not item["item"]:
+                note = _PARTIAL_NOTE if item["key"] == "partial" else ""
+                heads.append({"text": name + note, "colspan": 2, "id": f"r-{item['key']}"})
+            else:
+                if i_index == 0:
+                    heads.append({"text": name, "rowspan": len(group["items"]), "id": f"r-group-{g_index}"})
+                heads.append({"text": item["text"], "id": f"r-{item['key']}"})
+                ids.append(f"r-group-{g_index}")
+            ids.append(f"r-{item['key']}")
+            add(item["key"], heads, ids)
+    add("outcome_total", [{"text": f"（{_CN[len(groups)]}）总计", "colspan": 2, "id": "r-outcome_total"}],
+        ["r-outcome", "r-outcome_total"])
+    add("carried_out", [{"text": f"四、{TABLE3_ROWS['carried_out']}", "colspan": 3, "id": "r-carried_out"}],
+        ["r-carried_out"])
+    for row in out:
+        for cell in row["cells"]:
+            col = cell["col"]
+            org = " c-org" if col in annual_table.APPLICANT_COLS[1:] else ""
+            cell["headers"] = f"{row['ids']} c-applicant{org} c-{col}"
+    return out
+
+
+def _year() -> int | None:
+    """The ``year`` argument: this year when missing, None when not a plausible year."""
+    raw = request.args.get("year", "").strip()
+    if not raw:
+        return today().year
+    return int(raw) if raw.isdigit() and 2000 <= int(raw) <= 2100 else None
+
+
+BAD_YEAR = "年份无效，请选择2000年至2100年之间的年份。"
+
+
+@apps_bp.get("/applications/table")
+@role_required("reviewer")
+def annual():  # type: ignore[no-untyped-def]
+    """Table 三 of the annual report for one year, computed from the applications."""
+    year = _year()
+    this_year = today().year
+    years = list(range(this_year, 2020, -1))
+    if year is not None and year not in years:
+        years = sorted({*years, year}, reverse=True)
+    if year is None:
+        return render_template("staff/annual_table.html", year=None, years=years, error=BAD_YEAR, rows=[],
+                               problems=[]), 400
+    table = applications.table_for_year(get_db(), year)
+    return render_template(
+        "staff/annual_table.html", year=year, years=years, error=None, rows=_table_rows(table),
+        problems=table.problems, cols=TABLE3_COLS, applicant_cols=annual_table.APPLICANT_COLS,
+        header_top=annual_table.HEADER_TOP[1], header_org=annual_table.HEADER_MID[2], note=annual_table.NOTE)
+
+
+def _download(kind: str):  # type: ignore[no-untyped-def]
+    year = _year()
+    if year is None:
+        return render_template("error.html", status=400, message=BAD_YEAR), 400
+    table = applications.table_for_year(get_db(), year)
+    data, mimetype = (annual_table.to_xlsx(table), XLSX) if kind == "xlsx" else (annual_table.to_docx(table), DOCX)
+    name = f"{year}年收到和处理政府信息公开申请情况（表三）.{kind}"
+    response = Response(data, mimetype=mimetype)
+    response.headers["Content-Disposition"] = (f"attachment; filename=\"table3-{year}.{kind}\"; "
+                                               f"filename*=UTF-8''{quote(name)}")
+    return response
+
+
+@apps_bp.get("/applications/table.xlsx")
+@role_required("reviewer")
+def annual_xlsx():  # type: ignore[no-untyped-def]
+    """Table 三 as an Excel workbook."""
+    return _download("xlsx")
+
+
+@apps_bp.get("/applications/table.docx")
+@role_required("reviewer")
+def annual_docx():  # type: ignore[no-untyped-def]
+    """Table 三 as a Word document."""
+    return _download("docx")

@@ -15,6 +15,17 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
 
 
+@limiter.request_filter
+def _local_is_exempt() -> bool:
+    """Health checks, monitoring and evaluation scripts on the host itself are not throttled.
+
+    Behind nginx set PROXY_COUNT, so that clients are seen with their real address.
+    """
+    from flask import current_app
+
+    return bool(current_app.config.get("RATE_LIMIT_EXEMPT_LOOPBACK")) and request.remote_addr in ("127.0.0.1", "::1")
+
+
 def ask_limit() -> str:
     """Rate limit of ``POST /api/ask`` per client address."""
     from flask import current_app
@@ -65,5 +76,6 @@ def init_app(app: Flask) -> None:
 
     app.session_interface = _SessionInterface()
     app.after_request(_headers)
+
     app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
     limiter.init_app(app)

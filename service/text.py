@@ -198,6 +198,7 @@ class TextPipeline:
         particles = re.escape(lexicon.particles) if lexicon.particles else ""
         self._tail_re = re.compile(rf"[{particles}]+$") if particles else None
         self._cache = lru_cache(maxsize=4096)(self._tokens_uncached)
+        _word_tags()  # load now, not during some citizen's first question
 
     def _add_word(self, word: str, freq: int | None) -> None:
         # Only multi-character words change segmentation; a word already known with a

@@ -24,7 +24,7 @@ def test_api_answers_carry_headers_and_no_store(client) -> None:
 
 @pytest.fixture
 def limited(tmp_path):  # type: ignore[no-untyped-def]
-    return make_app(tmp_path, RATELIMIT_ENABLED=True, RATE_LIMIT_ASK="3 per minute",
+    return make_app(tmp_path, RATELIMIT_ENABLED=True, RATE_LIMIT_EXEMPT_LOOPBACK=False, RATE_LIMIT_ASK="3 per minute",
                     RATE_LIMIT_LOGIN="2 per minute", RATE_LIMIT_LOOKUP="2 per minute")
 
 
@@ -64,3 +64,12 @@ def test_ticket_lookup_is_rate_limited(limited) -> None:
     codes = [client.post("/tickets", data={"code": "GK0000000000", "password": "123456"}).status_code
              for _ in range(3)]
     assert codes[-1] == 429
+
+
+def test_loopback_is_not_throttled_by_default(tmp_path) -> None:
+    app = make_app(tmp_path, RATELIMIT_ENABLED=True, RATE_LIMIT_ASK="2 per minute")
+    client = app.test_client()
+    assert all(client.post("/api/ask", json={"question": "你好"}).status_code == 200 for _ in range(5))
+    remote = [client.post("/api/ask", json={"question": "你好"}, environ_base={"REMOTE_ADDR": "203.0.113.7"}).status_code
+              for _ in range(3)]
+    assert remote == [200, 200, 429]
