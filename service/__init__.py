@@ -70,6 +70,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(curate.bp)
     app.register_blueprint(review.bp)
+    app.register_blueprint(review.apps_bp)  # disclosure applications, also for reviewers
     app.register_blueprint(public_reports.bp)
     app.register_blueprint(admin.bp)
     if app.config.get("SHOW_WORKER_PID") or os.environ.get("INQUIRY_SHOW_WORKER_PID"):

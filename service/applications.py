@@ -75,14 +75,14 @@ def mark_inquiry(db: sqlite_utils.Database, ticket_id: int, user: dict[str, Any]
 
 
 def convert(db: sqlite_utils.Database, ticket_id: int, user: dict[str, Any], *, applicant_type: str,
-            channel: str, received_on: str | date) -> None:
+            channel: str, received_on: str | date, today: date | None = None) -> None:
     """Make a ticket a disclosure application received on ``received_on`` by ``channel``."""
     if applicant_type not in APPLICANT_TYPES:
         raise ApplicationError("请选择申请人类型。")
     if channel not in CHANNELS:
         raise ApplicationError("请选择申请提交方式。")
     received = _date(received_on, "收到申请日期")
-    if received > date.today():
+    if received > (today or date.today()):
         raise ApplicationError("收到申请日期不能晚于今天。")
     with immediate(db):
         ticket = _ticket(db, ticket_id)

@@ -52,11 +52,6 @@ DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 _ALL = 1_000_000_000  # "every row" for tickets.queue, which pages in SQL
 
 
-@bp.record_once
-def _register_applications(state) -> None:  # type: ignore[no-untyped-def]
-    state.app.register_blueprint(apps_bp)
-
-
 @bp.after_request
 @apps_bp.after_request
 def _no_store(response):  # type: ignore[no-untyped-def]
@@ -369,7 +364,8 @@ def convert(ticket_id: int):  # type: ignore[no-untyped-def]
         if ticket["status"] == "closed" and not ticket["outcome"]:
             raise ApplicationError("工单已关闭：请先将状态改为“处理中”，再转为政府信息公开申请。")
         applications.convert(db, ticket_id, g.user, applicant_type=request.form.get("applicant_type", ""),
-                             channel=request.form.get("channel", ""), received_on=_date_field("received_on"))
+                             channel=request.form.get("channel", ""), received_on=_date_field("received_on"),
+                             today=today())
 
     return _change(ticket_id, "convert", run, "已登记为政府信息公开申请，答复期限按收到申请之日计算。")
 
