@@ -247,6 +247,7 @@ def test_queue_lists_overdue_applications_first_and_marks_those_due_soon(app, ci
     t = {name: new_ticket(citizen, name) for name in names}
     for day, name in enumerate(names, 1):  # created in this order: the overdue one is the oldest
         db.execute("update tickets set created = ? where id = ?", [f"2026-01-0{day}T08:00:00+00:00", t[name]["id"]])
+    app.config["TODAY"] = date(2026, 3, 16)  # Monday
     convert(reviewer, t["overdue"]["id"], "2026-02-06")  # due Thu 12 Mar
     convert(reviewer, t["soon"]["id"], "2026-02-13")  # due Thu 19 Mar
     convert(reviewer, t["later"]["id"], "2026-03-13")  # due Mon 13 Apr
@@ -254,7 +255,6 @@ def test_queue_lists_overdue_applications_first_and_marks_those_due_soon(app, ci
     assert reviewer.post(f"/staff/tickets/{t['done']['id']}/application/close", outcome="disclosed",
                          closed_on="2026-01-20").status_code == 302
     assert reviewer.post(f"/staff/tickets/{t['inquiry']['id']}/inquiry").status_code == 302
-    app.config["TODAY"] = date(2026, 3, 16)  # Monday
 
     code = {name: t[name]["code"] for name in names}
     page = reviewer.page("/staff/tickets")
