@@ -73,6 +73,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(review.apps_bp)  # disclosure applications, also for reviewers
     app.register_blueprint(public_reports.bp)
     app.register_blueprint(admin.bp)
+    @app.get("/healthz")
+    def healthz():  # type: ignore[no-untyped-def]
+        """Liveness for load balancers and monitoring: no database, no matching."""
+        return "ok", 200, {"Content-Type": "text/plain; charset=utf-8"}
+
     if app.config.get("SHOW_WORKER_PID") or os.environ.get("INQUIRY_SHOW_WORKER_PID"):
         # Diagnostics for multi-process deployments: which worker answered.
         @app.after_request

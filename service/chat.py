@@ -94,7 +94,8 @@ def ask():  # type: ignore[no-untyped-def]
     body["ticket"] = None
     ticket_id = None
     if reply.status == "escalated":
-        ticket = open_ticket(db, question=question, normalised=reply.normalised, session=session,
+        ticket = open_ticket(db, secret=current_app.config["SECRET_KEY"], question=question,
+                             normalised=reply.normalised, session=session,
                              candidates=reply.candidates)
         ticket_id = ticket["id"]
         if ticket["reused"]:
@@ -158,7 +159,8 @@ def lookup():  # type: ignore[no-untyped-def]
     if request.method == "POST":
         current_app.extensions["csrf"].protect()
         try:
-            found = citizen_ticket(get_db(), code, request.form.get("password", ""), request.remote_addr)
+            found = citizen_ticket(get_db(), code, request.form.get("password", ""), request.remote_addr,
+                                   secret=current_app.config["SECRET_KEY"])
         except TicketError as exc:
             error, status, headers = exc.message, exc.status, _throttled_headers(exc)
         else:
@@ -189,7 +191,7 @@ def contact(code: str):  # type: ignore[no-untyped-def]
         # The ticket's code and password first: nothing about the contact rules is told
         # to someone who does not hold the ticket.
         ticket = citizen_ticket(get_db(), code[:32], password if isinstance(password, str) else "",
-                                request.remote_addr)
+                                request.remote_addr, secret=current_app.config["SECRET_KEY"])
         details = clean_contact(data.get("name"), data.get("phone"), data.get("email"))
     except TicketError as exc:
         return jsonify(error=exc.message), exc.status, _throttled_headers(exc)

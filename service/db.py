@@ -1,7 +1,8 @@
-"""The database's life in the app: one connection per request context, the CLI commands."""
+"""The database's life in the app: a kept connection per worker thread, the CLI commands."""
 from __future__ import annotations
 
 import gc
+import os
 import threading
 from pathlib import Path
 
@@ -16,18 +17,39 @@ from .migrations import apply_migrations
 from .storage import connect
 
 
+_LOCAL = threading.local()
+
+
 def get_db() -> sqlite_utils.Database:
-    """The request's database connection, opened on first use."""
-    if "db" not in g:
-        g.db = connect(current_app.config["DATABASE"])
-    return g.db
+    """This thread's connection to the app's database, opened once and kept.
+
+    Opening and closing a SQLite connection per request costs more than answering the
+    question: the last connection to close checkpoints and removes the WAL file. Each
+    worker thread (and each process after a fork) keeps one connection per database.
+    """
+    path = current_app.config["DATABASE"]
+    key = (os.getpid(), path)
+    pool: dict[tuple[int, str], sqlite_utils.Database] = getattr(_LOCAL, "pool", None) or {}
+    _LOCAL.pool = pool
+    db = pool.get(key)
+    if db is None:
+        db = pool[key] = connect(path)
+    g.db = db
+    return db
 
 
 def close_db(_exc: BaseException | None = None) -> None:
-    """Close the request's connection, if one was opened."""
+    """End the request: never leave a transaction open on the kept connection."""
     db = g.pop("db", None)
-    if db is not None:
+    if db is not None and db.conn.in_transaction:
+        db.conn.rollback()
+
+
+def forget_connections() -> None:
+    """Close this thread's kept connections (tests, and before a database is replaced)."""
+    for db in (getattr(_LOCAL, "pool", None) or {}).values():
         db.close()
+    _LOCAL.pool = {}
 
 
 def prepare(app: Flask) -> None:

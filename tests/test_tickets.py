@@ -6,7 +6,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from werkzeug.security import check_password_hash
+from service.tickets import password_matches
 
 from conftest import csrf_token
 from service import tickets
@@ -38,7 +38,11 @@ def test_escalation_returns_code_and_password_stored_only_as_hash(app, client) -
     assert re.fullmatch(r"GK[0-9A-Z]{10}", ticket["code"])
     assert re.fullmatch(r"\d{6}", ticket["password"])
     row = next(db_of(app).query("select * from tickets where code = ?", [ticket["code"]]))
-    assert check_password_hash(row["password_hash"], ticket["password"])
+    # A keyed hash: it matches with the service's secret key, and not without it.
+    assert password_matches(row["password_hash"], ticket["code"], ticket["password"], app.config["SECRET_KEY"])
+    assert not password_matches(row["password_hash"], ticket["code"], ticket["password"], "another-key")
+    assert not password_matches(row["password_hash"], ticket["code"], "000000" if ticket["password"] != "000000"
+                                else "111111", app.config["SECRET_KEY"])
     assert ticket["password"] not in [str(v) for v in row.values()]
     assert next(db_of(app).query("select action from ticket_events where ticket_id = ?", [row["id"]]))["action"] == "open"
 

@@ -32,13 +32,19 @@ def login(page, server: LiveServer, username: str) -> None:  # type: ignore[no-u
     page.wait_for_url(lambda url: "/staff/login" not in url)
 
 
-def ask(page, question: str):  # type: ignore[no-untyped-def]
-    """Type a question into the chat, press Enter, and return the new bot message once it has arrived."""
+def ask(page, question: str, typed: bool = False):  # type: ignore[no-untyped-def]
+    """Put a question into the chat (key by key if ``typed``), press Enter, and return the new bot
+    message once it has arrived."""
     # The chat ignores a question sent while it is still waiting for the previous answer.
     page.wait_for_function("() => document.getElementById('chat-form').getAttribute('aria-busy') !== 'true'")
     before = page.locator("#chat-log .msg.bot:not(.welcome)").count()
-    page.locator("#question").fill(question)
-    page.locator("#question").press("Enter")
+    box = page.locator("#question")
+    if typed:
+        box.click()
+        box.press_sequentially(question)
+    else:
+        box.fill(question)
+    box.press("Enter")
     return last_answer(page, before)
 
 
