@@ -1,6 +1,7 @@
 """政务公开智能问答: the inquiry desk for government information disclosure."""
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
 from pathlib import Path
@@ -27,6 +28,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         MAX_QUESTION_CHARS=500,
         MAX_CONTENT_LENGTH=10 * 1024 * 1024,  # report uploads; the API sets its own limit
         MAX_API_BODY=16 * 1024,
+        # The analytics log is written in batches of this many questions (or every
+        # ASK_LOG_MAX_DELAY seconds), so logging does not serialise the workers.
+        ASK_LOG_BATCH=64,
+        ASK_LOG_MAX_DELAY=1.0,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=8 * 3600,
@@ -45,6 +50,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # The environment wins over the config file, for the server and the CLI alike.
     if os.environ.get("INQUIRY_DB") and (test_config is None or "DATABASE" not in test_config):
         app.config["DATABASE"] = os.environ["INQUIRY_DB"]
+    if os.environ.get("INQUIRY_ASK_LOG_BATCH"):
+        app.config["ASK_LOG_BATCH"] = int(os.environ["INQUIRY_ASK_LOG_BATCH"])
     for key in ("RATE_LIMIT_ASK", "RATE_LIMIT_LOOKUP", "RATE_LIMIT_LOGIN", "RATELIMIT_STORAGE_URI"):
         if os.environ.get(f"INQUIRY_{key}") and (test_config is None or key not in test_config):
             app.config[key] = os.environ[f"INQUIRY_{key}"]
@@ -73,6 +80,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(review.apps_bp)  # disclosure applications, also for reviewers
     app.register_blueprint(public_reports.bp)
     app.register_blueprint(admin.bp)
+    atexit.register(_flush_log_at_exit, app.config["DATABASE"])
+
     @app.get("/healthz")
     def healthz():  # type: ignore[no-untyped-def]
         """Liveness for load balancers and monitoring: no database, no matching."""
@@ -85,6 +94,19 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             response.headers["X-Worker-Pid"] = str(os.getpid())
             return response
     return app
+
+
+def _flush_log_at_exit(path: str) -> None:
+    """A worker that stops writes the analytics rows it still holds."""
+    from .storage import connect
+    from .tickets import ASK_LOG
+
+    if ASK_LOG.pending:
+        db = connect(path)
+        try:
+            ASK_LOG.flush(db)
+        finally:
+            db.close()
 
 
 def _instance_secret(instance: Path) -> str:

@@ -20,7 +20,8 @@ from .deadlines import CalendarRangeError, WorkCalendar
 from .errors import ApiError
 from .security import ask_limit, limiter, lookup_limit
 from .tickets import (CITIZEN_STATUSES, TicketError, citizen_ticket, clean_code, clean_contact,
-                      display_time, last_figure_ref, log_ask, open_ticket, save_contact)
+                      display_time, last_figure_ref, log_ask, open_ticket, remember_figure,
+                      save_contact)
 
 bp = Blueprint("chat", __name__)
 bp.add_app_template_filter(display_time, "local_time")
@@ -108,10 +109,13 @@ def ask():  # type: ignore[no-untyped-def]
             body["answer"] = (f"抱歉，这个问题暂时无法自动解答。已为您生成工单（编号 {ticket['code']}），"
                               "工作人员会尽快跟进答复，请保存好工单编号和查询密码以便查询。")
     latency_ms = (time.perf_counter() - started) * 1000
+    if session and reply.ref and reply.ref.startswith(("fact:", "decline:")):
+        remember_figure(db, session, reply.ref)
     log_ask(db, {"session": session, "question": question, "normalised": reply.normalised,
                  "status": reply.status, "kind": reply.kind, "entry_id": reply.entry_id,
                  "ref": reply.ref, "confidence": reply.confidence, "latency_ms": latency_ms,
-                 "ticket_id": ticket_id})
+                 "ticket_id": ticket_id},
+            batch=current_app.config["ASK_LOG_BATCH"], max_delay=current_app.config["ASK_LOG_MAX_DELAY"])
     return jsonify(body)
 
 

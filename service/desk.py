@@ -14,7 +14,9 @@ the ``knowledge/`` folder into memory; :meth:`Desk.ask` answers one question:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -27,6 +29,7 @@ from .knowledge import (Language, lexicon_from_db, read_agencies, read_chitchat,
 from .matcher import STRAY_CHAR_WEIGHT, Candidate, Doc, Index
 from .text import TextPipeline, clean
 
+ANSWER_CACHE_SIZE = 8192
 _DIGIT_RE = re.compile(r"\d")
 _PUNCT_RE = re.compile(r"[^\w\u4e00-\u9fff]+|_")
 _YEAR_RE = re.compile(r"(?<!\d)((?:19[5-9]|20\d)\d)(?!\d)(?:\s*年度?)?(?![\d件个条元页次万亿人家篇场项])")
@@ -173,6 +176,8 @@ class Desk:
         self.passages = passages
         self.version = version
         self._col_aliases = self._column_aliases()
+        self._cache: OrderedDict[tuple[str, int], Reply] = OrderedDict()
+        self._cache_lock = threading.Lock()
         self.index = Index(self._documents(alternates), word_rarity=pipeline.word_rarity)
 
     # -- building -----------------------------------------------------------------
@@ -274,7 +279,30 @@ class Desk:
 
         ``context`` is the figure the same session asked about last; a short follow-up
         (那予以公开的呢, 那2020年呢) is answered by changing only what it names.
+
+        Citizens ask the same things again and again: a question asked without context
+        is answered from a per-desk cache of recent replies (a desk lives as long as its
+        knowledge version, so a staff change empties it).
         """
+        if context is not None:
+            return self._ask(question, context)
+        key = (question, (self.settings.today or date.today()).year)
+        with self._cache_lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+        if cached is not None:
+            return replace(cached, suggestions=list(cached.suggestions), candidates=list(cached.candidates),
+                           tokens=list(cached.tokens))
+        reply = self._ask(question, None)
+        with self._cache_lock:
+            self._cache[key] = reply
+            if len(self._cache) > ANSWER_CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return replace(reply, suggestions=list(reply.suggestions), candidates=list(reply.candidates),
+                       tokens=list(reply.tokens))
+
+    def _ask(self, question: str, context: FactContext | None) -> Reply:
         chit = self._chitchat(question)
         if chit is not None:
             return chit

@@ -130,6 +130,13 @@ def _applications(db: sqlite_utils.Database) -> None:
     db["ticket_pauses"].create_index(["ticket_id"])
 
 
+@migration("0005_session_context")
+def _session_context(db: sqlite_utils.Database) -> None:
+    # The report figure a conversation asked about last, for follow-ups (那2020年呢),
+    # kept apart from the analytics log so that the log can be written in batches.
+    db["session_context"].create({"session": str, "ref": str, "at": str}, pk="session")
+
+
 def apply_migrations(db: sqlite_utils.Database) -> list[str]:
     """Apply the migrations not yet recorded; return the names applied now."""
     applied_now: list[str] = []

@@ -15,6 +15,8 @@ import json
 import math
 import re
 import secrets
+import threading
+import time
 import unicodedata
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
@@ -170,15 +172,66 @@ def open_ticket(db: sqlite_utils.Database, *, question: str, normalised: str, se
     return {"id": ticket_id, "code": code, "reused": False, "password": password}
 
 
-_ASK_COLUMNS = ("session", "question", "normalised", "status", "kind", "entry_id", "ref", "confidence",
-                "latency_ms", "ticket_id")
+_ASK_COLUMNS = ("created", "session", "question", "normalised", "status", "kind", "entry_id", "ref",
+                "confidence", "latency_ms", "ticket_id")
+_ASK_INSERT = f"insert into asks ({', '.join(_ASK_COLUMNS)}) values ({', '.join('?' * len(_ASK_COLUMNS))})"
 
 
-def log_ask(db: sqlite_utils.Database, record: dict[str, Any]) -> None:
-    """Append one question to the analytics log (one short autocommit insert)."""
-    db.conn.execute(
-        f"insert into asks (created, {', '.join(_ASK_COLUMNS)}) values (?{', ?' * len(_ASK_COLUMNS)})",
-        [now(), *(record.get(c) for c in _ASK_COLUMNS)])
+class AskLog:
+    """The analytics log of questions, written in batches.
+
+    Every question is one row in ``asks``. Writing each row in its own transaction makes
+    every request take SQLite's write lock; a worker process instead keeps up to
+    ``batch`` rows (or ``max_delay`` seconds' worth) and writes them in one short
+    transaction. Tickets and follow-up context are never batched. Rows still buffered
+    when a process is killed outright (not stopped) are lost: analytics only.
+    """
+
+    def __init__(self) -> None:
+        self._rows: list[tuple[Any, ...]] = []
+        self._since = time.monotonic()
+        self._lock = threading.Lock()
+
+    def add(self, db: sqlite_utils.Database, record: dict[str, Any], *, batch: int = 1,
+            max_delay: float = 1.0) -> None:
+        """Buffer one row; write the buffer when it is full or old enough."""
+        row = tuple(now() if c == "created" else record.get(c) for c in _ASK_COLUMNS)
+        with self._lock:
+            if not self._rows:
+                self._since = time.monotonic()
+            self._rows.append(row)
+            due = len(self._rows) >= batch or time.monotonic() - self._since >= max_delay
+        if due:
+            self.flush(db)
+
+    @property
+    def pending(self) -> int:
+        """Rows waiting to be written."""
+        return len(self._rows)
+
+    def flush(self, db: sqlite_utils.Database) -> int:
+        """Write every buffered row in one transaction; return how many."""
+        with self._lock:
+            rows, self._rows = self._rows, []
+        if rows:
+            with immediate(db):
+                db.conn.executemany(_ASK_INSERT, rows)
+        return len(rows)
+
+
+ASK_LOG = AskLog()
+
+
+def log_ask(db: sqlite_utils.Database, record: dict[str, Any], *, batch: int = 1, max_delay: float = 1.0) -> None:
+    """Append one question to the analytics log (see :class:`AskLog`)."""
+    ASK_LOG.add(db, record, batch=batch, max_delay=max_delay)
+
+
+def remember_figure(db: sqlite_utils.Database, session: str, ref: str) -> None:
+    """Keep the figure a conversation asked about last, for its follow-ups."""
+    db.conn.execute("insert into session_context (session, ref, at) values (?, ?, ?) "
+                    "on conflict(session) do update set ref = excluded.ref, at = excluded.at",
+                    [session, ref, now()])
 
 
 FOLLOW_UP_WINDOW = timedelta(minutes=30)
@@ -187,9 +240,7 @@ FOLLOW_UP_WINDOW = timedelta(minutes=30)
 def last_figure_ref(db: sqlite_utils.Database, session: str) -> str | None:
     """The ref of the last report figure this session asked about in the last half hour."""
     since = (_now() - FOLLOW_UP_WINDOW).isoformat(timespec="seconds")
-    row = db.execute(
-        "select ref from asks where session = ? and created >= ? and "
-        "(ref like 'fact:%' or ref like 'decline:%') order by id desc limit 1", [session, since]).fetchone()
+    row = db.execute("select ref from session_context where session = ? and at >= ?", [session, since]).fetchone()
     return row[0] if row else None
 
 

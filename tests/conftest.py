@@ -17,7 +17,9 @@ def make_app(tmp_path: Path, **config):  # type: ignore[no-untyped-def]
     """An app on a new database under ``tmp_path``."""
     # Rate limits are tested on their own (tests/test_security.py); elsewhere they would only
     # stop a test that asks hundreds of questions from one address.
+    # The analytics log is written at once (no batching), so tests can read it back.
     return create_app({"TESTING": True, "DATABASE": str(tmp_path / "test.db"), "RATELIMIT_ENABLED": False,
+                       "ASK_LOG_BATCH": 1,
                        "INSTANCE_PATH": str(tmp_path / "instance"), **config})
 
 

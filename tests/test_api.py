@@ -128,3 +128,28 @@ def test_chat_page(client) -> None:
 def test_unknown_page_is_a_chinese_html_404(client) -> None:
     response = client.get("/no-such-page", headers={"Accept": "text/html"})
     assert response.status_code == 404 and "页面不存在" in response.get_data(as_text=True)
+
+
+def test_analytics_log_is_written_in_batches(tmp_path) -> None:
+    from conftest import make_app
+    from service.tickets import ASK_LOG
+
+    app = make_app(tmp_path, ASK_LOG_BATCH=3, ASK_LOG_MAX_DELAY=3600)
+    client = app.test_client()
+    db = connect_db(app)
+    for q in ["你好", "申请要收费吗"]:
+        client.post("/api/ask", json={"question": q, "session": "batch"})
+    assert db.execute("select count(*) from asks where session = 'batch'").fetchone()[0] == 0
+    assert ASK_LOG.pending == 2
+    client.post("/api/ask", json={"question": "谢谢", "session": "batch"})
+    assert db.execute("select count(*) from asks where session = 'batch'").fetchone()[0] == 3
+    # Follow-up context does not wait for the batch.
+    client.post("/api/ask", json={"question": "2021年收到多少申请", "session": "batch"})
+    assert "103" in client.post("/api/ask", json={"question": "那予以公开的呢", "session": "batch"}).get_json()["answer"]
+    ASK_LOG.flush(db)
+
+
+def connect_db(app):  # type: ignore[no-untyped-def]
+    from service.storage import connect
+
+    return connect(app.config["DATABASE"])
