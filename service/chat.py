@@ -115,7 +115,8 @@ def ask():  # type: ignore[no-untyped-def]
                  "status": reply.status, "kind": reply.kind, "entry_id": reply.entry_id,
                  "ref": reply.ref, "confidence": reply.confidence, "latency_ms": latency_ms,
                  "ticket_id": ticket_id},
-            batch=current_app.config["ASK_LOG_BATCH"], max_delay=current_app.config["ASK_LOG_MAX_DELAY"])
+            batch=current_app.config["ASK_LOG_BATCH"], max_delay=current_app.config["ASK_LOG_MAX_DELAY"],
+            path=current_app.config["DATABASE"])
     return jsonify(body)
 
 

@@ -13,8 +13,10 @@ import hashlib
 import hmac
 import json
 import math
+import os
 import re
 import secrets
+import sqlite3
 import threading
 import time
 import unicodedata
@@ -27,7 +29,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from . import faq
 from .accounts import audit
 from .knowledge import bump_version, now
-from .storage import immediate
+from .storage import connect, immediate
 from .text import clean
 
 # Crockford's base32 without look-alike letters: easy to read out on the phone.
@@ -191,10 +193,35 @@ class AskLog:
         self._rows: list[tuple[Any, ...]] = []
         self._since = time.monotonic()
         self._lock = threading.Lock()
+        self._flusher_pid: int | None = None
+        self._path, self._interval = "", 1.0
+
+    def _ensure_flusher(self, path: str, interval: float) -> None:
+        """One background thread per process writes what a quiet worker still holds."""
+        self._path, self._interval = path, interval
+        if self._flusher_pid == os.getpid():
+            return
+        self._flusher_pid = os.getpid()
+
+        def run() -> None:
+            dbs: dict[str, sqlite_utils.Database] = {}
+            while True:
+                time.sleep(min(0.5, self._interval))
+                if self.pending and time.monotonic() - self._since >= self._interval:
+                    try:
+                        db = dbs.get(self._path) or dbs.setdefault(self._path, connect(self._path))
+                        self.flush(db)
+                    except sqlite3.Error:
+                        pass  # the next round, or the next question, tries again
+
+        threading.Thread(target=run, name="ask-log-flusher", daemon=True).start()
 
     def add(self, db: sqlite_utils.Database, record: dict[str, Any], *, batch: int = 1,
-            max_delay: float = 1.0) -> None:
-        """Buffer one row; write the buffer when it is full or old enough."""
+            max_delay: float = 1.0, path: str | None = None) -> None:
+        """Buffer one row; write the buffer when it is full or old enough (also when idle,
+        from a background thread, if ``path`` names the database)."""
+        if batch > 1 and path:
+            self._ensure_flusher(path, max_delay)
         row = tuple(now() if c == "created" else record.get(c) for c in _ASK_COLUMNS)
         with self._lock:
             if not self._rows:
@@ -214,17 +241,23 @@ class AskLog:
         with self._lock:
             rows, self._rows = self._rows, []
         if rows:
-            with immediate(db):
-                db.conn.executemany(_ASK_INSERT, rows)
+            try:
+                with immediate(db):
+                    db.conn.executemany(_ASK_INSERT, rows)
+            except sqlite3.Error:
+                with self._lock:  # keep them for the next try rather than lose them
+                    self._rows[:0] = rows
+                raise
         return len(rows)
 
 
 ASK_LOG = AskLog()
 
 
-def log_ask(db: sqlite_utils.Database, record: dict[str, Any], *, batch: int = 1, max_delay: float = 1.0) -> None:
+def log_ask(db: sqlite_utils.Database, record: dict[str, Any], *, batch: int = 1, max_delay: float = 1.0,
+            path: str | None = None) -> None:
     """Append one question to the analytics log (see :class:`AskLog`)."""
-    ASK_LOG.add(db, record, batch=batch, max_delay=max_delay)
+    ASK_LOG.add(db, record, batch=batch, max_delay=max_delay, path=path)
 
 
 def remember_figure(db: sqlite_utils.Database, session: str, ref: str) -> None:

@@ -153,3 +153,19 @@ def connect_db(app):  # type: ignore[no-untyped-def]
     from service.storage import connect
 
     return connect(app.config["DATABASE"])
+
+
+def test_a_quiet_worker_writes_its_buffered_log(tmp_path) -> None:
+    import time
+
+    from conftest import make_app
+
+    app = make_app(tmp_path, ASK_LOG_BATCH=50, ASK_LOG_MAX_DELAY=0.2)
+    client = app.test_client()
+    db = connect_db(app)
+    client.post("/api/ask", json={"question": "你好", "session": "quiet"})
+    for _ in range(50):  # bounded: at most 5 s
+        if db.execute("select count(*) from asks where session = 'quiet'").fetchone()[0]:
+            break
+        time.sleep(0.1)
+    assert db.execute("select count(*) from asks where session = 'quiet'").fetchone()[0] == 1

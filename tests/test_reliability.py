@@ -4,7 +4,8 @@ Each test starts ``run.py`` as its own process group on a fresh database under t
 talks to it over loopback (rate limits exempt loopback clients):
 
 * load: 2,000 escalating questions from 32 concurrent clients; every ticket acknowledged,
-  distinct and stored exactly once;
+  distinct and stored exactly once, and (after a graceful stop flushes the batched log)
+  every question in the asks log;
 * kill: SIGKILL of the whole server and of a concurrent FAQ importer; the database is
   intact, no acknowledged ticket is lost, no import is half applied, the server restarts;
 * backup/restore: the ``flask backup`` and ``flask restore`` commands against the live,
@@ -261,7 +262,7 @@ def test_two_thousand_concurrent_escalations_each_get_one_stored_ticket(start_se
     counts = Counter(codes.values())
     assert len(counts) == LOAD_QUESTIONS, [c for c, k in counts.items() if k > 1][:10]
 
-    db = connect(db_path)
+    db = connect(db_path)  # tickets are written before they are acknowledged: read them live
     try:
         rows = db.execute("select question, code from tickets where session like 'load-%'").fetchall()
         stored = Counter(code for _, code in rows)
@@ -270,6 +271,15 @@ def test_two_thousand_concurrent_escalations_each_get_one_stored_ticket(start_se
         assert max(stored.values()) == 1
         assert dict(rows) == codes  # each question's ticket is the one its client was given
         assert db.execute("select count(*) from tickets").fetchone()[0] == LOAD_QUESTIONS + 1  # + the probe
+    finally:
+        db.close()
+
+    # The asks log is buffered per worker (ASK_LOG_BATCH rows or ASK_LOG_MAX_DELAY seconds) and
+    # flushed when a worker stops: after a graceful stop every question is in it.
+    server.stop()
+    assert server.proc.returncode == 0, server.log_text()[-3000:]
+    db = connect(db_path)
+    try:
         asks = db.execute("select a.question, a.status, t.code from asks a left join tickets t "
                           "on t.id = a.ticket_id where a.session like 'load-%'").fetchall()
         assert len(asks) == LOAD_QUESTIONS
