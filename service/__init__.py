@@ -4,6 +4,7 @@ from __future__ import annotations
 import atexit
 import os
 import secrets
+import sqlite3
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -101,10 +102,12 @@ def _flush_log_at_exit(path: str) -> None:
     from .storage import connect
     from .tickets import ASK_LOG
 
-    if ASK_LOG.pending:
+    if ASK_LOG.pending and Path(path).exists():
         db = connect(path)
         try:
             ASK_LOG.flush(db)
+        except sqlite3.Error:
+            pass  # the database went away first (a removed temporary copy): nothing to keep
         finally:
             db.close()
 

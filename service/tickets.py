@@ -195,6 +195,7 @@ class AskLog:
         self._lock = threading.Lock()
         self._flusher_pid: int | None = None
         self._path, self._interval = "", 1.0
+        self._last_add = time.monotonic()
 
     def _ensure_flusher(self, path: str, interval: float) -> None:
         """One background thread per process writes what a quiet worker still holds."""
@@ -207,7 +208,9 @@ class AskLog:
             dbs: dict[str, sqlite_utils.Database] = {}
             while True:
                 time.sleep(min(0.5, self._interval))
-                if self.pending and time.monotonic() - self._since >= self._interval:
+                # Only when the worker is idle: while questions arrive they flush the
+                # buffer themselves, and a second writer would only make them wait.
+                if self.pending and time.monotonic() - self._last_add >= self._interval:
                     try:
                         db = dbs.get(self._path) or dbs.setdefault(self._path, connect(self._path))
                         self.flush(db)
@@ -224,8 +227,9 @@ class AskLog:
             self._ensure_flusher(path, max_delay)
         row = tuple(now() if c == "created" else record.get(c) for c in _ASK_COLUMNS)
         with self._lock:
+            self._last_add = time.monotonic()
             if not self._rows:
-                self._since = time.monotonic()
+                self._since = self._last_add
             self._rows.append(row)
             due = len(self._rows) >= batch or time.monotonic() - self._since >= max_delay
         if due:
