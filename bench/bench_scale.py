@@ -107,7 +107,8 @@ def child(db_path: str, rounds: int, baseline_questions: int) -> dict:
                 reply = desk.ask(q)
                 ticket = None
                 if reply.status == "escalated":
-                    ticket = open_ticket(db, question=q, normalised=reply.normalised, session=f"c{i}",
+                    ticket = open_ticket(db, secret=app.config["SECRET_KEY"], question=q,
+                                         normalised=reply.normalised, session=f"c{i}",
                                          candidates=reply.candidates)["id"]
                 log_ask(db, {"session": f"c{i}", "question": q, "normalised": reply.normalised,
                              "status": reply.status, "kind": reply.kind, "entry_id": reply.entry_id,

@@ -13,6 +13,7 @@ citizen's question, so the two always meet in the same form:
 """
 from __future__ import annotations
 
+import io
 import math
 import re
 import sys
@@ -152,17 +153,25 @@ _ADDED: dict[str, int] = {}
 # adverb (根本), adjective (好奇), numeral, measure word, preposition, conjunction,
 # particle, interjection, onomatopoeia, status word.
 _FUNCTION_TAGS = frozenset("frdamqpcuyeoz")
-_TAGS: dict[str, str] | None = None
+_FUNCTION_WORDS: frozenset[str] | None = None
 
 
-def _word_tags() -> dict[str, str]:
-    """jieba's part-of-speech tag of each dictionary word, loaded once per process."""
-    global _TAGS
-    if _TAGS is None:
-        from jieba.posseg import POSTokenizer
+def _function_words() -> frozenset[str]:
+    """jieba's dictionary words of a function class, read once per process.
 
-        _TAGS = POSTokenizer(_base_tokenizer()).word_tag_tab
-    return _TAGS
+    Streamed from jieba's dictionary file (word, frequency, part of speech a line) so the
+    full part-of-speech table (about 100 MB) is never held in memory.
+    """
+    global _FUNCTION_WORDS
+    if _FUNCTION_WORDS is None:
+        words = set()
+        with io.TextIOWrapper(jieba.get_dict_file(), encoding="utf-8") as fh:
+            for line in fh:
+                parts = line.split()
+                if len(parts) == 3 and parts[2][:1] in _FUNCTION_TAGS:
+                    words.add(sys.intern(parts[0]))
+        _FUNCTION_WORDS = frozenset(words)
+    return _FUNCTION_WORDS
 
 
 def _base_tokenizer() -> jieba.Tokenizer:
@@ -198,7 +207,7 @@ class TextPipeline:
         particles = re.escape(lexicon.particles) if lexicon.particles else ""
         self._tail_re = re.compile(rf"[{particles}]+$") if particles else None
         self._cache = lru_cache(maxsize=4096)(self._tokens_uncached)
-        _word_tags()  # load now, not during some citizen's first question
+        _function_words()  # load now, not during some citizen's first question
 
     def _add_word(self, word: str, freq: int | None) -> None:
         # Only multi-character words change segmentation; a word already known with a
@@ -266,6 +275,6 @@ class TextPipeline:
             return None
         surprise = math.log(self.tokenizer.total / freq)
         rarity = min(1.0, max(0.0, (surprise - 8.0) / 5.0))
-        if _word_tags().get(token, "n")[:1] in _FUNCTION_TAGS:
+        if token in _function_words():
             rarity /= 3
         return rarity
