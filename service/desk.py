@@ -248,8 +248,9 @@ class Desk:
             for alias, col in self._col_aliases:
                 if col in info["cols"] or (col in DERIVED_COLS and "total" in info["cols"] and info["tbl"] == "三"):
                     primary.update(self.pipeline.tokens(alias))
-            secondary = set(self._tokens(info["section"] or ""))
-            yield Doc(f"row:{row_key}", "fact", phrasings, primary, secondary,
+            # The table's heading names what every row counts (政府信息公开行政复议 ...).
+            primary |= set(self._tokens(info["section"] or ""))
+            yield Doc(f"row:{row_key}", "fact", phrasings, primary, set(),
                       phrasing_tokens=[tuple(self.pipeline.tokens(p)) for p in phrasings], ref=row_key)
         previous: dict[str, Any] | None = None
         for pid, p in self.passages.items():
@@ -352,8 +353,9 @@ class Desk:
             rivals = [c for c in candidates[1:] if c.score >= top.score - st.margin]
             if all(c.doc.kind == "passage" for c in rivals):
                 return self._answer_passages([top, *rivals], base)
-        anchored = any(t.known and t.text in self.index.common and t.text not in self.language.question_words
-                       for t in terms)
+        # ... or that says all of one of the top candidate's phrasings.
+        anchored = top.precision >= 1.0 or any(
+            t.known and t.text in self.index.common and t.text not in self.language.question_words for t in terms)
         clear = (top.score >= st.answer_threshold and top.score - second >= st.margin) or \
                 (anchored and top.score >= st.low_answer_threshold and top.score - second >= st.wide_margin)
         if not anchored and not clear:
