@@ -311,8 +311,11 @@ class Desk:
         compact = _PUNCT_RE.sub("", clean(question))
         scope = self._scope(compact)
         target, missing = self._resolve(scope)
-        quantity = any(w in compact for w in self.language.quantity_words)
-        report_intent = quantity or bool(scope.years) or bool(scope.agencies) or "报告" in compact
+        quantity = any(w in compact for w in self.language.quantity_words) and \
+            not any(w in compact for w in self.language.not_quantity_words)
+        # Naming the home agency (统计局官网) is no sign of a report question; naming another is.
+        other_agency = any(a != self.settings.home_agency for a in scope.agencies)
+        report_intent = quantity or bool(scope.years) or other_agency or "报告" in compact
         terms = self.index.prepare(tokens, neutral=scope.tokens)
         groups = [target.id] if target else []
         candidates = self.index.search(terms, normalised, groups=groups, limit=12)

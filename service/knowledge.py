@@ -58,6 +58,7 @@ class Language:
     quantity_words: list[str]
     stop_prefixes: tuple[str, ...]
     question_words: set[str]
+    not_quantity_words: list[str]
 
 
 def read_language(folder: Path) -> Language:
@@ -70,6 +71,7 @@ def read_language(folder: Path) -> Language:
         quantity_words=[clean(w) for w in data.get("quantity_words", [])],
         stop_prefixes=tuple(clean(w) for w in data.get("stop_prefixes", [])),
         question_words={clean(w) for w in data.get("question_words", [])},
+        not_quantity_words=[clean(w) for w in data.get("not_quantity_words", [])],
     )
 
 

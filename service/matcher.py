@@ -33,6 +33,8 @@ STRAY_CHAR_WEIGHT = 0.25
 SINGLE_CHAR_CAP = 0.6
 CANDIDATES = 50
 COMMON_SHARE = 0.05
+# IDF weight a passage must share with a question before it can score in full.
+PASSAGE_MIN_WEIGHT = 3.3
 
 
 _EMPTY: frozenset[str] = frozenset()
@@ -80,7 +82,8 @@ class QueryTerm:
 
 
 def _best_possible(coverage: float) -> float:
-    """The highest score a document with this coverage can reach (precision and fuzzy at 1)."""
+    """The highest score a document with this coverage can reach (precision, fuzzy and
+    passage strength at 1)."""
     return max(0.8 * 2 * coverage / (1 + coverage) + 0.2, 0.85 * coverage + 0.15)
 
 
@@ -222,7 +225,10 @@ class Index:
             fuzzy = self._fuzzy(doc, query_compact)
             if doc.kind == "passage":
                 precision = 0.0
-                score = 0.85 * coverage + 0.15 * fuzzy
+                # A sentence of a long report shares a word or two with almost anything:
+                # it answers only when the shared words weigh enough on their own.
+                strength = min(1.0, float(acc[i]) / PASSAGE_MIN_WEIGHT)
+                score = (0.85 * coverage + 0.15 * fuzzy) * strength
             else:
                 precision = self._precision(doc, query_set)
                 # Both directions must agree: the question's words are in the document
