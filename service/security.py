@@ -23,7 +23,11 @@ def _local_is_exempt() -> bool:
     """
     from flask import current_app
 
-    return bool(current_app.config.get("RATE_LIMIT_EXEMPT_LOOPBACK")) and request.remote_addr in ("127.0.0.1", "::1")
+    # A request relayed by a proxy on the same host carries X-Forwarded-For: it is a
+    # client's, not the host's, even if PROXY_COUNT was forgotten.
+    return (bool(current_app.config.get("RATE_LIMIT_EXEMPT_LOOPBACK"))
+            and request.remote_addr in ("127.0.0.1", "::1")
+            and "X-Forwarded-For" not in request.headers)
 
 
 def ask_limit() -> str:

@@ -73,3 +73,11 @@ def test_loopback_is_not_throttled_by_default(tmp_path) -> None:
     remote = [client.post("/api/ask", json={"question": "你好"}, environ_base={"REMOTE_ADDR": "203.0.113.7"}).status_code
               for _ in range(3)]
     assert remote == [200, 200, 429]
+
+
+def test_proxied_requests_are_not_exempt_even_from_loopback(tmp_path) -> None:
+    app = make_app(tmp_path, RATELIMIT_ENABLED=True, RATE_LIMIT_ASK="2 per minute")
+    client = app.test_client()
+    codes = [client.post("/api/ask", json={"question": "你好"}, headers={"X-Forwarded-For": "198.51.100.4"}).status_code
+             for _ in range(3)]
+    assert codes == [200, 200, 429]
