@@ -25,7 +25,7 @@ import sqlite_utils
 
 from . import reports as report_format
 from .knowledge import (Language, lexicon_from_db, read_agencies, read_chitchat,
-                        read_language, read_report_terms)
+                        read_language, read_places, read_report_terms)
 from .matcher import STRAY_CHAR_WEIGHT, Candidate, Doc, Index
 from .text import TextPipeline, clean
 
@@ -160,7 +160,7 @@ class Desk:
                  chitchat: list[dict[str, Any]], agencies: dict[str, str], terms: dict[str, Any],
                  entries: dict[int, dict[str, Any]], alternates: dict[int, list[str]], reports: list[ReportRef],
                  facts: dict[tuple[int, str], dict[str, dict[str, Any]]],
-                 passages: dict[int, dict[str, Any]], version: int = 0):
+                 passages: dict[int, dict[str, Any]], version: int = 0, places: list[str] | None = None):
         self.pipeline = pipeline
         self.language = language
         self.settings = settings
@@ -175,6 +175,10 @@ class Desk:
         self.facts = facts
         self.passages = passages
         self.version = version
+        # 上海统计局, 广东省统计局: another place's bureau, whatever the wording.
+        self._place_bureau = re.compile(
+            "(" + "|".join(map(re.escape, sorted(places or [], key=len, reverse=True))) + ")"
+            r"(?:省|市|自治区|特别行政区)?统计局") if places else None
         self._col_aliases = self._column_aliases()
         self._cache: OrderedDict[tuple[str, int], Reply] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -204,7 +208,7 @@ class Desk:
         return cls(pipeline=pipeline, language=language, settings=settings,
                    chitchat=read_chitchat(folder), agencies=read_agencies(folder),
                    terms=read_report_terms(folder), entries=entries, alternates=alternates, reports=reports,
-                   facts=facts, passages=passages, version=version)
+                   facts=facts, passages=passages, version=version, places=read_places(folder))
 
     def _tokens(self, text: str) -> list[str]:
         return self.pipeline.tokens(self.pipeline.normalise(text))
@@ -399,8 +403,17 @@ class Desk:
         agencies: list[str] = []
         rest = compact
         # Names of local agencies first, so 上海市统计局 is not read as 统计局.
-        for m in _LOCAL_AGENCY_RE.finditer(compact):
+        local = list(_LOCAL_AGENCY_RE.finditer(compact))
+        if self._place_bureau is not None:
+            local += list(self._place_bureau.finditer(compact))
+        for m in sorted(local, key=lambda m: len(m.group(0)), reverse=True):
+            if m.group(0) not in rest:
+                continue
             name = self.agencies.get(m.group(0), m.group(0))
+            if m.re is self._place_bureau:
+                # 上海统计局 means the held 上海市统计局 report, if there is one.
+                held = [a for a in self.agencies.values() if a.startswith(m.group(1)) and a.endswith("统计局")]
+                name = held[0] if held else name
             agencies.append(name)
             rest = rest.replace(m.group(0), " ")
         for name in sorted(self.agencies, key=len, reverse=True):

@@ -93,6 +93,14 @@ def read_agencies(folder: Path) -> dict[str, str]:
     return names
 
 
+def read_places(folder: Path) -> list[str]:
+    """Place names whose statistics bureaus are not the home agency (``places.txt``)."""
+    path = folder / "places.txt"
+    if not path.exists():
+        return []
+    return [w for line in _lines(path) for w in line.split("#", 1)[0].split()]
+
+
 def read_report_terms(folder: Path) -> dict[str, Any]:
     """Row and column aliases for report questions, from ``report_terms.toml``."""
     return _read_toml(folder / "report_terms.toml")

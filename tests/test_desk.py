@@ -127,3 +127,24 @@ def test_a_second_report_is_routed_by_year(tmp_path) -> None:
     assert "118" in old["answer"] and "2020" in old["source"]
     assert "117" in new["answer"] and "2021" in new["source"]
     assert "117" in latest["answer"]  # no year: the latest report
+
+
+@pytest.mark.parametrize("question", ["上海统计局2021年收到多少申请", "广东省统计局2021年予以公开多少件",
+                                      "北京市统计局收到多少申请"])
+def test_another_places_bureau_is_not_the_home_agency(ask, question: str) -> None:
+    reply = ask(question)
+    assert "暂未收录" in reply["answer"] and "152" not in reply["answer"] and "103" not in reply["answer"]
+
+
+def test_a_place_bureau_short_name_finds_its_held_report(tmp_path) -> None:
+    from conftest import ROOT, make_app
+
+    app = make_app(tmp_path)
+    text = (ROOT / "knowledge" / "reports" / "nbs-2021-disclosure-report.txt").read_text(encoding="utf-8")
+    report = parse_report(text.replace("国家统计局", "上海市统计局"), "sh.txt")
+    db = connect(app.config["DATABASE"])
+    with immediate(db):
+        store_report(db, report, "sh.txt")
+        db.execute("update meta set value = cast(value as integer) + 1 where key = 'kb_version'")
+    reply = app.test_client().post("/api/ask", json={"question": "上海统计局2021年收到多少申请"}).get_json()
+    assert "上海市统计局" in reply["answer"] and "152" in reply["answer"]
