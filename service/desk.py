@@ -348,9 +348,16 @@ class Desk:
             row = top.doc.ref if top.doc.kind == "fact" else ""
             return self._decline(missing, scope, row, None, base)
         st = self.settings
-        if top is None or top.score < st.clarify_threshold:
+        # Too vague rather than off-topic: every word is one the knowledge uses often
+        # (申请, 公开), so ask back with the closest entries instead of opening a ticket.
+        vague = (top is not None and top.coverage >= 0.999 and all(t.known for t in terms)
+                 and any(t.text in self.index.common and t.text not in self.language.question_words
+                         for t in terms))
+        if top is None or (top.score < st.clarify_threshold and not vague):
             return Reply("escalated", None, "", confidence=top.score if top else 0.0,
                          reason="没有足够接近的知识", **base)
+        if top.score < st.clarify_threshold:
+            return self._clarify(candidates, target, base, floor=0.0)
         second = candidates[1].score if len(candidates) > 1 else 0.0
         # A question that shares none of the domain's common words (申请, 公开, 统计 ...)
         # gets no guesses: it is answered only with full confidence, or escalated.
@@ -620,10 +627,11 @@ class Desk:
                      ref=f"passage:{rows[0]['id']}", reason="报告正文数据", **base)
 
     def _clarify(self, candidates: list[Candidate], target: ReportRef | None,
-                 base: dict[str, Any]) -> Reply:
+                 base: dict[str, Any], floor: float | None = None) -> Reply:
+        floor = self.settings.clarify_threshold if floor is None else floor
         suggestions: list[dict[str, Any]] = []
         for cand in candidates:
-            if cand.score < self.settings.clarify_threshold or len(suggestions) >= self.settings.max_suggestions:
+            if cand.score < floor or len(suggestions) >= self.settings.max_suggestions:
                 break
             suggestion = self._suggestion(cand, target)
             if suggestion and suggestion["question"] not in {s["question"] for s in suggestions}:

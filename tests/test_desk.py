@@ -35,7 +35,7 @@ def test_escalated_when_out_of_scope(ask, question: str) -> None:
 
 
 def test_clarify_offers_up_to_three_choices(ask) -> None:
-    reply = ask("申请")
+    reply = ask("复议")
     assert reply["status"] == "clarify"
     assert 1 <= len(reply["suggestions"]) <= 3
     assert all(s["question"] and s["id"] for s in reply["suggestions"])

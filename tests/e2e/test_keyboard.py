@@ -63,9 +63,10 @@ def test_ask_and_choose_a_suggestion_with_the_keyboard_only(live_server, page) -
     clarify = last_answer(page, before)
     expect(clarify).to_have_attribute("data-status", "clarify")
     expect(page.locator("#question")).to_be_focused()
-    # The suggestions are above the question box: Shift+Tab goes back to them.
+    # The suggestions are above the question box: Shift+Tab goes back to them, reaching
+    # the last one first.
     _tab_to(page, "#chat-log .msg.bot:last-child button.suggestion", key="Shift+Tab")
-    suggestion = clarify.locator("button.suggestion").first
+    suggestion = clarify.locator("button.suggestion").last
     expect(suggestion).to_be_focused()
     assert _focus_ring_visible(page)
     text = suggestion.inner_text()
