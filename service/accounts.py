@@ -16,6 +16,7 @@ ROLE_NAMES = {"curator": "知识维护员", "reviewer": "答复审核员", "admi
 MAX_FAILURES = 5
 LOCK_MINUTES = 15
 MIN_PASSWORD = 10
+FAILED_LOGIN = "用户名或密码不正确；连续多次失败后账号会被临时锁定，请稍后再试。"
 _USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-\u4e00-\u9fff]{2,32}$")
 
 
@@ -54,27 +55,27 @@ def authenticate(db: sqlite_utils.Database, username: str, password: str) -> dic
     After MAX_FAILURES wrong passwords in a row the account is locked for LOCK_MINUTES.
     The message never tells whether the user name exists.
     """
-    row = db.execute("select id, username, password_hash, role, active, failed_logins, locked_until "
+    row = db.execute("select id, username, password_hash, role, active, locked_until "
                      "from users where username = ?", [username.strip()]).fetchone()
-    wrong = AccountError("用户名或密码不正确。")
+    # One message for every failure, locked or not, known name or not: it tells nothing.
+    refused = AccountError(FAILED_LOGIN)
     if row is None:
         generate_password_hash(password)  # same cost as a real check: no timing hint
-        raise wrong
-    user_id, name, pw_hash, role, active, failures, locked_until = row
+        raise refused
+    user_id, name, pw_hash, role, active, locked_until = row
     current = datetime.now(timezone.utc)
     if locked_until and datetime.fromisoformat(locked_until) > current:
-        raise AccountError("登录失败次数过多，账号已临时锁定，请稍后再试。")
+        raise refused
     if not active:
-        raise wrong
+        raise refused
     if not check_password_hash(pw_hash, password):
-        failures = (failures or 0) + 1
-        lock = (current + timedelta(minutes=LOCK_MINUTES)).isoformat(timespec="seconds") \
-            if failures >= MAX_FAILURES else None
-        db.execute("update users set failed_logins = ?, locked_until = ? where id = ?",
-                   [0 if lock else failures, lock, user_id])
-        if lock:
-            raise AccountError("登录失败次数过多，账号已临时锁定，请稍后再试。")
-        raise wrong
+        # Counted in one statement, so parallel guesses cannot all read the same count.
+        failures = db.execute("update users set failed_logins = failed_logins + 1 where id = ? "
+                              "returning failed_logins", [user_id]).fetchone()[0]
+        if failures >= MAX_FAILURES:
+            lock = (current + timedelta(minutes=LOCK_MINUTES)).isoformat(timespec="seconds")
+            db.execute("update users set failed_logins = 0, locked_until = ? where id = ?", [lock, user_id])
+        raise refused
     db.execute("update users set failed_logins = 0, locked_until = null, last_login = ? where id = ?",
                [now(), user_id])
     return {"id": user_id, "username": name, "role": role}

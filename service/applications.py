@@ -88,6 +88,10 @@ def convert(db: sqlite_utils.Database, ticket_id: int, user: dict[str, Any], *, 
         ticket = _ticket(db, ticket_id)
         if ticket["outcome"]:
             raise ApplicationError("该申请已办结。")
+        later = [d for d in (ticket["supplement_requested_on"], ticket["supplement_received_on"]) if d]
+        later += [r[0] for r in db.execute("select start_on from ticket_pauses where ticket_id = ?", [ticket_id])]
+        if any(received > date.fromisoformat(d) for d in later):
+            raise ApplicationError("收到申请日期不能晚于已记录的补正或暂停日期。")
         db.execute("update tickets set kind = 'application', applicant_type = ?, channel = ?, received_on = ?, "
                    "extension_days = coalesce(extension_days, 0), updated = ? where id = ?",
                    [applicant_type, channel, received.isoformat(), now(), ticket_id])
@@ -170,6 +174,8 @@ def end_pause(db: sqlite_utils.Database, ticket_id: int, user: dict[str, Any], o
             raise ApplicationError("没有未结束的暂停。")
         if day < date.fromisoformat(row[2]):
             raise ApplicationError("结束日期不能早于开始日期。")
+        if day > date.today():
+            raise ApplicationError("结束日期不能晚于今天。")
         db.execute("update ticket_pauses set end_on = ? where id = ?", [day.isoformat(), row[0]])
         _event(db, ticket_id, user, "resume", f"{day} {PAUSE_KINDS[row[1]]}结束，恢复计算答复期限")
 

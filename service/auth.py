@@ -64,7 +64,8 @@ def role_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., A
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/staff") and not target.startswith("//"):
+    if (target and target.startswith("/staff") and not target.startswith("//")
+            and not any(ord(ch) < 32 or ch == "\\" for ch in target)):
         return target
     return url_for("auth.home")
 

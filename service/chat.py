@@ -16,7 +16,7 @@ from flask import Blueprint, current_app, jsonify, make_response, render_templat
 
 from . import applications
 from .db import get_db, get_desk
-from .deadlines import CalendarRangeError, WorkCalendar
+from .deadlines import CalendarRangeError, DeadlineError, WorkCalendar
 from .errors import ApiError
 from .security import ask_limit, limiter, lookup_limit
 from .tickets import (CITIZEN_STATUSES, TicketError, citizen_ticket, clean_code, clean_contact,
@@ -147,7 +147,7 @@ def _application(db: sqlite_utils.Database, found: dict[str, Any]) -> dict[str, 
     cal = WorkCalendar.load(Path(current_app.config["KNOWLEDGE_DIR"]) / "holidays.toml")
     try:
         deadline = applications.deadline_of(db, cal, found)
-    except CalendarRangeError:
+    except (CalendarRangeError, DeadlineError):
         view["calendar_gap"] = CALENDAR_GAP
     else:
         view["due"], view["stopped"] = deadline.due, "" if deadline.due else deadline.note

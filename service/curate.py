@@ -39,7 +39,7 @@ def _overrides() -> tuple[str | None, int | None, str | None]:
     year_text = (request.form.get("year") or "").strip()
     if agency and len(agency) > 40:
         return None, None, "机关名称过长。"
-    if year_text and not (year_text.isdigit() and 1990 <= int(year_text) <= 2100):
+    if year_text and not (_is_number(year_text) and 1990 <= int(year_text) <= 2100):
         return None, None, "年度应为1990至2100之间的四位数字。"
     return agency, int(year_text) if year_text else None, None
 
@@ -359,3 +359,8 @@ def word_remove():  # type: ignore[no-untyped-def]
         return _lexicon_page(str(exc), 400)
     flash("已从词典中删除。")
     return redirect(url_for("curate.lexicon"))
+
+
+def _is_number(text: str) -> bool:
+    """Plain ASCII digits of a sane length (unlike str.isdigit, which takes ² and 100,000 digits)."""
+    return text.isascii() and text.isdigit() and len(text) <= 9

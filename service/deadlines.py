@@ -51,6 +51,7 @@ class WorkCalendar:
     extra_holidays: set[date] = field(default_factory=set)
     extra_workdays: set[date] = field(default_factory=set)
     extra_years: set[int] = field(default_factory=set)
+    _known: dict[date, bool] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, path: Path | None) -> "WorkCalendar":
@@ -74,6 +75,12 @@ class WorkCalendar:
 
     def is_workday(self, day: date) -> bool:
         """Whether ``day`` is a working day; raise :class:`CalendarRangeError` if unknown."""
+        known = self._known.get(day)
+        if known is None:
+            known = self._known[day] = self._is_workday(day)
+        return known
+
+    def _is_workday(self, day: date) -> bool:
         if day in self.extra_workdays:
             return True
         if day in self.extra_holidays:
@@ -149,7 +156,10 @@ class Deadline:
         """Working days from today to the due date (0 on the due date, negative when overdue)."""
         if self.due is None:
             return None
-        return cal.workdays_between(today, self.due)
+        if today <= self.due:
+            return cal.workdays_between(today, self.due)
+        # Long overdue: count at most a year back (the queue lists it first either way).
+        return -cal.workdays_between(max(self.due, today - timedelta(days=366)), today)
 
 
 def compute(cal: WorkCalendar, clock: Clock) -> Deadline:

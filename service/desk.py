@@ -26,7 +26,7 @@ import sqlite_utils
 from . import reports as report_format
 from .knowledge import (Language, lexicon_from_db, read_agencies, read_chitchat,
                         read_language, read_places, read_report_terms)
-from .matcher import STRAY_CHAR_WEIGHT, Candidate, Doc, Index
+from .matcher import STRAY_CHAR_WEIGHT, Candidate, Doc, Index, QueryTerm
 from .text import TextPipeline, clean
 
 ANSWER_CACHE_SIZE = 8192
@@ -72,7 +72,7 @@ class FactContext:
         if not ref or not ref.startswith("decline:"):
             return None
         _, row, col, year, agency = (ref.split(":", 4) + ["", "", "", ""])[:5]
-        return cls(row, col or None, agency or None, int(year) if year.isdigit() else None)
+        return cls(row, col or None, agency or None, int(year) if _is_number(year) else None)
 
 
 @dataclass
@@ -179,6 +179,9 @@ class Desk:
         self._place_bureau = re.compile(
             "(" + "|".join(map(re.escape, sorted(places or [], key=len, reverse=True))) + ")"
             r"(?:省|市|自治区|特别行政区)?统计局") if places else None
+        self._place = re.compile(
+            "(?:" + "|".join(map(re.escape, sorted(places or [], key=len, reverse=True))) + ")"
+            r"(?:省|市|自治区|特别行政区)?") if places else None
         self._col_aliases = self._column_aliases()
         self._cache: OrderedDict[tuple[str, int], Reply] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -273,7 +276,7 @@ class Desk:
         """The follow-up context a previous reply left (its ``ref``), if it was about a figure."""
         if ref and ref.startswith("fact:"):
             parts = ref.split(":")
-            report = self.reports_by_id.get(int(parts[1])) if parts[1].isdigit() else None
+            report = self.reports_by_id.get(int(parts[1])) if _is_number(parts[1]) else None
             if report and len(parts) >= 3:
                 return FactContext(parts[2], parts[3] if len(parts) > 3 else None, report.agency, report.year)
             return None
@@ -342,7 +345,7 @@ class Desk:
         base = {"normalised": normalised, "tokens": [t.text for t in terms], "candidates": explained}
         top = candidates[0] if candidates else None
 
-        if context is not None and self._is_follow_up(compact, scope, candidates):
+        if context is not None and self._is_follow_up(compact, scope, candidates, terms):
             return self._follow_up(context, scope, candidates, compact, base)
         if missing and top is not None and top.doc.kind != "faq" and top.score >= self.settings.clarify_threshold:
             row = top.doc.ref if top.doc.kind == "fact" else ""
@@ -427,6 +430,10 @@ class Desk:
             if name and name in rest:
                 agencies.append(self.agencies[name])
                 rest = rest.replace(name, " ")
+        if self._place is not None and any(w in compact for w in self.language.quantity_words):
+            # A figure asked of a place (上海市2021年收到多少申请) is that place's, not ours.
+            for m in self._place.finditer(rest):
+                agencies.append(m.group(0))
         neutral: set[str] = set()
         for y in years:
             neutral.add(str(y))
@@ -464,10 +471,17 @@ class Desk:
                      ref=f"decline:{row}:{col or ''}:{year}:{agency}",
                      reason="问题所指的报告不在知识库中", **base)
 
-    def _is_follow_up(self, compact: str, scope: Scope, candidates: list[Candidate]) -> bool:
+    def _is_follow_up(self, compact: str, scope: Scope, candidates: list[Candidate],
+                      terms: list[QueryTerm]) -> bool:
         """A short question that only changes the year, the agency, a row or a column."""
         if candidates and candidates[0].doc.kind == "faq" and candidates[0].score >= self.settings.answer_threshold:
             return False  # a question of its own
+        if any(not t.known and t.weight > STRAY_CHAR_WEIGHT for t in terms):
+            return False  # it names something the knowledge does not hold (那公租房呢)
+        changes = (bool(scope.years or scope.agencies) or self._named_column(compact, None) is not None
+                   or any(c.doc.kind == "fact" and c.coverage >= 0.5 for c in candidates))
+        if not changes:
+            return False  # 那你们的电话呢: nothing of a figure to change
         if len(compact) <= 24 and _FOLLOW_UP_RE.search(compact):
             return True
         rest = _YEAR_RE.sub("", compact)
@@ -668,3 +682,8 @@ def iter_faq_questions(desk: Desk) -> Iterable[str]:
     """All canonical questions, for example lists."""
     for entry in desk.entries.values():
         yield entry["question"]
+
+
+def _is_number(text: str) -> bool:
+    """Plain ASCII digits of a sane length (unlike str.isdigit, which takes ² and 100,000 digits)."""
+    return text.isascii() and text.isdigit() and len(text) <= 9

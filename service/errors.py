@@ -59,6 +59,11 @@ def init_app(app: Flask) -> None:
                 response.headers[name] = value
         return response
 
+    @app.errorhandler(OverflowError)
+    def handle_overflow(exc: OverflowError):  # type: ignore[no-untyped-def]
+        # An id or page number beyond any stored value (99999999999999999999): not found.
+        return _respond(404, MESSAGES[404])
+
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):  # type: ignore[no-untyped-def]
         app.logger.exception("unhandled error on %s", request.path)

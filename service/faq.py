@@ -416,7 +416,8 @@ def _read_xlsx(data: bytes) -> list[list[Any]]:
                         break
             finally:
                 book.close()
-    except (zipfile.BadZipFile, KeyError, IndexError, ValueError, TypeError, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure to read a workbook is the file's fault
+        # (bad zip, malformed XML, missing parts, openpyxl's own errors)
         raise ImportFormatError("无法读取该 Excel 文件，请确认是 .xlsx 格式。") from exc
     return rows
 
@@ -656,7 +657,7 @@ def add_word(db: sqlite_utils.Database, user: dict[str, Any] | None, word: str, 
     if len(word) < 2:
         raise FaqError("词典词至少2个字（单字不影响分词）。")
     text = str(freq or "").strip()
-    if text and not (text.isdigit() and 1 <= int(text) <= MAX_FREQ):
+    if text and not (_is_number(text) and 1 <= int(text) <= MAX_FREQ):
         raise FaqError(f"词频应为1至{MAX_FREQ}之间的整数，或留空自动设定。")
     value = int(text) if text else None
     with immediate(db):
@@ -677,3 +678,8 @@ def remove_word(db: sqlite_utils.Database, user: dict[str, Any] | None, word: st
         db.execute("delete from lexicon_words where word = ?", [word])
         audit(db, user, "remove_word", f"word:{word}", before={"word": word, "freq": row[0]})
         bump_version(db)
+
+
+def _is_number(text: str) -> bool:
+    """Plain ASCII digits of a sane length (unlike str.isdigit, which takes ² and 100,000 digits)."""
+    return text.isascii() and text.isdigit() and len(text) <= 9

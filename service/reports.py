@@ -236,7 +236,7 @@ def _fmt(value: float) -> str:
 # --------------------------------------------------------------------------- input forms
 
 
-def parse_report(data: bytes | str, filename: str, agency: str | None = None,
+def _parse_report(data: bytes | str, filename: str, agency: str | None = None,
                  year: int | None = None) -> Report:
     """Parse a report file, choosing the reader by the file name's suffix.
 
@@ -839,3 +839,16 @@ def validate(facts: Iterable[Fact]) -> list[str]:
             problems.append(f"表四“{row_label}”一行：结果维持、结果纠正、其他结果、尚未审结相加为"
                             f"{_fmt(sum(cells[:-1]))}，但“总计”为{_fmt(cells[-1])}。")
     return problems
+
+
+def parse_report(data: bytes | str, filename: str, agency: str | None = None,
+                 year: int | None = None) -> Report:
+    """Parse a report file (``.txt``, ``.html``/``.htm`` or ``.docx``); see :func:`_parse_report`.
+
+    A file whose structure is too deep to walk (thousands of nested tables) is refused
+    like any other non-report.
+    """
+    try:
+        return _parse_report(data, filename, agency=agency, year=year)
+    except RecursionError as exc:
+        raise ReportFormatError("文件结构嵌套过深，无法识别为政府信息公开工作年度报告。") from exc

@@ -26,7 +26,8 @@ from .accounts import audit
 from .applications import APPLICANT_TYPES, CHANNELS, OUTCOMES, PAUSE_KINDS, ApplicationError
 from .auth import role_required
 from .db import get_db
-from .deadlines import MAX_EXTENSION_DAYS, SUPPLEMENT_NOTICE_DAYS, CalendarRangeError, WorkCalendar
+from .deadlines import (MAX_EXTENSION_DAYS, SUPPLEMENT_NOTICE_DAYS, CalendarRangeError, DeadlineError,
+                        WorkCalendar)
 from .reports import TABLE3_COLS, TABLE3_ROWS
 from .tickets import FAQ_CATEGORIES, STATUSES, TicketError
 
@@ -95,7 +96,7 @@ def clock_view(db: sqlite_utils.Database, cal: WorkCalendar, ticket: dict[str, A
             left = deadline.days_left(cal, on)
             view.update(days_left=left, overdue=left is not None and left < 0,
                         due_soon=left is not None and 0 <= left <= DUE_SOON_DAYS)
-    except CalendarRangeError as exc:
+    except (CalendarRangeError, DeadlineError) as exc:
         view["calendar_error"] = str(exc)
     return view
 
@@ -245,7 +246,7 @@ def take(ticket_id: int):  # type: ignore[no-untyped-def]
 def reply(ticket_id: int):  # type: ignore[no-untyped-def]
     """Answer the ticket, and the checked similar tickets with the same text."""
     text = request.form.get("reply", "")
-    also = [int(v) for v in request.form.getlist("also") if v.isdigit()]
+    also = [int(v) for v in request.form.getlist("also") if _is_number(v)]
     try:
         answered = tickets.reply(get_db(), ticket_id, g.user, text, also)
     except TicketError as exc:
@@ -302,7 +303,7 @@ def promote_new(ticket_id: int):  # type: ignore[no-untyped-def]
 def promote_alternate(ticket_id: int):  # type: ignore[no-untyped-def]
     """Add the ticket's question as another phrasing of an existing FAQ entry."""
     entry_id = request.form.get("entry_id", "").strip()
-    if not entry_id.isdigit():
+    if not _is_number(entry_id):
         return _page(ticket_id, "请选择或填写常见问题的条目编号。", status=400)
     try:
         warnings = tickets.promote_alternate(get_db(), ticket_id, g.user, int(entry_id))
@@ -337,7 +338,7 @@ def _change(ticket_id: int, action: str, change: Callable[[sqlite_utils.Database
     before = _application_state(db, ticket_id)
     try:
         change(db, ticket)
-    except (ApplicationError, CalendarRangeError) as exc:
+    except (ApplicationError, CalendarRangeError, DeadlineError) as exc:
         return _page(ticket_id, str(exc), form, 400)
     audit(db, g.user, f"application_{action}", f"ticket:{ticket_id}", before=before,
           after=_application_state(db, ticket_id))
@@ -399,7 +400,7 @@ def extend(ticket_id: int):  # type: ignore[no-untyped-def]
     """The one extension of the reply period, with its reason (第三十三条)."""
     def run(db: sqlite_utils.Database, ticket: dict[str, Any]) -> None:
         days = request.form.get("days", "").strip()
-        if not days.isdigit():
+        if not _is_number(days):
             raise ApplicationError(f"延长期限应为1至{MAX_EXTENSION_DAYS}个工作日。")
         applications.extend(db, ticket_id, g.user, int(days), request.form.get("reason", ""))
 
@@ -494,7 +495,7 @@ def _year() -> int | None:
     raw = request.args.get("year", "").strip()
     if not raw:
         return today().year
-    return int(raw) if raw.isdigit() and 2000 <= int(raw) <= 2100 else None
+    return int(raw) if _is_number(raw) and 2000 <= int(raw) <= 2100 else None
 
 
 BAD_YEAR = "年份无效，请选择2000年至2100年之间的年份。"
@@ -544,3 +545,8 @@ def annual_xlsx():  # type: ignore[no-untyped-def]
 def annual_docx():  # type: ignore[no-untyped-def]
     """Table 三 as a Word document."""
     return _download("docx")
+
+
+def _is_number(text: str) -> bool:
+    """Plain ASCII digits of a sane length (unlike str.isdigit, which takes ² and 100,000 digits)."""
+    return text.isascii() and text.isdigit() and len(text) <= 9

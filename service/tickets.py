@@ -551,11 +551,11 @@ def resolve_candidates(db: sqlite_utils.Database, candidates_json: str | None) -
             continue
         kind, _, ref = str(cand.get("key", "")).partition(":")
         label, entry_id = "", None
-        if kind == "faq" and ref.isdigit():
+        if kind == "faq" and _is_number(ref):
             row = db.execute("select question, status from entries where id = ?", [int(ref)]).fetchone()
             entry_id = int(ref)
             label = row[0] + ("" if row[1] == "published" else "（未发布）") if row else "（条目已不存在）"
-        elif kind == "passage" and ref.isdigit():
+        elif kind == "passage" and _is_number(ref):
             row = db.execute("select text from passages where id = ?", [int(ref)]).fetchone()
             label = f"年度报告正文：{row[0][:60]}" if row else "（段落已不存在）"
         elif kind == "row":
@@ -651,6 +651,7 @@ def reply(db: sqlite_utils.Database, ticket_id: int, user: dict[str, Any], text:
     text = clean_reply(text)
     with immediate(db):
         ticket = get_ticket(db, ticket_id)
+        _refuse_if_decided(db, ticket_id)
         similar = {t["id"] for t in similar_open(db, ticket)}
         together = [i for i in dict.fromkeys(also) if i in similar]
         stamp = now()
@@ -663,6 +664,13 @@ def reply(db: sqlite_utils.Database, ticket_id: int, user: dict[str, Any], text:
     return [ticket_id, *together]
 
 
+def _refuse_if_decided(db: sqlite_utils.Database, ticket_id: int) -> None:
+    """A disclosure application closed with an outcome is final: it counts in table 三."""
+    row = db.execute("select outcome from tickets where id = ?", [ticket_id]).fetchone()
+    if row and row[0]:
+        raise TicketError("该政府信息公开申请已办结并记录了办理结果，不能再修改状态或答复。")
+
+
 def set_status(db: sqlite_utils.Database, ticket_id: int, user: dict[str, Any], status: str,
                note: str = "") -> None:
     """Move the ticket to ``status``, with an optional note for the history."""
@@ -673,6 +681,7 @@ def set_status(db: sqlite_utils.Database, ticket_id: int, user: dict[str, Any], 
         raise TicketError(f"备注不能超过{MAX_NOTE}字。")
     with immediate(db):
         state = _state(db, ticket_id)
+        _refuse_if_decided(db, ticket_id)
         if state["status"] == status:
             raise TicketError(f"工单已是“{STATUSES[status]}”状态。")
         if status == "answered" and not state["reply"]:
@@ -788,3 +797,8 @@ def display_time(value: str | None) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone(timedelta(hours=8))).strftime("%Y-%m-%d %H:%M")
+
+
+def _is_number(text: str) -> bool:
+    """Plain ASCII digits of a sane length (unlike str.isdigit, which takes ² and 100,000 digits)."""
+    return text.isascii() and text.isdigit() and len(text) <= 9

@@ -136,3 +136,14 @@ def test_follow_ups_carry_the_context(runner, client) -> None:
     # Another session has no context.
     other = client.post("/api/ask", json={"question": "那2020年呢", "session": "other"}).get_json()
     assert "103" not in other["answer"]
+
+
+def test_off_topic_after_a_figure_is_not_a_follow_up(client) -> None:
+    def ask(question: str) -> dict:
+        return client.post("/api/ask", json={"question": question, "session": "not-follow"}).get_json()
+
+    assert "152" in ask("2021年收到多少申请")["answer"]
+    for question in ["那公租房呢", "那你们的电话呢"]:
+        reply = ask(question)
+        assert "152" not in reply["answer"], (question, reply)
+    assert "103" in ask("那予以公开的呢")["answer"]

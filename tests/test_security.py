@@ -81,3 +81,44 @@ def test_proxied_requests_are_not_exempt_even_from_loopback(tmp_path) -> None:
     codes = [client.post("/api/ask", json={"question": "你好"}, headers={"X-Forwarded-For": "198.51.100.4"}).status_code
              for _ in range(3)]
     assert codes == [200, 200, 429]
+
+
+def test_review_findings_are_4xx_not_500(app, client, auth) -> None:
+    """Inputs a code review found to cause 500s: huge ids, odd digits, CR/LF in next=."""
+    assert client.get("/reports/99999999999999999999").status_code == 404
+    auth.login("rev-x", "reviewer")
+    assert client.get("/staff/applications/table?year=%C2%B2").status_code in (200, 400)
+    assert client.get("/staff/tickets/99999999999999999999").status_code == 404
+    auth.logout()
+    auth.create("nx", "curator")
+    from conftest import csrf_token
+
+    token = csrf_token(client, "/staff/login")
+    response = client.post("/staff/login?next=/staff%0d%0aX-Evil:%201",
+                           data={"username": "nx", "password": auth.PASSWORD, "csrf_token": token})
+    assert response.status_code == 302 and "\n" not in response.headers["Location"]
+
+
+def test_parallel_wrong_passwords_still_lock_the_account(app, auth) -> None:
+    import threading
+
+    from service.accounts import AccountError, authenticate
+    from service.storage import connect
+
+    auth.create("target", "reviewer")
+
+    def guess() -> None:
+        db = connect(app.config["DATABASE"])
+        try:
+            authenticate(db, "target", "wrong-password-9")
+        except AccountError:
+            pass
+        db.close()
+
+    threads = [threading.Thread(target=guess) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    row = connect(app.config["DATABASE"]).execute("select locked_until from users where username = 'target'").fetchone()
+    assert row[0] is not None
