@@ -1,6 +1,7 @@
 """Staff accounts, password checks with lockout, and the audit log (no Flask)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from datetime import datetime, timedelta, timezone
@@ -92,9 +93,18 @@ def change_password(db: sqlite_utils.Database, user_id: int, old: str, new: str)
 
 
 def get_user(db: sqlite_utils.Database, user_id: int) -> dict[str, Any] | None:
-    """An active user by id, or None."""
-    row = db.execute("select id, username, role from users where id = ? and active = 1", [user_id]).fetchone()
-    return {"id": row[0], "username": row[1], "role": row[2]} if row else None
+    """An active user by id, or None; ``stamp`` changes whenever the password does."""
+    row = db.execute("select id, username, role, password_hash from users where id = ? and active = 1",
+                     [user_id]).fetchone()
+    if row is None:
+        return None
+    return {"id": row[0], "username": row[1], "role": row[2], "stamp": password_stamp(row[3])}
+
+
+def password_stamp(password_hash: str) -> str:
+    """A short fingerprint of the password hash, kept in the session: a new password (own
+    change or an admin's reset) ends every session opened with the old one."""
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
 
 
 def audit(db: sqlite_utils.Database, user: dict[str, Any] | None, action: str, target: str,

@@ -11,7 +11,8 @@ from flask.cli import with_appcontext
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
-from .accounts import ROLE_NAMES, ROLES, AccountError, authenticate, change_password, create_user, get_user
+from .accounts import (ROLE_NAMES, ROLES, AccountError, audit, authenticate, change_password, create_user,
+                       get_user)
 from .db import get_db
 from .security import limiter, login_limit
 
@@ -20,7 +21,11 @@ bp = Blueprint("auth", __name__, url_prefix="/staff")
 
 def _load_user() -> None:
     user_id = session.get("user_id")
-    g.user = get_user(get_db(), user_id) if user_id else None
+    user = get_user(get_db(), user_id) if user_id else None
+    if user is not None and session.get("stamp") != user["stamp"]:
+        session.clear()  # the password changed since this session began
+        user = None
+    g.user = user
 
 
 def _refuse(status: int):  # type: ignore[no-untyped-def]
@@ -89,6 +94,7 @@ def login():  # type: ignore[no-untyped-def]
         else:
             session.clear()
             session["user_id"] = user["id"]
+            session["stamp"] = get_user(get_db(), user["id"])["stamp"]  # type: ignore[index]
             session.permanent = True
             return redirect(_safe_next(request.args.get("next")))
     return render_template("staff/login.html", error=error), (401 if error else 200)
@@ -123,7 +129,9 @@ def password():  # type: ignore[no-untyped-def]
             except AccountError as exc:
                 error = str(exc)
             else:
-                flash("密码已修改。")
+                session["stamp"] = get_user(get_db(), g.user["id"])["stamp"]  # type: ignore[index]
+                audit(get_db(), g.user, "change_own_password", f"user:{g.user['id']}")
+                flash("密码已修改。其他设备上的登录已失效。")
                 return redirect(url_for("auth.home"))
     return render_template("staff/password.html", error=error), (400 if error else 200)
 

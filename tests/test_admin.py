@@ -45,3 +45,24 @@ def test_bad_new_account_is_refused_with_a_message(client, auth) -> None:
     response = client.post("/staff/admin/users", data={"username": "x", "role": "reviewer",
                                                        "password": "short", "csrf_token": token})
     assert response.status_code == 400 and "用户名" in response.get_data(as_text=True)
+
+
+def test_password_reset_ends_the_old_sessions(app, client, auth) -> None:
+    auth.login("victim", "reviewer")
+    assert client.get("/staff/tickets").status_code == 200
+    db = connect(app.config["DATABASE"])
+    user_id = db.execute("select id from users where username = 'victim'").fetchone()[0]
+    from service.accounts import reset_password
+
+    reset_password(db, user_id, "brand-new-pass-7")
+    assert client.get("/staff/tickets").status_code == 302  # back to the login page
+
+
+def test_own_password_change_keeps_this_session_and_is_audited(app, client, auth) -> None:
+    auth.login("self", "curator")
+    token = csrf_token(client, "/staff/password")
+    client.post("/staff/password", data={"old": auth.PASSWORD, "new": "another-pass-8",
+                                         "confirm": "another-pass-8", "csrf_token": token})
+    assert client.get("/staff/").status_code == 200
+    db = connect(app.config["DATABASE"])
+    assert db.execute("select count(*) from audit_log where action = 'change_own_password'").fetchone()[0] == 1
