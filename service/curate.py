@@ -16,6 +16,7 @@ from .db import get_db, get_desk
 from .knowledge import import_report as store_import
 from .knowledge import report_summary
 from .reports import ReportFormatError, parse_report
+from .text import is_number
 
 bp = Blueprint("curate", __name__, url_prefix="/staff")
 
@@ -39,7 +40,7 @@ def _overrides() -> tuple[str | None, int | None, str | None]:
     year_text = (request.form.get("year") or "").strip()
     if agency and len(agency) > 40:
         return None, None, "机关名称过长。"
-    if year_text and not (_is_number(year_text) and 1990 <= int(year_text) <= 2100):
+    if year_text and not (is_number(year_text) and 1990 <= int(year_text) <= 2100):
         return None, None, "年度应为1990至2100之间的四位数字。"
     return agency, int(year_text) if year_text else None, None
 
@@ -359,8 +360,3 @@ def word_remove():  # type: ignore[no-untyped-def]
         return _lexicon_page(str(exc), 400)
     flash("已从词典中删除。")
     return redirect(url_for("curate.lexicon"))
-
-
-def _is_number(text: str) -> bool:
-    """Plain ASCII digits of a sane length (unlike str.isdigit, which takes ² and 100,000 digits)."""
-    return text.isascii() and text.isdigit() and len(text) <= 9

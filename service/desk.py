@@ -19,7 +19,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 import sqlite_utils
 
@@ -27,7 +27,7 @@ from . import reports as report_format
 from .knowledge import (Language, lexicon_from_db, read_agencies, read_chitchat,
                         read_language, read_places, read_report_terms)
 from .matcher import STRAY_CHAR_WEIGHT, Candidate, Doc, Index, QueryTerm
-from .text import TextPipeline, clean
+from .text import TextPipeline, clean, is_number
 
 ANSWER_CACHE_SIZE = 8192
 _DIGIT_RE = re.compile(r"\d")
@@ -72,7 +72,7 @@ class FactContext:
         if not ref or not ref.startswith("decline:"):
             return None
         _, row, col, year, agency = (ref.split(":", 4) + ["", "", "", ""])[:5]
-        return cls(row, col or None, agency or None, int(year) if _is_number(year) else None)
+        return cls(row, col or None, agency or None, int(year) if is_number(year) else None)
 
 
 @dataclass
@@ -276,7 +276,7 @@ class Desk:
         """The follow-up context a previous reply left (its ``ref``), if it was about a figure."""
         if ref and ref.startswith("fact:"):
             parts = ref.split(":")
-            report = self.reports_by_id.get(int(parts[1])) if _is_number(parts[1]) else None
+            report = self.reports_by_id.get(int(parts[1])) if is_number(parts[1]) else None
             if report and len(parts) >= 3:
                 return FactContext(parts[2], parts[3] if len(parts) > 3 else None, report.agency, report.year)
             return None
@@ -676,14 +676,3 @@ class Desk:
         reply = self.ask(question)
         return {"reply": reply.public(), "normalised": reply.normalised, "tokens": reply.tokens,
                 "candidates": reply.candidates, "reason": reply.reason}
-
-
-def iter_faq_questions(desk: Desk) -> Iterable[str]:
-    """All canonical questions, for example lists."""
-    for entry in desk.entries.values():
-        yield entry["question"]
-
-
-def _is_number(text: str) -> bool:
-    """Plain ASCII digits of a sane length (unlike str.isdigit, which takes ² and 100,000 digits)."""
-    return text.isascii() and text.isdigit() and len(text) <= 9

@@ -22,7 +22,7 @@ import sqlite_utils
 from .accounts import audit
 from .knowledge import FAQ_STATUSES, bump_version, now
 from .storage import immediate
-from .text import clean
+from .text import clean, is_number
 
 STATUS_NAMES = {"published": "发布", "draft": "草稿", "archived": "归档"}
 FIELD_NAMES = {"key": "编号", "question": "标准问题", "alternates": "相似问法", "answer": "答案",
@@ -657,7 +657,7 @@ def add_word(db: sqlite_utils.Database, user: dict[str, Any] | None, word: str, 
     if len(word) < 2:
         raise FaqError("词典词至少2个字（单字不影响分词）。")
     text = str(freq or "").strip()
-    if text and not (_is_number(text) and 1 <= int(text) <= MAX_FREQ):
+    if text and not (is_number(text) and 1 <= int(text) <= MAX_FREQ):
         raise FaqError(f"词频应为1至{MAX_FREQ}之间的整数，或留空自动设定。")
     value = int(text) if text else None
     with immediate(db):
@@ -678,8 +678,3 @@ def remove_word(db: sqlite_utils.Database, user: dict[str, Any] | None, word: st
         db.execute("delete from lexicon_words where word = ?", [word])
         audit(db, user, "remove_word", f"word:{word}", before={"word": word, "freq": row[0]})
         bump_version(db)
-
-
-def _is_number(text: str) -> bool:
-    """Plain ASCII digits of a sane length (unlike str.isdigit, which takes ² and 100,000 digits)."""
-    return text.isascii() and text.isdigit() and len(text) <= 9

@@ -30,6 +30,7 @@ from .deadlines import (MAX_EXTENSION_DAYS, SUPPLEMENT_NOTICE_DAYS, CalendarRang
                         WorkCalendar)
 from .reports import TABLE3_COLS, TABLE3_ROWS
 from .tickets import FAQ_CATEGORIES, STATUSES, TicketError
+from .text import is_number
 
 bp = Blueprint("review", __name__, url_prefix="/staff")
 bp.add_app_template_filter(tickets.display_time, "local_time")
@@ -246,7 +247,7 @@ def take(ticket_id: int):  # type: ignore[no-untyped-def]
 def reply(ticket_id: int):  # type: ignore[no-untyped-def]
     """Answer the ticket, and the checked similar tickets with the same text."""
     text = request.form.get("reply", "")
-    also = [int(v) for v in request.form.getlist("also") if _is_number(v)]
+    also = [int(v) for v in request.form.getlist("also") if is_number(v)]
     try:
         answered = tickets.reply(get_db(), ticket_id, g.user, text, also)
     except TicketError as exc:
@@ -303,7 +304,7 @@ def promote_new(ticket_id: int):  # type: ignore[no-untyped-def]
 def promote_alternate(ticket_id: int):  # type: ignore[no-untyped-def]
     """Add the ticket's question as another phrasing of an existing FAQ entry."""
     entry_id = request.form.get("entry_id", "").strip()
-    if not _is_number(entry_id):
+    if not is_number(entry_id):
         return _page(ticket_id, "请选择或填写常见问题的条目编号。", status=400)
     try:
         warnings = tickets.promote_alternate(get_db(), ticket_id, g.user, int(entry_id))
@@ -400,7 +401,7 @@ def extend(ticket_id: int):  # type: ignore[no-untyped-def]
     """The one extension of the reply period, with its reason (第三十三条)."""
     def run(db: sqlite_utils.Database, ticket: dict[str, Any]) -> None:
         days = request.form.get("days", "").strip()
-        if not _is_number(days):
+        if not is_number(days):
             raise ApplicationError(f"延长期限应为1至{MAX_EXTENSION_DAYS}个工作日。")
         applications.extend(db, ticket_id, g.user, int(days), request.form.get("reason", ""))
 
@@ -495,7 +496,7 @@ def _year() -> int | None:
     raw = request.args.get("year", "").strip()
     if not raw:
         return today().year
-    return int(raw) if _is_number(raw) and 2000 <= int(raw) <= 2100 else None
+    return int(raw) if is_number(raw) and 2000 <= int(raw) <= 2100 else None
 
 
 BAD_YEAR = "年份无效，请选择2000年至2100年之间的年份。"
@@ -545,8 +546,3 @@ def annual_xlsx():  # type: ignore[no-untyped-def]
 def annual_docx():  # type: ignore[no-untyped-def]
     """Table 三 as a Word document."""
     return _download("docx")
-
-
-def _is_number(text: str) -> bool:
-    """Plain ASCII digits of a sane length (unlike str.isdigit, which takes ² and 100,000 digits)."""
-    return text.isascii() and text.isdigit() and len(text) <= 9

@@ -83,6 +83,12 @@ def _numerals_to_digits(text: str) -> str:
     return _NUMERAL_RE.sub(repl, text)
 
 
+def is_number(text: str) -> bool:
+    """Plain ASCII digits of a sane length, for ids and years typed into forms
+    (unlike str.isdigit, which accepts ² and a hundred thousand digits)."""
+    return text.isascii() and text.isdigit() and len(text) <= 9
+
+
 def to_simplified(text: str) -> str:
     """Traditional (including Taiwan regional words) to simplified Chinese."""
     with _CONVERTER_LOCK:

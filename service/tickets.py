@@ -30,7 +30,7 @@ from . import faq
 from .accounts import audit
 from .knowledge import bump_version, now
 from .storage import connect, immediate
-from .text import clean
+from .text import clean, is_number
 
 # Crockford's base32 without look-alike letters: easy to read out on the phone.
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -551,11 +551,11 @@ def resolve_candidates(db: sqlite_utils.Database, candidates_json: str | None) -
             continue
         kind, _, ref = str(cand.get("key", "")).partition(":")
         label, entry_id = "", None
-        if kind == "faq" and _is_number(ref):
+        if kind == "faq" and is_number(ref):
             row = db.execute("select question, status from entries where id = ?", [int(ref)]).fetchone()
             entry_id = int(ref)
             label = row[0] + ("" if row[1] == "published" else "（未发布）") if row else "（条目已不存在）"
-        elif kind == "passage" and _is_number(ref):
+        elif kind == "passage" and is_number(ref):
             row = db.execute("select text from passages where id = ?", [int(ref)]).fetchone()
             label = f"年度报告正文：{row[0][:60]}" if row else "（段落已不存在）"
         elif kind == "row":
@@ -797,8 +797,3 @@ def display_time(value: str | None) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone(timedelta(hours=8))).strftime("%Y-%m-%d %H:%M")
-
-
-def _is_number(text: str) -> bool:
-    """Plain ASCII digits of a sane length (unlike str.isdigit, which takes ² and 100,000 digits)."""
-    return text.isascii() and text.isdigit() and len(text) <= 9
