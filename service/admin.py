@@ -8,6 +8,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from .accounts import ROLES, AccountError, audit, create_user, reset_password, set_account
 from .auth import role_required
 from .db import get_db
+from .storage import immediate
 
 bp = Blueprint("admin", __name__, url_prefix="/staff/admin")
 PAGE = 50
@@ -28,13 +29,15 @@ def create():  # type: ignore[no-untyped-def]
     """Create an account."""
     form = request.form
     try:
-        user_id = create_user(get_db(), form.get("username", ""), form.get("password", ""), form.get("role", ""))
+        with immediate(get_db()):  # the account and its audit row together
+            user_id = create_user(get_db(), form.get("username", ""), form.get("password", ""),
+                                  form.get("role", ""))
+            audit(get_db(), g.user, "create_user", f"user:{user_id}",
+                  after={"username": form.get("username"), "role": form.get("role")})
     except AccountError as exc:
         rows = list(get_db().query("select id, username, role, active, last_login, created, locked_until "
                                    "from users order by username"))
         return render_template("staff/users.html", users=rows, roles=ROLES, error=str(exc)), 400
-    audit(get_db(), g.user, "create_user", f"user:{user_id}",
-          after={"username": form.get("username"), "role": form.get("role")})
     flash("账号已创建。")
     return redirect(url_for("admin.users"))
 
@@ -49,21 +52,22 @@ def update(user_id: int):  # type: ignore[no-untyped-def]
         flash("账号不存在。")
         return redirect(url_for("admin.users"))
     try:
-        if request.form.get("password"):
-            reset_password(db, user_id, request.form["password"])
-            change = {"password": "已重置"}
-        else:
-            role = request.form.get("role", before[1])
-            active = request.form.get("active", str(before[2])) == "1"
-            if user_id == g.user["id"] and (role != "admin" or not active):
-                raise AccountError("不能降低或停用自己的管理员账号。")
-            set_account(db, user_id, role, active)
-            change = {"role": role, "active": active}
+        with immediate(db):  # the change and its audit row together
+            if request.form.get("password"):
+                reset_password(db, user_id, request.form["password"])
+                change = {"password": "已重置"}
+            else:
+                role = request.form.get("role", before[1])
+                active = request.form.get("active", str(before[2])) == "1"
+                if user_id == g.user["id"] and (role != "admin" or not active):
+                    raise AccountError("不能降低或停用自己的管理员账号。")
+                set_account(db, user_id, role, active)
+                change = {"role": role, "active": active}
+            audit(db, g.user, "update_user", f"user:{user_id}",
+                  before={"username": before[0], "role": before[1], "active": bool(before[2])}, after=change)
     except AccountError as exc:
         flash(str(exc))
         return redirect(url_for("admin.users"))
-    audit(db, g.user, "update_user", f"user:{user_id}",
-          before={"username": before[0], "role": before[1], "active": bool(before[2])}, after=change)
     flash("账号已更新。")
     return redirect(url_for("admin.users"))
 

@@ -16,6 +16,7 @@ from .db import get_db, get_desk
 from .knowledge import import_report as store_import
 from .knowledge import report_summary
 from .reports import ReportFormatError, parse_report
+from .storage import immediate
 from .text import is_number
 
 bp = Blueprint("curate", __name__, url_prefix="/staff")
@@ -89,14 +90,16 @@ def confirm_import():  # type: ignore[no-untyped-def]
         return render_template("staff/import_report.html", error=error), 400
     filename = request.form.get("filename", path.name)[:200]
     try:
-        report, report_id, replaced = store_import(get_db(), path.read_bytes(), filename, agency=agency, year=year)
+        with immediate(get_db()):  # the report and its audit row together
+            report, report_id, replaced = store_import(get_db(), path.read_bytes(), filename,
+                                                       agency=agency, year=year)
+            audit(get_db(), g.user, "replace_report" if replaced else "import_report", f"report:{report_id}",
+                  after={"agency": report.agency, "year": report.year, "file": filename,
+                         "facts": len(report.facts), "problems": report.problems})
     except ReportFormatError as exc:
         return render_template("staff/import_report.html", error=f"无法导入：{exc}"), 400
     finally:
         path.unlink(missing_ok=True)
-    audit(get_db(), g.user, "replace_report" if replaced else "import_report", f"report:{report_id}",
-          after={"agency": report.agency, "year": report.year, "file": filename,
-                 "facts": len(report.facts), "problems": report.problems})
     flash(("已替换" if replaced else "已导入") + f"{report.year}年{report.agency}的年度报告。")
     return redirect(f"/reports/{report_id}")
 

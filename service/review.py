@@ -30,6 +30,7 @@ from .deadlines import (MAX_EXTENSION_DAYS, SUPPLEMENT_NOTICE_DAYS, CalendarRang
                         WorkCalendar)
 from .reports import TABLE3_COLS, TABLE3_ROWS
 from .tickets import FAQ_CATEGORIES, STATUSES, TicketError
+from .storage import immediate
 from .text import is_number
 
 bp = Blueprint("review", __name__, url_prefix="/staff")
@@ -336,13 +337,14 @@ def _change(ticket_id: int, action: str, change: Callable[[sqlite_utils.Database
         ticket = tickets.get_ticket(db, ticket_id)
     except TicketError as exc:
         return render_template("error.html", status=exc.status, message=exc.message), exc.status
-    before = _application_state(db, ticket_id)
     try:
-        change(db, ticket)
+        with immediate(db):  # the change and its audit row commit together, or neither
+            before = _application_state(db, ticket_id)
+            change(db, ticket)
+            audit(db, g.user, f"application_{action}", f"ticket:{ticket_id}", before=before,
+                  after=_application_state(db, ticket_id))
     except (ApplicationError, CalendarRangeError, DeadlineError) as exc:
         return _page(ticket_id, str(exc), form, 400)
-    audit(db, g.user, f"application_{action}", f"ticket:{ticket_id}", before=before,
-          after=_application_state(db, ticket_id))
     return _done(ticket_id, message)
 
 

@@ -1,6 +1,7 @@
 """SQLite connections and transactions, shared by the app, the CLI and the tests (no Flask)."""
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,8 +35,23 @@ def immediate(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """A write transaction that takes the lock at once (``BEGIN IMMEDIATE``).
 
     Read-then-write sequences inside it cannot be interleaved with another process's
-    writes; sqlite-utils calls inside it nest as savepoints.
+    writes; sqlite-utils calls inside it nest as savepoints, and so does a nested
+    ``immediate``.
     """
+    if db.conn.in_transaction:
+        # Inside a caller's transaction (a change and its audit row, say): a savepoint,
+        # so the whole stays one transaction.
+        name = f"sp_{secrets.token_hex(6)}"
+        db.execute(f"SAVEPOINT {name}")
+        try:
+            yield db
+        except BaseException:
+            if db.conn.in_transaction:
+                db.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                db.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        db.execute(f"RELEASE SAVEPOINT {name}")
+        return
     db.execute("BEGIN IMMEDIATE")
     try:
         yield db

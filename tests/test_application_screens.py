@@ -484,3 +484,21 @@ def test_application_pages_have_no_inline_script_or_style_and_every_form_its_tok
         assert "style=" not in page and "<style" not in page
         assert not re.search(r"<script(?![^>]*\bsrc=)", page)
         assert page.count('method="post"') == page.count('name="csrf_token"')
+
+
+def test_a_change_and_its_audit_row_commit_together(app, citizen, reviewer, monkeypatch) -> None:
+    import sqlite3
+
+    from service import review
+
+    t = new_ticket(citizen, "audit-atomic")
+
+    def failing_audit(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(review, "audit", failing_audit)
+    response = reviewer.post(f"/staff/tickets/{t['id']}/application", applicant_type="natural",
+                             channel="post", received_on="2026-02-06")
+    assert response.status_code == 500
+    row = connect(app.config["DATABASE"]).execute("select kind from tickets where id = ?", [t["id"]]).fetchone()
+    assert row[0] != "application"  # the change was rolled back with its audit row
