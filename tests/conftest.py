@@ -115,3 +115,15 @@ class AuthActions:
 @pytest.fixture
 def auth(app, client):  # type: ignore[no-untyped-def]
     return AuthActions(app, client)
+
+
+def routes_of(app, prefix: str) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """(method, path) of every route whose endpoint starts with ``prefix``, ids filled with 1."""
+    import re
+
+    out = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith(prefix):
+            path = re.sub(r"<(?:int:)?[^>]+>", "1", rule.rule)
+            out += [(m, path) for m in sorted(rule.methods - {"HEAD", "OPTIONS"})]
+    return out

@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 
-from conftest import csrf_token
+from conftest import csrf_token, routes_of
 from service import annual_table
 from service.storage import connect
 
@@ -443,18 +443,11 @@ def test_the_annual_table_explains_a_broken_rule_and_refuses_a_bad_year(app, cit
         assert response.status_code == 400 and "年份无效" in response.get_data(as_text=True), path
 
 
-def application_routes(app) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
-    out = []
-    for rule in app.url_map.iter_rules():
-        if rule.endpoint.startswith("applications."):
-            path = re.sub(r"<(?:int:)?[^>]+>", "1", rule.rule)
-            out += [(m, path) for m in sorted(rule.methods - {"HEAD", "OPTIONS"})]
-    return out
 
 
 def test_only_reviewers_and_admins_handle_applications(app, client, auth, citizen) -> None:
     new_ticket(citizen, "c1")
-    routes = application_routes(app)
+    routes = routes_of(app, "applications.")
     assert len(routes) == 11
     for method, path in routes:  # anonymous: sent to the login page
         data = {"csrf_token": csrf_token(client, "/staff/login")} if method == "POST" else None

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from conftest import csrf_token
+from conftest import csrf_token, routes_of
 from service import tickets
 from service.knowledge import knowledge_version
 from service.storage import connect
@@ -293,18 +293,11 @@ def test_queue_is_paginated(app, reviewer) -> None:
     assert "page=2" in first and "下一页" in first and "上一页" in second and "第 2/2 页" in second
 
 
-def review_routes(app) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
-    out = []
-    for rule in app.url_map.iter_rules():
-        if rule.endpoint.startswith("review."):
-            path = re.sub(r"<(?:int:)?[^>]+>", "1", rule.rule)
-            out += [(m, path) for m in sorted(rule.methods - {"HEAD", "OPTIONS"})]
-    return out
 
 
 def test_only_reviewers_and_admins_may_review(app, client, auth, citizen) -> None:
     escalate(citizen)
-    routes = review_routes(app)
+    routes = routes_of(app, "review.")
     assert len(routes) == 8
     for method, path in routes:  # anonymous: sent to the login page
         data = {"csrf_token": csrf_token(client, "/staff/login")} if method == "POST" else None
