@@ -305,6 +305,7 @@ def faq_import_confirm():  # type: ignore[no-untyped-def]
 def _lexicon_page(error: str | None = None, status: int = 200, **form: str):  # type: ignore[no-untyped-def]
     db = get_db()
     return render_template("staff/lexicon.html", synonyms=faq.list_synonyms(db), words=faq.list_words(db),
+                           paraphrases=faq.list_paraphrases(db), sections=faq.PARAPHRASE_SECTIONS,
                            error=error, form=form), status
 
 
@@ -337,6 +338,31 @@ def synonym_remove():  # type: ignore[no-untyped-def]
     except faq.FaqError as exc:
         return _lexicon_page(str(exc), 400)
     flash("已删除同义词映射，即时生效。")
+    return redirect(url_for("curate.lexicon"))
+
+
+@bp.post("/lexicon/paraphrases")
+@role_required("curator")
+def paraphrase_add():  # type: ignore[no-untyped-def]
+    """Add a paraphrase (a citizen's wording → the knowledge's)."""
+    variant, standard = request.form.get("variant", ""), request.form.get("standard", "")
+    try:
+        stored = faq.add_paraphrase(get_db(), g.user, variant, standard, request.form.get("section", "curated"))
+    except faq.FaqError as exc:
+        return _lexicon_page(str(exc), 400, variant=variant, standard=standard)
+    flash(f"已添加说法“{stored}”，即时生效。")
+    return redirect(url_for("curate.lexicon"))
+
+
+@bp.post("/lexicon/paraphrases/delete")
+@role_required("curator")
+def paraphrase_remove():  # type: ignore[no-untyped-def]
+    """Remove a paraphrase."""
+    try:
+        faq.remove_paraphrase(get_db(), g.user, request.form.get("variant", ""))
+    except faq.FaqError as exc:
+        return _lexicon_page(str(exc), 400)
+    flash("已删除该说法，即时生效。")
     return redirect(url_for("curate.lexicon"))
 
 

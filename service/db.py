@@ -12,7 +12,7 @@ from flask import Flask, current_app, g
 from flask.cli import with_appcontext
 
 from .desk import Desk, Settings
-from .knowledge import KnowledgeError, knowledge_version, seed
+from .knowledge import KnowledgeError, knowledge_version, seed, seed_paraphrases
 from .migrations import apply_migrations
 from .storage import connect
 
@@ -58,6 +58,7 @@ def prepare(app: Flask) -> None:
     try:
         apply_migrations(db)
         seed(db, Path(app.config["KNOWLEDGE_DIR"]), app.config["HOME_AGENCY"])
+        seed_paraphrases(db, Path(app.config["KNOWLEDGE_DIR"]))
     finally:
         db.close()
 

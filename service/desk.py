@@ -24,8 +24,9 @@ from typing import Any, Iterator
 import sqlite_utils
 
 from . import reports as report_format
-from .knowledge import (Language, lexicon_from_db, read_agencies, read_chitchat,
+from .knowledge import (Language, lexicon_from_db, read_agencies, read_agency, read_chitchat,
                         read_language, read_places, read_report_terms)
+from .smalltalk import SmallTalk
 from .matcher import STRAY_CHAR_WEIGHT, Candidate, Doc, Index, QueryTerm
 from .text import TextPipeline, clean, is_number
 
@@ -109,6 +110,7 @@ class Reply:
     tokens: list[str] = field(default_factory=list)
     candidates: list[dict[str, Any]] = field(default_factory=list)
     reason: str = ""  # why this decision, for the curators' test pane
+    key: str | None = None  # what answered, stably: faq:<entry key>, fact:<row>/<col>, chitchat:<intent>
 
     def __post_init__(self) -> None:
         # Scores carry bonuses and penalties; what a client sees is a probability-like 0..1.
@@ -119,7 +121,7 @@ class Reply:
         return {"status": self.status, "kind": self.kind, "answer": self.answer,
                 "source": self.source, "source_url": self.source_url,
                 "confidence": round(self.confidence, 3), "entry_id": self.entry_id,
-                "suggestions": self.suggestions}
+                "key": self.key, "suggestions": self.suggestions}
 
 
 @dataclass
@@ -146,6 +148,13 @@ class Scope:
     tokens: set[str]  # tokens of those names, neutral for matching
 
 
+def fill_placeholders(text: str, values: dict[str, str]) -> str:
+    """An answer with the agency's settings put in ({address}, {phone}, {contact} ...)."""
+    for name, value in values.items():
+        text = text.replace("{" + name + "}", value)
+    return text
+
+
 def format_number(value: float) -> str:
     """152.0 -> "152", 86.39 -> "86.39"."""
     if abs(value - round(value)) < 1e-9:
@@ -157,14 +166,16 @@ class Desk:
     """The in-memory knowledge and the answering logic. Build once per knowledge version."""
 
     def __init__(self, *, pipeline: TextPipeline, language: Language, settings: Settings,
-                 chitchat: list[dict[str, Any]], agencies: dict[str, str], terms: dict[str, Any],
+                 chitchat: dict[str, Any], agencies: dict[str, str], terms: dict[str, Any],
                  entries: dict[int, dict[str, Any]], alternates: dict[int, list[str]], reports: list[ReportRef],
                  facts: dict[tuple[int, str], dict[str, dict[str, Any]]],
-                 passages: dict[int, dict[str, Any]], version: int = 0, places: list[str] | None = None):
+                 passages: dict[int, dict[str, Any]], version: int = 0, places: list[str] | None = None,
+                 agency: dict[str, str] | None = None):
         self.pipeline = pipeline
         self.language = language
         self.settings = settings
-        self.chitchat = chitchat
+        self.agency = agency or {}
+        self.smalltalk = SmallTalk(chitchat, self.agency)
         self.agencies = dict(agencies)
         for r in reports:
             self.agencies.setdefault(clean(r.agency), r.agency)
@@ -195,9 +206,10 @@ class Desk:
         language = read_language(folder)
         pipeline = TextPipeline(lexicon_from_db(db, language))
         entries: dict[int, dict[str, Any]] = {}
-        for row in db.query("select id, question, answer, category, source from entries "
+        agency = read_agency(folder)
+        for row in db.query("select id, key, question, answer, category, source from entries "
                             "where status = 'published' order by id"):
-            entries[row["id"]] = row
+            entries[row["id"]] = dict(row, answer=fill_placeholders(row["answer"], agency))
         alternates: dict[int, list[str]] = {}
         for row in db.execute("select entry_id, text from alternates order by id"):
             if row[0] in entries:
@@ -211,7 +223,8 @@ class Desk:
         return cls(pipeline=pipeline, language=language, settings=settings,
                    chitchat=read_chitchat(folder), agencies=read_agencies(folder),
                    terms=read_report_terms(folder), entries=entries, alternates=alternates, reports=reports,
-                   facts=facts, passages=passages, version=version, places=read_places(folder))
+                   facts=facts, passages=passages, version=version, places=read_places(folder),
+                   agency=agency)
 
     def _tokens(self, text: str) -> list[str]:
         return self.pipeline.tokens(self.pipeline.normalise(text))
@@ -385,25 +398,13 @@ class Desk:
         return self._clarify(candidates, target, base)
 
     def _chitchat(self, question: str) -> Reply | None:
-        text = _PUNCT_RE.sub("", clean(question))
-        if not text or len(text) > 20:
+        intent = self.smalltalk.match(question)
+        if intent is None:
             return None
-        matched: list[dict[str, Any]] = []
-        phrases = sorted(((clean(p), intent) for intent in self.chitchat for p in intent["phrases"]),
-                         key=lambda x: len(x[0]), reverse=True)
-        rest = text
-        for phrase, intent in phrases:
-            if phrase and phrase in rest:
-                rest = rest.replace(phrase, "")
-                matched.append(intent)
-        rest = rest.strip(self.language.particles + "你您我们的呀啦哈")
-        if not matched or rest:
-            return None
-        # Thanks and goodbyes close a conversation, so they win over a greeting.
-        order = ["thanks", "goodbye", "identity", "greeting", "acknowledge"]
-        intent = min(matched, key=lambda i: order.index(i["name"]) if i["name"] in order else 99)
-        return Reply("answered", "chitchat", intent["reply"].strip(), confidence=1.0,
-                     ref=f"chitchat:{intent['name']}", normalised=text, reason="寒暄")
+        kind = "handoff" if intent.name == "handoff" else "chitchat"
+        return Reply("answered", kind, intent.reply, confidence=1.0, ref=f"chitchat:{intent.name}",
+                     key="handoff" if kind == "handoff" else f"chitchat:{intent.name}",
+                     normalised=clean(question), reason="寒暄" if kind == "chitchat" else "请求人工服务")
 
     def _scope(self, compact: str) -> Scope:
         years = [int(m.group(1)) for m in _YEAR_RE.finditer(compact)]
@@ -520,7 +521,7 @@ class Desk:
             entry = self.entries[top.doc.ref]
             return Reply("answered", "faq", entry["answer"].strip(), source=entry["source"] or None,
                          confidence=top.score, entry_id=entry["id"], ref=top.doc.key,
-                         reason="唯一明确的最佳匹配", **base)
+                         key=f"faq:{entry['key']}", reason="唯一明确的最佳匹配", **base)
         return self._answer_fact(top, target, compact, base)
 
     def _answer_fact(self, top: Candidate, target: ReportRef | None, compact: str,
@@ -575,7 +576,8 @@ class Desk:
         anchor = {"二": "#table-2", "三": "#table-3", "四": "#table-4"}.get(next(iter(cells.values()))["tbl"], "")
         return Reply("answered", "fact", lead + answer, source=f"《{title}》{section}",
                      source_url=f"/reports/{target.id}{anchor}", confidence=confidence,
-                     ref=f"fact:{target.id}:{row_key}:{col}", reason="报告表格数据", **base)
+                     ref=f"fact:{target.id}:{row_key}:{col}", key=f"fact:{row_key}/{col}",
+                     reason="报告表格数据", **base)
 
     def _share_text(self, target: ReportRef, col: str) -> tuple[str, str]:
         def value(row: str) -> float:
@@ -638,7 +640,7 @@ class Desk:
         answer = f"根据{report.year}年{report.agency}政府信息公开工作年度报告（{section}）：" + "；".join(texts) + "。"
         return Reply("answered", "fact", answer, source=f"《{title}》{section}",
                      source_url=f"/reports/{report.id}#narrative", confidence=cands[0].score,
-                     ref=f"passage:{rows[0]['id']}", reason="报告正文数据", **base)
+                     ref=f"passage:{rows[0]['id']}", key="passage", reason="报告正文数据", **base)
 
     def _clarify(self, candidates: list[Candidate], target: ReportRef | None,
                  base: dict[str, Any], floor: float | None = None) -> Reply:
@@ -660,15 +662,17 @@ class Desk:
     def _suggestion(self, cand: Candidate, target: ReportRef | None) -> dict[str, Any] | None:
         if cand.doc.kind == "faq":
             entry = self.entries[cand.doc.ref]
-            return {"id": entry["id"], "question": entry["question"]}
+            return {"id": entry["id"], "key": f"faq:{entry['key']}", "question": entry["question"]}
         if cand.doc.kind == "fact" and target is not None and self._row_cells(target.id, cand.doc.ref):
             label = cand.doc.phrasings[0]
-            return {"id": f"fact:{cand.doc.ref}", "question": f"{target.year}年{target.agency}{label}是多少？"}
+            return {"id": f"fact:{cand.doc.ref}", "key": f"fact:{cand.doc.ref}",
+                    "question": f"{target.year}年{target.agency}{label}是多少？"}
         if cand.doc.kind == "passage":
             p = self.passages[cand.doc.ref]
             report = self.reports_by_id[p["report_id"]]
             topic = (p["context"] or p["text"])[:24].rstrip("。；，")
-            return {"id": f"passage:{p['id']}", "question": f"{report.year}年{report.agency}{topic}的情况"}
+            return {"id": f"passage:{p['id']}", "key": "passage",
+                    "question": f"{report.year}年{report.agency}{topic}的情况"}
         return None
 
     def explain(self, question: str) -> dict[str, Any]:

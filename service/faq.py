@@ -651,6 +651,51 @@ def remove_synonym(db: sqlite_utils.Database, user: dict[str, Any] | None, term:
         bump_version(db)
 
 
+def list_paraphrases(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """All paraphrases (citizens' wording -> the knowledge's), by section."""
+    return list(db.query("select variant, standard, section, created from paraphrases order by section, variant"))
+
+
+PARAPHRASE_SECTIONS = {"colloquial": "口语说法", "regional": "港澳台用语", "cantonese": "粤语",
+                       "english": "英文", "pinyin": "拼音", "dialect": "方言", "abbreviations": "简称缩写",
+                       "curated": "馆员添加"}
+
+
+def add_paraphrase(db: sqlite_utils.Database, user: dict[str, Any] | None, variant: str, standard: str,
+                   section: str = "curated") -> str:
+    """Rewrite ``variant`` to ``standard`` in citizens' questions before matching; return the variant."""
+    variant = _term(variant, "群众说法")
+    standard = (standard or "").strip()
+    if not standard:
+        raise FaqError("标准说法不能为空。")
+    if len(standard) > MAX_TERM:
+        raise FaqError(f"标准说法不能超过{MAX_TERM}个字。")
+    standard = clean(standard)
+    if variant == standard:
+        raise FaqError("群众说法与标准说法相同，无需添加。")
+    if section not in PARAPHRASE_SECTIONS:
+        section = "curated"
+    with immediate(db):
+        row = db.execute("select standard from paraphrases where variant = ?", [variant]).fetchone()
+        if row is not None:
+            raise FaqError(f"“{variant}”已改写为“{row[0]}”，如需修改请先删除原条目。")
+        db["paraphrases"].insert({"variant": variant, "standard": standard, "section": section, "created": now()})
+        audit(db, user, "add_paraphrase", f"paraphrase:{variant}", after={"variant": variant, "standard": standard})
+        bump_version(db)
+    return variant
+
+
+def remove_paraphrase(db: sqlite_utils.Database, user: dict[str, Any] | None, variant: str) -> None:
+    """Remove a paraphrase."""
+    with immediate(db):
+        row = db.execute("select standard from paraphrases where variant = ?", [variant]).fetchone()
+        if row is None:
+            raise FaqError(f"说法“{variant}”不存在。")
+        db.execute("delete from paraphrases where variant = ?", [variant])
+        audit(db, user, "remove_paraphrase", f"paraphrase:{variant}", before={"variant": variant, "standard": row[0]})
+        bump_version(db)
+
+
 def add_word(db: sqlite_utils.Database, user: dict[str, Any] | None, word: str, freq: Any = None) -> str:
     """Add a dictionary word (kept whole by the tokenizer), with an optional frequency."""
     word = _term(word, "词语")

@@ -75,9 +75,40 @@ def read_language(folder: Path) -> Language:
     )
 
 
-def read_chitchat(folder: Path) -> list[dict[str, Any]]:
-    """Load the small-talk intents from ``chitchat.toml``."""
-    return list(_read_toml(folder / "chitchat.toml").get("intent", []))
+def read_chitchat(folder: Path) -> dict[str, Any]:
+    """Load the small-talk intents and soft words from ``chitchat.toml``."""
+    return _read_toml(folder / "chitchat.toml")
+
+
+CONTACT_FIELDS = {"address": "地址", "postcode": "邮编", "phone": "咨询电话", "hours": "受理时间",
+                  "email": "电子邮箱", "fax": "传真", "website": "网站"}
+
+
+def read_agency(folder: Path) -> dict[str, str]:
+    """The agency's settings from ``agency.toml``, as the placeholders answers may use:
+    {address}, {phone}, {hours}, {email}, {fax}, {website}, {postcode}, {contact}, {published_in}.
+
+    A value the agency has not filled in becomes a pointer to where it is published, never
+    a guess; {contact} lists the values that are known.
+    """
+    path = folder / "agency.toml"
+    data = _read_toml(path) if path.exists() else {}
+    agency = data.get("agency", {})
+    contact = data.get("contact", {})
+    published_in = str(agency.get("published_in", "") or "本机关政府信息公开指南")
+    fill = {"published_in": published_in, "agency": str(agency.get("name", ""))}
+    known = []
+    for key, label in CONTACT_FIELDS.items():
+        value = str(contact.get(key, "") or "").strip()
+        fill[key] = value or f"以{published_in}公布的为准"
+        if value:
+            known.append(f"{label}：{value}")
+    missing = [label for key, label in CONTACT_FIELDS.items() if not str(contact.get(key, "") or "").strip()]
+    fill["contact"] = "；".join(known) + "。" if known else ""
+    if missing:
+        fill["contact"] += f"{'、'.join(missing)}以{published_in}公布的为准。"
+    fill["missing"] = "、".join(missing)
+    return fill
 
 
 def read_agencies(folder: Path) -> dict[str, str]:
@@ -122,13 +153,46 @@ def read_faq(folder: Path) -> list[dict[str, Any]]:
     return entries
 
 
+def read_paraphrases(folder: Path) -> list[tuple[str, str, str]]:
+    """(variant, standard, section) from ``paraphrases.toml``: citizens' wordings (colloquial,
+    regional, Cantonese, English, pinyin, dialect, abbreviations) and the knowledge's words."""
+    path = folder / "paraphrases.toml"
+    if not path.exists():
+        return []
+    out: list[tuple[str, str, str]] = []
+    for section, pairs in _read_toml(path).items():
+        if not isinstance(pairs, dict):
+            raise KnowledgeError(f"paraphrases.toml 的 [{section}] 应为“说法 = 标准说法”的列表")
+        for variant, standard in pairs.items():
+            if not isinstance(standard, str):
+                raise KnowledgeError(f"paraphrases.toml 中“{variant}”的标准说法应为文字")
+            if clean(variant) and clean(standard):
+                out.append((clean(variant), clean(standard), section))
+    return out
+
+
+def seed_paraphrases(db: sqlite_utils.Database, folder: Path) -> None:
+    """Load ``paraphrases.toml`` once into a database that has none yet (new, or older than
+    the table); from then on curators edit them at ``/staff/lexicon``."""
+    with immediate(db):
+        if db.execute("select value from meta where key = 'paraphrases_seeded'").fetchone():
+            return
+        db["paraphrases"].insert_all(
+            ({"variant": v, "standard": s, "section": sec, "created": now()} for v, s, sec in read_paraphrases(folder)),
+            replace=True)
+        db["meta"].insert({"key": "paraphrases_seeded", "value": now()}, replace=True)
+        bump_version(db)
+
+
 def lexicon_from_db(db: sqlite_utils.Database, language: Language) -> Lexicon:
-    """The text pipeline's data: words and synonyms from the database, the rest from files."""
+    """The text pipeline's data: words, synonyms and paraphrases from the database, the rest from files."""
     words = [(r["word"], r["freq"]) for r in db.query("select word, freq from lexicon_words")]
     synonyms = {r["term"]: r["canonical"] for r in db.query("select term, canonical from synonyms")}
+    paraphrases = [(r["variant"], r["standard"]) for r in db.query("select variant, standard from paraphrases")] \
+        if "paraphrases" in db.table_names() else []
     return Lexicon(words=words, synonyms=synonyms, fillers=language.fillers,
                    particles=language.particles, stopwords=language.stopwords,
-                   stop_prefixes=language.stop_prefixes)
+                   stop_prefixes=language.stop_prefixes, paraphrases=paraphrases)
 
 
 def seed(db: sqlite_utils.Database, folder: Path, home_agency: str) -> bool:

@@ -137,6 +137,14 @@ def _session_context(db: sqlite_utils.Database) -> None:
     db["session_context"].create({"session": str, "ref": str, "at": str}, pk="session")
 
 
+@migration("0006_paraphrases")
+def _paraphrases(db: sqlite_utils.Database) -> None:
+    # Citizens' wordings rewritten to the knowledge's before tokenising (点样 -> 怎样);
+    # seeded from knowledge/paraphrases.toml, then edited by curators.
+    db["paraphrases"].create({"variant": str, "standard": str, "section": str, "created": str},
+                             pk="variant")
+
+
 def apply_migrations(db: sqlite_utils.Database) -> list[str]:
     """Apply the migrations not yet recorded; return the names applied now."""
     applied_now: list[str] = []

@@ -119,6 +119,8 @@ class Lexicon:
     stopwords: set[str] = field(default_factory=set)
     # Short words starting with these are question words for amounts (几件, 多少个): dropped.
     stop_prefixes: tuple[str, ...] = ()
+    # Citizens' wordings rewritten to the knowledge's (点样 -> 怎样, fee -> 费用), longest first.
+    paraphrases: list[tuple[str, str]] = field(default_factory=list)
 
 
 def parse_synonym_lines(lines: Iterable[str]) -> dict[str, str]:
@@ -147,6 +149,27 @@ def parse_word_lines(lines: Iterable[str]) -> list[tuple[str, int | None]]:
         freq = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
         words.append((clean(parts[0]), freq))
     return words
+
+
+def compile_paraphrases(pairs: Iterable[tuple[str, str]]) -> tuple[re.Pattern[str] | None, dict[str, str]]:
+    """One regex over every variant, longest first. An ASCII variant (fee, gk) matches only
+    as a whole word, so it is never found inside another word."""
+    mapping: dict[str, str] = {}
+    for variant, standard in pairs:
+        variant, standard = clean(variant), clean(standard)
+        if variant and standard and variant != standard:
+            mapping.setdefault(variant, standard)
+    if not mapping:
+        return None, {}
+    alternatives = []
+    for variant in sorted(mapping, key=len, reverse=True):
+        escaped = re.escape(variant)
+        if variant[0].isascii() and variant[0].isalnum():
+            escaped = r"(?<![a-z0-9])" + escaped
+        if variant[-1].isascii() and variant[-1].isalnum():
+            escaped += r"(?![a-z0-9])"
+        alternatives.append(escaped)
+    return re.compile("|".join(alternatives)), mapping
 
 
 _TOKENIZER_LOCK = threading.Lock()
@@ -212,6 +235,7 @@ class TextPipeline:
         self._filler_re = re.compile("|".join(map(re.escape, fillers))) if fillers else None
         particles = re.escape(lexicon.particles) if lexicon.particles else ""
         self._tail_re = re.compile(rf"[{particles}]+$") if particles else None
+        self._paraphrase_re, self._paraphrase_map = compile_paraphrases(lexicon.paraphrases)
         self._cache = lru_cache(maxsize=4096)(self._tokens_uncached)
         _function_words()  # load now, not during some citizen's first question
 
@@ -230,7 +254,7 @@ class TextPipeline:
 
     def normalise(self, text: str) -> str:
         """The comparable form of a question: clean, fillers and punctuation removed."""
-        text = clean(text)
+        text = self.rewrite(clean(text))
         if self._filler_re is not None:
             stripped = self._filler_re.sub(" ", text)
             # A question made only of courtesy words keeps them (你好 stays 你好).
@@ -238,9 +262,27 @@ class TextPipeline:
                 text = stripped
         text = _PUNCT_RE.sub(" ", text).strip()
         if self._tail_re is not None:
-            parts = [self._tail_re.sub("", p) or p for p in text.split(" ")]
+            parts = [self._strip_tail(p) for p in text.split(" ")]
             text = " ".join(p for p in parts if p)
         return _SPACE_RE.sub(" ", text).strip()
+
+    def rewrite(self, cleaned: str) -> str:
+        """Citizens' wordings (already cleaned) in the knowledge's words, by the paraphrase lexicon."""
+        if self._paraphrase_re is None:
+            return cleaned
+        return self._paraphrase_re.sub(lambda m: f" {self._paraphrase_map[m.group(0)]} ", cleaned)
+
+    def _strip_tail(self, part: str) -> str:
+        """Drop sentence-final particles (吗, 呢, 呀) but never the end of a word (什么, 怎么)."""
+        assert self._tail_re is not None
+        match = self._tail_re.search(part)
+        if not match or match.start() == 0:
+            return part
+        cut = match.start()
+        # Keep a particle that ends a dictionary word with the character before it.
+        while cut < len(part) and self.tokenizer.FREQ.get(part[cut - 1:cut + 1]):
+            cut += 1
+        return part[:cut]
 
     def tokens(self, normalised: str) -> list[str]:
         """Tokens of an already normalised text: jieba words, synonyms merged, stop words out."""

@@ -1,0 +1,86 @@
+"""Small talk by intent: greetings, thanks, farewells, acknowledgements, praise, complaints
+about the desk, questions about the desk itself, and requests for a person.
+
+Pure Python (no Flask). A message is small talk when, with punctuation and emoji set
+aside, it is made only of one or more intents' phrases and "soft" words (particles,
+pronouns, intensifiers): 你好呀, 谢谢啦🙏, 好的收到, 在吗在吗, 晚安. Anything left over
+that is not soft (申请, 收费) makes it a question, and the desk answers it as one.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from .text import clean
+
+# Order in which intents win when a message mixes several (好的谢谢 is thanks; 你好，转人工
+# is a request for a person).
+PRIORITY = ["handoff", "complaint", "thanks", "goodbye", "identity", "praise", "greeting", "acknowledge"]
+_ASCII_WORD = re.compile(r"[a-z0-9]+(?: [a-z0-9]+)*")
+_NON_WORD = re.compile(r"[^\w\u4e00-\u9fff]+|_")
+MAX_CHARS = 30
+
+
+@dataclass
+class Intent:
+    """One kind of small talk and its reply."""
+
+    name: str
+    reply: str
+    phrases: list[str]
+    soft: list[str]
+
+
+class SmallTalk:
+    """Recognises small-talk intents in a message."""
+
+    def __init__(self, data: dict[str, Any], fill: dict[str, str] | None = None):
+        fill = fill or {}
+        common_soft = [clean(w) for w in data.get("soft", [])]
+        self.intents: list[Intent] = []
+        for raw in data.get("intent", []):
+            reply = str(raw.get("reply", "")).strip()
+            for name, value in fill.items():
+                reply = reply.replace("{" + name + "}", value)
+            self.intents.append(Intent(str(raw["name"]), reply, [clean(p) for p in raw.get("phrases", []) if clean(p)],
+                                       [clean(w) for w in raw.get("soft", [])] + common_soft))
+        self.by_name = {i.name: i for i in self.intents}
+
+    def match(self, question: str) -> Intent | None:
+        """The intent a message is made of, or None when it says more than small talk."""
+        text = clean(question)
+        if len(_NON_WORD.sub("", text)) > MAX_CHARS:
+            return None
+        if not _NON_WORD.sub("", text):
+            # Emoji or punctuation alone (👍, 🙏, ？): a reaction, not a question.
+            has_symbol = any(unicodedata.category(ch) == "So" for ch in text)
+            return self.by_name.get("acknowledge") if has_symbol else None
+        found: list[Intent] = []
+        soft: set[str] = set()
+        # English words match whole (hi is not in shi); Chinese phrases anywhere, longest first.
+        ascii_words = " ".join(_ASCII_WORD.findall(_NON_WORD.sub(" ", text)))
+        rest = _NON_WORD.sub("", re.sub(r"[a-z0-9]+", "", text))
+        phrases = sorted(((p, i) for i in self.intents for p in i.phrases), key=lambda x: len(x[0]), reverse=True)
+        for phrase, intent in phrases:
+            if phrase.isascii():
+                pattern = rf"(?<![a-z0-9]){re.escape(phrase)}(?![a-z0-9])"
+                if re.search(pattern, ascii_words):
+                    ascii_words = re.sub(pattern, " ", ascii_words)
+                    found.append(intent)
+            elif phrase in rest:
+                rest = rest.replace(phrase, "")
+                found.append(intent)
+        if not found:
+            return None
+        for intent in found:
+            soft.update(intent.soft)
+        for word in sorted(soft, key=len, reverse=True):
+            if word.isascii():
+                ascii_words = re.sub(rf"(?<![a-z0-9]){re.escape(word)}(?![a-z0-9])", " ", ascii_words)
+            else:
+                rest = rest.replace(word, "")
+        if rest or ascii_words.strip():
+            return None
+        return min(found, key=lambda i: PRIORITY.index(i.name) if i.name in PRIORITY else len(PRIORITY))
