@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 def questions() -> list[str]:
     """The questions to time: the public set and our held-out set."""
-    paths = [ROOT.parent / "shared" / "eval" / "dev_questions.jsonl", ROOT / "tests" / "data" / "heldout_questions.jsonl"]
+    paths = [ROOT / "tests" / "data" / "public_questions.jsonl", ROOT / "tests" / "data" / "heldout_questions.jsonl"]
     out = []
     for path in paths:
         if path.exists():

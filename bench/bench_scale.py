@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 def question_sets() -> list[dict]:
     """Answer cases of the public and held-out sets."""
     cases = []
-    for path in [ROOT.parent / "shared" / "eval" / "dev_questions.jsonl", ROOT / "tests" / "data" / "heldout_questions.jsonl"]:
+    for path in [ROOT / "tests" / "data" / "public_questions.jsonl", ROOT / "tests" / "data" / "heldout_questions.jsonl"]:
         if path.exists():
             cases += [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
     return cases

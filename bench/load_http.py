@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def questions() -> list[str]:
     """The questions sent in rotation."""
     out = []
-    for path in [ROOT.parent / "shared" / "eval" / "dev_questions.jsonl", ROOT / "tests" / "data" / "heldout_questions.jsonl"]:
+    for path in [ROOT / "tests" / "data" / "public_questions.jsonl", ROOT / "tests" / "data" / "heldout_questions.jsonl"]:
         if path.exists():
             out += [json.loads(l)["q"] for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
     return out

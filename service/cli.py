@@ -89,7 +89,65 @@ def purge_contacts_command(days: int) -> None:
     click.echo(f"已清除 {cursor.rowcount} 张已关闭工单中的联系方式。")
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@click.command("fit-decision")
+@with_appcontext
+@click.option("--cases", "cases_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=ROOT / "tests" / "data" / "eval", show_default=True,
+              help="folder of labelled question sets (part_*.jsonl); only their tune split is read")
+@click.option("--reports", "reports_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=ROOT / "tests" / "data" / "reports", show_default=True,
+              help="folder of other agencies' reports with *.questions.jsonl checks")
+@click.option("--max-wrong", type=click.FloatRange(0.0, 0.2), default=0.005, show_default=True,
+              help="the largest share of wrong answers the answer threshold may allow on the tune split")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="where to write the model (default: decision.toml in the knowledge folder)")
+def fit_decision_command(cases_dir: Path, reports_dir: Path, max_wrong: float, out: Path | None) -> None:
+    """Fit the desk's decision model on the tune split of the labelled questions.
+
+    Builds the shipped knowledge (and the reports that have checks) in a temporary
+    database, fits the candidate and decision weights and the thresholds, and writes them
+    to knowledge/decision.toml. The holdout split is never read.
+
+    Example: flask --app service fit-decision --max-wrong 0.005
+    """
+    import tempfile
+
+    from .desk import Desk
+    from .evaluation import load_cases
+    from .fitting import fit
+    from .knowledge import seed, seed_paraphrases
+    from .migrations import apply_migrations
+
+    folder = Path(current_app.config["KNOWLEDGE_DIR"])
+    with tempfile.TemporaryDirectory() as tmp:
+        db = storage.connect(str(Path(tmp) / "fit.db"))
+        apply_migrations(db)
+        seed(db, folder, current_app.config["HOME_AGENCY"])
+        seed_paraphrases(db, folder)
+        checks = sorted(reports_dir.glob("*.questions.jsonl"))
+        for path in checks:
+            stem = path.name[: -len(".questions.jsonl")]
+            for report in reports_dir.glob(stem + ".*"):
+                if report.suffix in (".docx", ".html", ".txt"):
+                    import_report(db, report.read_bytes(), report.name)
+        from .db import desk_settings
+        desk = Desk.build(db, folder, desk_settings(current_app))
+        cases = load_cases(sorted(cases_dir.glob("part_*.jsonl")) + checks)
+        result = fit(desk, cases, max_wrong=max_wrong)
+        db.close()
+    target = out or folder / "decision.toml"
+    target.write_text(result.model.dump(), encoding="utf-8")
+    click.echo(f"已拟合：{result.cases} 个问题、{result.candidates} 个候选；调参集上回答 {result.answered} 个，"
+               f"其中正确 {result.right} 个、错误 {result.wrong} 个。")
+    click.echo(f"回答阈值 {result.model.answer_threshold:.3f}，澄清阈值 {result.model.clarify_threshold:.3f}；"
+               f"已写入 {target}")
+
+
 def init_app(app: Flask) -> None:
     """Register the commands."""
-    for command in (import_report_command, backup_command, restore_command, purge_contacts_command):
+    for command in (import_report_command, backup_command, restore_command, purge_contacts_command,
+                    fit_decision_command):
         app.cli.add_command(command)

@@ -66,6 +66,12 @@ def prepare(app: Flask) -> None:
 _DESK_LOCK = threading.Lock()
 
 
+def desk_settings(app: Flask) -> Settings:
+    """The desk's settings from the app config (the decision thresholds are fitted data in
+    ``knowledge/decision.toml``, not config)."""
+    return Settings(home_agency=app.config["HOME_AGENCY"], today=app.config.get("TODAY"))
+
+
 def get_desk() -> Desk:
     """The desk for the current knowledge version, rebuilt when staff changed the knowledge.
 
@@ -80,13 +86,7 @@ def get_desk() -> Desk:
     with _DESK_LOCK:
         cached = app.extensions.get("desk")
         if cached is None or cached.version != version:
-            settings = Settings(
-                home_agency=app.config["HOME_AGENCY"],
-                answer_threshold=app.config["ANSWER_THRESHOLD"],
-                clarify_threshold=app.config["CLARIFY_THRESHOLD"],
-                margin=app.config["CLARIFY_MARGIN"],
-                today=app.config.get("TODAY"),
-            )
+            settings = desk_settings(app)
             app.extensions.pop("desk", None)  # let the old index go before the new one is built
             cached = Desk.build(get_db(), Path(app.config["KNOWLEDGE_DIR"]), settings, version)
             app.extensions["desk"] = cached

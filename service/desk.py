@@ -26,6 +26,9 @@ import sqlite_utils
 from . import reports as report_format
 from .knowledge import (Language, lexicon_from_db, read_agencies, read_agency, read_chitchat,
                         read_language, read_places, read_report_terms)
+from .clauses import focus_texts, separate_questions
+from .decision import DecisionModel, Question, candidate_features, decision_features, sigmoid
+from .names import agency_aliases, expand_years, relative_years
 from .smalltalk import SmallTalk
 from .matcher import STRAY_CHAR_WEIGHT, Candidate, Doc, Index, QueryTerm
 from .text import TextPipeline, clean, is_number
@@ -34,7 +37,7 @@ ANSWER_CACHE_SIZE = 8192
 _DIGIT_RE = re.compile(r"\d")
 _PUNCT_RE = re.compile(r"[^\w\u4e00-\u9fff]+|_")
 _YEAR_RE = re.compile(r"(?<!\d)((?:19[5-9]|20\d)\d)(?!\d)(?:\s*年度?)?(?![\d件个条元页次万亿人家篇场项])")
-_RELATIVE_YEARS = {"今年": 0, "本年度": 0, "去年": -1, "上一年度": -1, "前年": -2}
+_RELATIVE_YEARS = {"今年": 0, "本年度": 0, "去年": -1, "上一年度": -1, "上年度": -1, "前年": -2}
 _LOCAL_AGENCY_RE = re.compile(
     r"[\u4e00-\u9fff]{2,7}?(?:省|市|自治区|自治州|地区|盟|县|区)"
     r"[\u4e00-\u9fff]{0,10}?(?:统计局|人民政府|政府|局|厅|委员会|委|办公室|院|署)"
@@ -81,14 +84,6 @@ class Settings:
     """Decision thresholds and identity, from the app config."""
 
     home_agency: str = "国家统计局"
-    answer_threshold: float = 0.55
-    clarify_threshold: float = 0.45
-    margin: float = 0.03
-    # A clear winner may be answered with less confidence when it leads by far.
-    low_answer_threshold: float = 0.45
-    wide_margin: float = 0.12
-    # How much the share of unknown words in a question lowers confidence.
-    unknown_penalty: float = 0.3
     max_suggestions: int = 3
     today: date | None = None  # fixed in tests; None means the real date
 
@@ -122,6 +117,28 @@ class Reply:
                 "source": self.source, "source_url": self.source_url,
                 "confidence": round(self.confidence, 3), "entry_id": self.entry_id,
                 "key": self.key, "suggestions": self.suggestions}
+
+
+@dataclass
+class Analysis:
+    """One reading of a question (the whole message or one of its clauses)."""
+
+    text: str
+    normalised: str
+    compact: str
+    scope: "Scope"
+    target: "ReportRef | None"
+    missing: str | None
+    question: Question
+    terms: list[QueryTerm]
+    candidates: list[Candidate]
+    features: dict[str, float]
+    confidence: float
+    vague: bool
+
+    @property
+    def top_key(self) -> str | None:
+        return self.candidates[0].doc.key if self.candidates else None
 
 
 @dataclass
@@ -170,15 +187,22 @@ class Desk:
                  entries: dict[int, dict[str, Any]], alternates: dict[int, list[str]], reports: list[ReportRef],
                  facts: dict[tuple[int, str], dict[str, dict[str, Any]]],
                  passages: dict[int, dict[str, Any]], version: int = 0, places: list[str] | None = None,
-                 agency: dict[str, str] | None = None):
+                 agency: dict[str, str] | None = None, model: DecisionModel | None = None):
         self.pipeline = pipeline
         self.language = language
         self.settings = settings
         self.agency = agency or {}
+        self.model = model or DecisionModel.default()
         self.smalltalk = SmallTalk(chitchat, self.agency)
         self.agencies = dict(agencies)
-        for r in reports:
-            self.agencies.setdefault(clean(r.agency), r.agency)
+        # Every held report's agency under the names people use for it (苏州市府办, 安吉县),
+        # the more specific agency winning a shared name (苏州市政府: the government, not its office).
+        derived: dict[str, str] = {}
+        for agency in sorted({r.agency for r in reports}, key=len, reverse=True):
+            for alias in agency_aliases(agency):
+                derived[clean(alias)] = agency
+        for alias, agency in derived.items():
+            self.agencies.setdefault(alias, agency)
         self.terms = terms
         self.entries = entries
         self.reports = sorted(reports, key=lambda r: (r.agency != settings.home_agency, -r.year))
@@ -224,7 +248,12 @@ class Desk:
                    chitchat=read_chitchat(folder), agencies=read_agencies(folder),
                    terms=read_report_terms(folder), entries=entries, alternates=alternates, reports=reports,
                    facts=facts, passages=passages, version=version, places=read_places(folder),
-                   agency=agency)
+                   agency=agency, model=DecisionModel.load(folder / "decision.toml"))
+
+    def clear_cache(self) -> None:
+        """Forget cached replies (after the decision model changed)."""
+        with self._cache_lock:
+            self._cache.clear()
 
     def _tokens(self, text: str) -> list[str]:
         return self.pipeline.tokens(self.pipeline.normalise(text))
@@ -323,12 +352,10 @@ class Desk:
         return replace(reply, suggestions=list(reply.suggestions), candidates=list(reply.candidates),
                        tokens=list(reply.tokens))
 
-    def _ask(self, question: str, context: FactContext | None) -> Reply:
-        chit = self._chitchat(question)
-        if chit is not None:
-            return chit
+    def _analyse(self, question: str) -> Analysis:
+        """Normalise, scope, retrieve and score candidates with the fitted candidate model."""
         normalised, tokens = self.pipeline.analyse(question)
-        compact = _PUNCT_RE.sub("", clean(question))
+        compact = expand_years(_PUNCT_RE.sub("", self.pipeline.rewrite(clean(question))))
         scope = self._scope(compact)
         target, missing = self._resolve(scope)
         quantity = any(w in compact for w in self.language.quantity_words) and \
@@ -339,63 +366,119 @@ class Desk:
         terms = self.index.prepare(tokens, neutral=scope.tokens)
         groups = [target.id] if target else []
         candidates = self.index.search(terms, normalised, groups=groups, limit=12)
-        for cand in candidates:
-            if cand.doc.kind != "faq":
-                # Figures answer questions that ask for figures.
-                cand.score += 0.08 if report_intent else -0.15
-                if quantity and cand.doc.kind == "passage" and not _DIGIT_RE.search(cand.doc.phrasings[0]):
-                    cand.score -= 0.1
-            elif quantity:
-                cand.score -= 0.04
-        # Words the knowledge never uses (公租房, 居住证) make every candidate less likely.
         total = sum(t.weight for t in terms) or 1.0
+        # Words the knowledge never uses (公租房, 居住证) make every candidate less likely.
         unknown = sum(t.weight for t in terms if not t.known and t.weight > STRAY_CHAR_WEIGHT) / total
-        shift = self.settings.unknown_penalty * unknown
+        domain = any(t.known and t.text in self.index.common and t.text not in self.language.question_words
+                     for t in terms)
+        q = Question(quantity=quantity, report_intent=report_intent, unknown=unknown, domain_word=domain,
+                     n_terms=len(terms), repaired=any(t.repaired_from for t in terms))
+        model = self.model
         for cand in candidates:
-            cand.score = max(0.0, cand.score - shift)
-        candidates.sort(key=lambda c: c.score, reverse=True)
-        explained = [c.explain() for c in candidates[:5]]
-        base = {"normalised": normalised, "tokens": [t.text for t in terms], "candidates": explained}
-        top = candidates[0] if candidates else None
-
-        if context is not None and self._is_follow_up(compact, scope, candidates, terms):
-            return self._follow_up(context, scope, candidates, compact, base)
-        if missing and top is not None and top.doc.kind != "faq" and top.score >= self.settings.clarify_threshold:
-            row = top.doc.ref if top.doc.kind == "fact" else ""
-            return self._decline(missing, scope, row, None, base)
-        st = self.settings
-        # Too vague rather than off-topic: every word is one the knowledge uses often
-        # (申请, 公开), so ask back with the closest entries instead of opening a ticket.
-        vague = (top is not None and top.coverage >= 0.999 and all(t.known for t in terms)
+            has_digit = cand.doc.kind == "passage" and bool(_DIGIT_RE.search(cand.doc.phrasings[0]))
+            cand.features = candidate_features(cand.doc.kind, cand.coverage, cand.precision, cand.fuzzy,
+                                               has_digit, q)
+            cand.logit = model.candidate_score(cand.features)
+            cand.score = sigmoid(cand.logit)
+        candidates.sort(key=lambda c: c.logit, reverse=True)
+        if candidates:
+            second = candidates[1].logit if len(candidates) > 1 else None
+            features = decision_features(candidates[0].logit, second, q, candidates[0].features)
+            confidence = model.confidence(features)
+        else:
+            features, confidence = {}, 0.0
+        vague = (bool(candidates) and candidates[0].coverage >= 0.999 and all(t.known for t in terms)
                  and any(t.text in self.index.common and t.text not in self.language.question_words
                          for t in terms))
-        if top is None or (top.score < st.clarify_threshold and not vague):
-            return Reply("escalated", None, "", confidence=top.score if top else 0.0,
+        return Analysis(question, normalised, compact, scope, target, missing, q, terms, candidates,
+                        features, confidence, vague)
+
+    def _focus(self, question: str, whole: Analysis) -> tuple[Analysis, list[Analysis]]:
+        """For a long message, the question inside it, and the other questions it asks.
+
+        The message is read whole and clause by clause (each asking clause, alone and with
+        the clause before it). Two asking clauses that each have a confident answer of their
+        own are two questions: the first is answered, the others offered. Otherwise every
+        candidate is scored by its mean log-odds over the readings, so a candidate must fit
+        both the story's words and the asking clause."""
+        rewritten = self.pipeline.rewrite(clean(question))
+        questions = [self._analyse(t) for t in separate_questions(rewritten)]
+        if questions and questions[0].candidates:
+            # Several questions: the first is answered (or asked back), the others offered.
+            main = questions[0]
+            others = [q for q in questions[1:] if q.candidates and q.top_key != main.top_key
+                      and q.confidence >= self.model.clarify_threshold]
+            return main, others
+        texts = focus_texts(rewritten)
+        if not texts:
+            return whole, []
+        parts = [self._analyse(t) for t in texts]
+        readings = [whole, *parts]
+        floor = {id(r): (min(c.logit for c in r.candidates) if r.candidates else -10.0) for r in readings}
+        best: dict[str, Candidate] = {}
+        total: dict[str, float] = {}
+        for r in readings:
+            for c in r.candidates:
+                total[c.doc.key] = total.get(c.doc.key, 0.0) + c.logit
+                if c.doc.key not in best or c.logit > best[c.doc.key].logit:
+                    best[c.doc.key] = c
+        for key in total:
+            for r in readings:
+                if not any(c.doc.key == key for c in r.candidates):
+                    total[key] += floor[id(r)]
+        merged: list[Candidate] = []
+        for key, cand in best.items():
+            merged.append(replace(cand, logit=total[key] / len(readings),
+                                  score=sigmoid(total[key] / len(readings))))
+        merged.sort(key=lambda c: c.logit, reverse=True)
+        merged = merged[:12]
+        if not merged:
+            return whole, []
+        second = merged[1].logit if len(merged) > 1 else None
+        features = decision_features(merged[0].logit, second, whole.question, merged[0].features, long_message=True)
+        combined = replace(whole, candidates=merged, features=features,
+                           confidence=self.model.confidence(features))
+        return combined, []
+
+    def _ask(self, question: str, context: FactContext | None) -> Reply:
+        chit = self._chitchat(question)
+        if chit is not None:
+            return chit
+        whole = self._analyse(question)
+        a, others = self._focus(question, whole)
+        candidates, scope, target = a.candidates, a.scope, a.target
+        explained = [c.explain() for c in candidates[:5]]
+        base = {"normalised": whole.normalised, "tokens": [t.text for t in a.terms], "candidates": explained}
+        top = candidates[0] if candidates else None
+        model = self.model
+
+        if context is not None and self._is_follow_up(a.compact, scope, candidates, a.terms):
+            return self._follow_up(context, scope, candidates, a.compact, base)
+        if a.missing and top is not None and top.doc.kind != "faq" and top.score >= model.suggestion_floor:
+            row = top.doc.ref if top.doc.kind == "fact" else ""
+            return self._decline(a.missing, scope, row, None, base)
+        if top is None or (a.confidence < model.clarify_threshold and not a.vague):
+            return Reply("escalated", None, "", confidence=a.confidence,
                          reason="没有足够接近的知识", **base)
-        if top.score < st.clarify_threshold:
-            return self._clarify(candidates, target, base, floor=0.0)
-        second = candidates[1].score if len(candidates) > 1 else 0.0
-        # A question that shares none of the domain's common words (申请, 公开, 统计 ...)
-        # gets no guesses: it is answered only with full confidence, or escalated.
-        if top.doc.kind == "passage" and top.score >= st.answer_threshold:
+        if a.confidence < model.answer_threshold:
+            return self._clarify(candidates, target, base, confidence=a.confidence,
+                                 floor=0.0 if a.vague else model.suggestion_floor)
+        if top.doc.kind == "passage":
             # Close passages of one report are answered together: they are neighbouring
             # figures (总数据量, 访问量, 注册用户量), not rival meanings.
-            rivals = [c for c in candidates[1:] if c.score >= top.score - st.margin]
-            if all(c.doc.kind == "passage" for c in rivals):
-                return self._answer_passages([top, *rivals], base)
-        # ... or that says all of one of the top candidate's phrasings.
-        anchored = top.precision >= 1.0 or any(
-            t.known and t.text in self.index.common and t.text not in self.language.question_words for t in terms)
-        clear = (top.score >= st.answer_threshold and top.score - second >= st.margin) or \
-                (anchored and top.score >= st.low_answer_threshold and top.score - second >= st.wide_margin)
-        if not anchored and not clear:
-            return Reply("escalated", None, "", confidence=top.score,
-                         reason="问题与本领域的常用词无关，且没有明确匹配", **base)
-        if clear:
-            if top.doc.kind == "passage":
-                return self._answer_passages([top], base)
-            return self._answer(top, target, scope, compact, base)
-        return self._clarify(candidates, target, base)
+            rivals = [c for c in candidates[1:3] if c.doc.kind == "passage" and c.score >= top.score * 0.9]
+            reply = self._answer_passages([top, *rivals], base)
+        else:
+            reply = self._answer(top, target, scope, a.compact, base)
+        reply.confidence = a.confidence
+        # Two questions in one message: the other is offered to be asked next.
+        for other in others:
+            suggestion = self._suggestion(other.candidates[0], other.target)
+            if suggestion and len(reply.suggestions) < self.settings.max_suggestions:
+                reply.suggestions.append(suggestion)
+        if others:
+            reply.reason += "；消息中还有其他问题，已作为建议列出"
+        return reply
 
     def _chitchat(self, question: str) -> Reply | None:
         intent = self.smalltalk.match(question)
@@ -408,9 +491,8 @@ class Desk:
 
     def _scope(self, compact: str) -> Scope:
         years = [int(m.group(1)) for m in _YEAR_RE.finditer(compact)]
-        if not years:  # a year written out wins over 今年/去年
-            today = self.settings.today or date.today()
-            years = [today.year + delta for word, delta in _RELATIVE_YEARS.items() if word in compact]
+        if not years:  # a year written out wins over 今年/去年/上年度
+            years = relative_years(compact, self.settings.today or date.today())
         agencies: list[str] = []
         rest = compact
         # Names of local agencies first, so 上海市统计局 is not read as 统计局.
@@ -475,7 +557,7 @@ class Desk:
     def _is_follow_up(self, compact: str, scope: Scope, candidates: list[Candidate],
                       terms: list[QueryTerm]) -> bool:
         """A short question that only changes the year, the agency, a row or a column."""
-        if candidates and candidates[0].doc.kind == "faq" and candidates[0].score >= self.settings.answer_threshold:
+        if candidates and candidates[0].doc.kind == "faq" and candidates[0].score >= self.model.answer_threshold:
             return False  # a question of its own
         if any(not t.known and t.weight > STRAY_CHAR_WEIGHT for t in terms):
             return False  # it names something the knowledge does not hold (那公租房呢)
@@ -495,7 +577,7 @@ class Desk:
         agency = scope.agencies[0] if scope.agencies else (context.agency or self.settings.home_agency)
         year = scope.years[-1] if scope.years else context.year
         rows = [c for c in candidates if c.doc.kind == "fact" and c.coverage >= 0.5
-                and c.score >= self.settings.clarify_threshold]
+                and c.score >= self.model.suggestion_floor]
         row_doc = rows[0].doc if rows else None
         row = row_doc.ref if row_doc else context.row_key
         col = self._named_column(compact, row_doc) or (context.col if row == context.row_key or not rows else None)
@@ -566,13 +648,18 @@ class Desk:
             value, label, unit, section = self._cell(cells, col)
             row_label = DERIVED_ROWS[row_key][0] if row_key in DERIVED_ROWS else next(iter(cells.values()))["row_label"]
             col_text = "" if col == "total" or len(cells) == 1 else f"（{label}）"
-            answer = f"{row_label}{col_text}为{format_number(value)}{unit}。"
+            if cells.get(col, {}).get("blank"):
+                answer = f"{row_label}{col_text}一栏在报告中未填写（空白），报告没有列明具体数字。"
+            else:
+                answer = f"{row_label}{col_text}为{format_number(value)}{unit}。"
             if col == "total" and len(cells) > 2:
-                parts = [f"{c['col_label']}{format_number(c['value'])}{c['unit']}"
+                parts = [f"{c['col_label']}{'未填写' if c.get('blank') else format_number(c['value']) + c['unit']}"
                          for k, c in cells.items() if k != "total"]
                 answer += "其中：" + "，".join(parts) + "。"
             if col in DERIVED_COLS:
-                answer += f"（{label}为{'、'.join(report_format.TABLE3_COLS[p] for p in DERIVED_COLS[col][1])}五列之和。）"
+                answer += f"（{label}为{'、'.join(report_format.TABLE3_COLS[p] for p in DERIVED_COLS[col][1])}五列之和"
+                unstated = [report_format.TABLE3_COLS[p] for p in DERIVED_COLS[col][1] if cells.get(p, {}).get("blank")]
+                answer += f"；其中{'、'.join(unstated)}一栏未填写，按0计）" if unstated else "。）"
         anchor = {"二": "#table-2", "三": "#table-3", "四": "#table-4"}.get(next(iter(cells.values()))["tbl"], "")
         return Reply("answered", "fact", lead + answer, source=f"《{title}》{section}",
                      source_url=f"/reports/{target.id}{anchor}", confidence=confidence,
@@ -643,8 +730,7 @@ class Desk:
                      ref=f"passage:{rows[0]['id']}", key="passage", reason="报告正文数据", **base)
 
     def _clarify(self, candidates: list[Candidate], target: ReportRef | None,
-                 base: dict[str, Any], floor: float | None = None) -> Reply:
-        floor = self.settings.clarify_threshold if floor is None else floor
+                 base: dict[str, Any], confidence: float, floor: float) -> Reply:
         suggestions: list[dict[str, Any]] = []
         for cand in candidates:
             if cand.score < floor or len(suggestions) >= self.settings.max_suggestions:
@@ -653,10 +739,10 @@ class Desk:
             if suggestion and suggestion["question"] not in {s["question"] for s in suggestions}:
                 suggestions.append(suggestion)
         if not suggestions:
-            return Reply("escalated", None, "", confidence=candidates[0].score,
+            return Reply("escalated", None, "", confidence=confidence,
                          reason="候选不足以澄清", **base)
         return Reply("clarify", None, "您是不是想问以下问题？请点击最接近的一项，或换个说法再问。",
-                     confidence=candidates[0].score, suggestions=suggestions,
+                     confidence=confidence, suggestions=suggestions,
                      reason="多个候选接近或把握不足", **base)
 
     def _suggestion(self, cand: Candidate, target: ReportRef | None) -> dict[str, Any] | None:

@@ -80,13 +80,13 @@ def judge(case: dict[str, Any], reply: dict[str, Any]) -> Verdict:
         if not answered:
             return Verdict("miss", False, offered)
         target = case.get("key") or ""
+        checks = case.get("any") or []
         if target.startswith("faq:"):
             ok = key in wanted
-        else:
-            checks = case.get("any") or []
-            ok = bool(checks) and any(_hit(c, answer) for c in checks) and kind == "fact"
-            if not ok and key and key in wanted:
-                ok = not checks
+        elif target:  # a figure: the right number, from a report
+            ok = kind == "fact" and (any(_hit(c, answer) for c in checks) if checks else key in wanted)
+        else:  # a set labelled by what the answer must say (the public set)
+            ok = any(_hit(c, answer) for c in checks)
         return Verdict("correct" if ok else "wrong", True, offered)
     if expect == "decline":
         if status != "answered":

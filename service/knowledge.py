@@ -253,7 +253,7 @@ def store_report(db: sqlite_utils.Database, report: reports.Report, source_name:
     db["facts"].insert_all({
         "report_id": report_id, "tbl": f.table, "row_key": f.row_key, "row_label": f.row_label,
         "col_key": f.col_key, "col_label": f.col_label, "value": f.value, "unit": f.unit,
-        "section": f.section,
+        "section": f.section, "blank": int(f.blank),
     } for f in report.facts)
     db["passages"].insert_all({
         "report_id": report_id, "position": i, "section": p.section, "context": p.context,

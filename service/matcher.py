@@ -63,12 +63,15 @@ class Candidate:
     coverage: float  # IDF-weighted share of the question's tokens found in the document
     fuzzy: float  # rapidfuzz similarity to the closest phrasing, 0..1
     precision: float = 0.0  # IDF-weighted share of the closest phrasing's tokens in the question
+    logit: float = 0.0  # the fitted candidate model's log-odds (set by the desk)
+    features: dict[str, float] = field(default_factory=dict)  # the model's named inputs
 
     def explain(self) -> dict[str, Any]:
         """Scores in a JSON-friendly form, for tickets and the curators' test pane."""
         return {"key": self.doc.key, "kind": self.doc.kind, "score": round(self.score, 4),
                 "coverage": round(self.coverage, 4), "precision": round(self.precision, 4),
-                "fuzzy": round(self.fuzzy, 4)}
+                "fuzzy": round(self.fuzzy, 4),
+                "features": {k: round(v, 4) for k, v in self.features.items()}}
 
 
 @dataclass

@@ -145,6 +145,12 @@ def _paraphrases(db: sqlite_utils.Database) -> None:
                              pk="variant")
 
 
+@migration("0007_blank_cells")
+def _blank_cells(db: sqlite_utils.Database) -> None:
+    # A cell the report left empty is "not stated", which an answer must not give as 0.
+    db["facts"].add_column("blank", int, not_null_default=0)
+
+
 def apply_migrations(db: sqlite_utils.Database) -> list[str]:
     """Apply the migrations not yet recorded; return the names applied now."""
     applied_now: list[str] = []

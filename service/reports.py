@@ -154,6 +154,7 @@ class Fact:
     value: float
     unit: str
     section: str
+    blank: bool = False  # the report left the cell empty: not stated (counted as 0 in sums)
 
 
 @dataclass
@@ -620,6 +621,7 @@ def _read_table3(rows: Grid, section: str) -> list[Fact]:
         if None in parsed or not labels:
             continue
         values = [x or 0.0 for x in parsed]
+        blanks = [_norm(c) == "" for c in cells[-7:]]
         key = label = None
         for text in labels:
             item = _ITEM.match(text)
@@ -640,11 +642,11 @@ def _read_table3(rows: Grid, section: str) -> list[Fact]:
                 if n:
                     key, label = f"{group}_{n}", None
         if key and key not in found:
-            found[key] = (label or TABLE3_ROWS.get(key) or TABLE3_GROUP_ROWS[key], values)
+            found[key] = (label or TABLE3_ROWS.get(key) or TABLE3_GROUP_ROWS[key], values, blanks)
     order = [*TABLE3_ROWS, *TABLE3_GROUP_ROWS]
-    return [Fact("三", key, found[key][0], col, col_label, value, "件", section)
+    return [Fact("三", key, found[key][0], col, col_label, value, "件", section, blank)
             for key in sorted(found, key=order.index)
-            for (col, col_label), value in zip(TABLE3_COLS.items(), found[key][1])]
+            for (col, col_label), value, blank in zip(TABLE3_COLS.items(), found[key][1], found[key][2])]
 
 
 # --------------------------------------------------------------------------- table 四
@@ -780,10 +782,25 @@ def _passages(paragraphs: list[str]) -> list[Passage]:
             topic = _is_topic(sentence, stop)
             if topic:
                 topics = topics + [sentence] if last_was_topic else [sentence]
-            if keep_plain or _has_figure(sentence):
+            if (keep_plain or _has_figure(sentence)) and not is_furniture(sentence):
                 passages.append(Passage(chain, "" if topic else "。".join(topics), sentence))
             last_was_topic = topic
     return passages
+
+
+# A web page's furniture, or a PDF's page marks: never a figure of the report.
+_FURNITURE = re.compile(
+    r"发布时间|发布日期|浏览次数|访问次数|阅读次数|点击数|字号[【\[（(]|【大|打印本页|打印此页|关闭窗口|关闭本页|"
+    r"上一篇|下一篇|主办单位|承办单位|协办单位|备案号|ICP备|ICP证|公网安备|网站标识码|网站地图|联系我们|"
+    r"隐私声明|版权所有|技术支持|分辨率|浏览器浏览|扫一扫|分享到|收藏本页|设为首页|加入收藏|当前位置|索引号|"
+    r"信息来源[:：]|来源[:：]|无障碍浏览|长者模式|返回顶部|【打印】|【关闭】", re.IGNORECASE)
+
+
+def is_furniture(sentence: str) -> bool:
+    """Page furniture (发布时间, 浏览次数, 打印本页, 上一篇/下一篇, footers) or a page mark (—4—)."""
+    if not re.search(r"[\u4e00-\u9fff]{2}", sentence):
+        return True
+    return _FURNITURE.search(sentence) is not None
 
 
 # --------------------------------------------------------------------------- validation

@@ -1,7 +1,6 @@
 """Shared fixtures: an app on a fresh, seeded temporary database, its client and CLI runner."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -10,7 +9,6 @@ import pytest
 from service import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
 
 
 def make_app(tmp_path: Path, **config):  # type: ignore[no-untyped-def]
@@ -59,14 +57,6 @@ def ask(shared_app):  # type: ignore[no-untyped-def]
         return response.get_json()
 
     return _ask
-
-
-def load_scorer():  # type: ignore[no-untyped-def]
-    """The shared scorer's ``judge``, so tests judge answers exactly as the scorer does."""
-    spec = importlib.util.spec_from_file_location("eval_score", SHARED / "eval" / "score.py")
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
 
 
 def load_cases(path: Path) -> list[dict]:

@@ -1,12 +1,26 @@
 """What the browser tests share: signing in, asking in the chat, running axe-core."""
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
-AXE_JS = ROOT / ".ci" / "node" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def _axe_js() -> Path:
+    """axe-core's script: the copy the axe-playwright-python package ships (a test dependency),
+    or one installed from npm into .ci/node."""
+    spec = importlib.util.find_spec("axe_playwright_python")
+    if spec is not None and spec.origin:
+        shipped = Path(spec.origin).parent / "axe.min.js"
+        if shipped.exists():
+            return shipped
+    return ROOT / ".ci" / "node" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+AXE_JS = _axe_js()
 ARTIFACTS = ROOT / "test-artifacts"
 PASSWORD = "e2e-Passw0rd-42"
 TIMEOUT_MS = 10_000
@@ -74,7 +88,7 @@ def run_axe(page) -> list[dict]:  # type: ignore[no-untyped-def]
 
     The page must come from a context made with ``bypass_csp=True``: ``add_script_tag(path=)`` inlines
     the file, which the site's CSP (script-src 'self') rightly refuses."""
-    assert AXE_JS.exists(), f"axe-core is not installed: run `npm install --prefix .ci/node axe-core@4` ({AXE_JS})"
+    assert AXE_JS.exists(), f"axe-core is not installed: pip install -e '.[test]' ({AXE_JS})"
     if not page.evaluate("() => typeof window.axe === 'object'"):
         page.add_script_tag(path=str(AXE_JS))
     result = page.evaluate("""async (TAGS) => {

@@ -1,0 +1,242 @@
+"""The desk's decision as one small fitted model over named features.
+
+Pure Python and numpy (no Flask). Two logistic models, both read from
+``knowledge/decision.toml`` and fitted by ``flask --app service fit-decision`` on the tune
+split of the project's labelled questions:
+
+1. **Candidate model** — how likely one candidate (an FAQ entry, a report row, a report
+   passage) is what the question asks, from features of that candidate and of the
+   question (coverage, precision, fuzzy similarity, kind, asks for an amount, share of
+   unknown words ...). Candidates are ranked by it.
+2. **Decision model** — how likely the best candidate is right, from its candidate score
+   and its lead over the runner-up. The desk answers above ``answer_threshold``, offers
+   a choice above ``clarify_threshold`` and passes the question to staff below.
+
+Every weight has a name, so the curators' test pane can show each feature's part in a
+decision.
+"""
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+# Features of one candidate for one question. Descriptions are shown to curators.
+CANDIDATE_FEATURES: dict[str, str] = {
+    "bias": "常数项",
+    "coverage": "问题的词被候选覆盖的比例（按词的信息量加权）",
+    "precision": "候选最接近的问法被问题覆盖的比例",
+    "agreement": "覆盖率与精确率的调和平均",
+    "fuzzy": "与最接近问法的字面相似度",
+    "exact": "与某个问法完全相同",
+    "is_fact": "候选是年度报告表格中的一行",
+    "is_passage": "候选是年度报告正文中的一句",
+    "figure_wanted": "问题在问数量、年份或报告，且候选是报告数据",
+    "figure_unwanted": "问题不在问数量，但候选是报告数据",
+    "faq_for_amount": "问题在问数量，候选却是常见问题",
+    "passage_without_digit": "问题在问数量，候选正文句子里没有数字",
+    "unknown_words": "问题中知识库从未用过的词所占比重",
+    "domain_word": "问题含有本领域的常用词（申请、公开等）",
+    "few_words": "问题的有效词很少",
+    "repaired": "问题中有按拼音修复的错别字",
+}
+# Features of a decision: the best candidate's model score and its lead.
+DECISION_FEATURES: dict[str, str] = {
+    "bias": "常数项",
+    "top": "最佳候选的得分（对数几率）",
+    "lead": "最佳候选领先第二名的幅度",
+    "few_words": "问题的有效词很少",
+    "unknown_words": "问题中知识库从未用过的词所占比重",
+    "domain_word": "问题含有本领域的常用词",
+    "top_coverage": "最佳候选对问题的覆盖率",
+    "top_precision": "最佳候选的问法被问题覆盖的比例",
+    "top_is_figure": "最佳候选是报告数据",
+    "long_message": "长消息，问题取自其中的问句",
+}
+
+
+def sigmoid(z: float) -> float:
+    """The logistic function, safe for large |z|."""
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+@dataclass
+class Question:
+    """What the features need to know about the question itself."""
+
+    quantity: bool  # asks for an amount (多少, 几件)
+    report_intent: bool  # names a year, another agency, a report, or asks an amount
+    unknown: float  # weighted share of words the knowledge never uses
+    domain_word: bool  # has one of the domain's common words
+    n_terms: int
+    repaired: bool
+
+
+def candidate_features(kind: str, coverage: float, precision: float, fuzzy: float, has_digit: bool,
+                       q: Question) -> dict[str, float]:
+    """The named features of one candidate."""
+    agreement = 2 * coverage * precision / (coverage + precision) if coverage + precision else 0.0
+    figure = kind in ("fact", "passage")
+    return {
+        "bias": 1.0,
+        "coverage": coverage,
+        "precision": precision,
+        "agreement": agreement,
+        "fuzzy": fuzzy,
+        "exact": 1.0 if fuzzy >= 0.999 else 0.0,
+        "is_fact": 1.0 if kind == "fact" else 0.0,
+        "is_passage": 1.0 if kind == "passage" else 0.0,
+        "figure_wanted": 1.0 if figure and q.report_intent else 0.0,
+        "figure_unwanted": 1.0 if figure and not q.report_intent else 0.0,
+        "faq_for_amount": 1.0 if kind == "faq" and q.quantity else 0.0,
+        "passage_without_digit": 1.0 if kind == "passage" and q.quantity and not has_digit else 0.0,
+        "unknown_words": q.unknown,
+        "domain_word": 1.0 if q.domain_word else 0.0,
+        "few_words": 1.0 / (1 + q.n_terms),
+        "repaired": 1.0 if q.repaired else 0.0,
+    }
+
+
+def decision_features(top: float, second: float | None, q: Question, top_features: dict[str, float],
+                      long_message: bool = False) -> dict[str, float]:
+    """The named features of the decision on the best candidate."""
+    lead = top - second if second is not None else 6.0
+    return {"bias": 1.0, "top": top, "lead": min(lead, 6.0), "few_words": 1.0 / (1 + q.n_terms),
+            "unknown_words": q.unknown, "domain_word": 1.0 if q.domain_word else 0.0,
+            "top_coverage": top_features.get("coverage", 0.0), "top_precision": top_features.get("precision", 0.0),
+            "top_is_figure": top_features.get("is_fact", 0.0) + top_features.get("is_passage", 0.0),
+            "long_message": 1.0 if long_message else 0.0}
+
+
+@dataclass
+class DecisionModel:
+    """Weights and thresholds, as stored in ``knowledge/decision.toml``."""
+
+    candidate: dict[str, float]
+    decision: dict[str, float]
+    answer_threshold: float = 0.8
+    clarify_threshold: float = 0.3
+    # A suggestion in a "did you mean" list needs at least this candidate probability.
+    suggestion_floor: float = 0.15
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def candidate_score(self, features: dict[str, float]) -> float:
+        """Log-odds that the candidate is what the question asks."""
+        return sum(self.candidate.get(name, 0.0) * value for name, value in features.items())
+
+    def confidence(self, features: dict[str, float]) -> float:
+        """Probability that answering with the best candidate is right."""
+        return sigmoid(sum(self.decision.get(name, 0.0) * value for name, value in features.items()))
+
+    def contributions(self, features: dict[str, float], weights: str = "candidate") -> list[dict[str, Any]]:
+        """Each feature's part in a score, for the test pane (largest first)."""
+        table = self.candidate if weights == "candidate" else self.decision
+        names = CANDIDATE_FEATURES if weights == "candidate" else DECISION_FEATURES
+        rows = [{"name": n, "label": names.get(n, n), "value": round(v, 4), "weight": round(table.get(n, 0.0), 4),
+                 "part": round(table.get(n, 0.0) * v, 4)} for n, v in features.items()]
+        return sorted(rows, key=lambda r: abs(r["part"]), reverse=True)
+
+    # -- storage ------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: Path) -> "DecisionModel":
+        """Read the model; a missing file gives the untrained defaults (documented below)."""
+        if not path.exists():
+            return cls.default()
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+        th = data.get("thresholds", {})
+        return cls(candidate={k: float(v) for k, v in data.get("candidate", {}).items()},
+                   decision={k: float(v) for k, v in data.get("decision", {}).items()},
+                   answer_threshold=float(th.get("answer", 0.8)), clarify_threshold=float(th.get("clarify", 0.3)),
+                   suggestion_floor=float(th.get("suggestion", 0.15)), meta=dict(data.get("meta", {})))
+
+    @classmethod
+    def default(cls) -> "DecisionModel":
+        """Before any fitting: candidates scored by agreement and fuzzy similarity alone."""
+        return cls(candidate={"bias": -6.0, "agreement": 8.0, "fuzzy": 2.0, "figure_unwanted": -2.0,
+                              "unknown_words": -3.0},
+                   decision={"bias": 0.0, "top": 1.0, "lead": 1.0})
+
+    def dump(self) -> str:
+        """The model as TOML text, with comments naming each feature."""
+        lines = ["# The desk's decision model, fitted by `flask --app service fit-decision` on the tune",
+                 "# split of tests/data/eval (never the holdout). Edit by refitting, not by hand.", ""]
+        lines.append("[meta]")
+        for k, v in self.meta.items():
+            lines.append(f"{k} = {_toml_value(v)}")
+        lines += ["", "[thresholds]",
+                  "# answer when the decision probability is at least this; offer a choice above clarify",
+                  f"answer = {self.answer_threshold:.4f}", f"clarify = {self.clarify_threshold:.4f}",
+                  f"suggestion = {self.suggestion_floor:.4f}", "", "[candidate]"]
+        for name, label in CANDIDATE_FEATURES.items():
+            lines.append(f"{name} = {self.candidate.get(name, 0.0):.4f}  # {label}")
+        lines += ["", "[decision]"]
+        for name, label in DECISION_FEATURES.items():
+            lines.append(f"{name} = {self.decision.get(name, 0.0):.4f}  # {label}")
+        return "\n".join(lines) + "\n"
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# -- fitting ----------------------------------------------------------------------
+
+
+def fit_logistic(rows: Sequence[dict[str, float]], labels: Sequence[int], names: Iterable[str],
+                 l2: float = 1.0, iterations: int = 50,
+                 weights: Sequence[float] | None = None) -> dict[str, float]:
+    """L2-regularised logistic regression on named features, by Newton's method (numpy).
+
+    ``l2`` is the penalty on the sum of squared weights (not on the bias), in units of
+    one case; ``weights`` weigh the rows (default 1 each)."""
+    names = list(names)
+    x = np.array([[r.get(n, 0.0) for n in names] for r in rows], dtype=np.float64)
+    y = np.array(labels, dtype=np.float64)
+    sw = np.ones(len(y)) if weights is None else np.array(weights, dtype=np.float64)
+    penalty = np.diag([0.0 if n == "bias" else l2 for n in names]) + 1e-9 * np.eye(len(names))
+    w = np.zeros(len(names))
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-np.clip(x @ w, -30, 30)))
+        grad = x.T @ ((p - y) * sw) + penalty @ w
+        hess = (x * (sw * p * (1 - p))[:, None]).T @ x + penalty
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.max(np.abs(step)) < 1e-7:
+            break
+    return {n: float(v) for n, v in zip(names, w)}
+
+
+def choose_thresholds(scored: Sequence[tuple[float, str]], max_wrong: float = 0.01) -> tuple[float, float]:
+    """The answer threshold with the most right answers while wrong ones stay within
+    ``max_wrong`` of all answers; ``scored`` is (probability, "right" | "wrong" | "none").
+
+    The clarify threshold is where a candidate is at least as likely right as not among
+    the questions that are not answered."""
+    best_t, best_right = 0.99, -1
+    for t in sorted({round(p, 4) for p, _ in scored}):
+        answered = [o for p, o in scored if p >= t]
+        wrong = sum(o != "right" for o in answered)
+        right = len(answered) - wrong
+        if answered and wrong <= max_wrong * len(answered) and right > best_right:
+            best_t, best_right = t, right
+    below = sorted(p for p, o in scored if p < best_t and o == "right")
+    clarify = below[len(below) // 4] if below else best_t / 2
+    return best_t, min(clarify, best_t)
+
+
+def now() -> str:
+    """UTC time stamp for the model's metadata."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,128 @@
+"""Fitting the decision model on the tune split of the labelled questions.
+
+Pure Python (no Flask): given a built :class:`~service.desk.Desk` and labelled cases, fit
+the candidate model, then the decision model on the candidates it ranks first, then the
+thresholds that keep wrong answers within a budget. Holdout cases are never read here.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from .decision import (CANDIDATE_FEATURES, DECISION_FEATURES, DecisionModel, choose_thresholds,
+                       fit_logistic, now)
+from .desk import Analysis, Desk
+from .evaluation import split_of
+
+FITTED_EXPECTATIONS = ("answer", "escalate")
+
+
+@dataclass
+class FitReport:
+    """What a fit saw and chose, printed by the command."""
+
+    model: DecisionModel
+    cases: int
+    candidates: int
+    answered: int
+    right: int
+    wrong: int
+
+
+def _figure_in(text: str, figures: Iterable[str]) -> bool:
+    flat = text.replace(",", "")
+    return any(re.search(rf"(?<![\d.]){re.escape(f.replace(',', ''))}(?![\d]|\.\d)", flat)
+               for f in figures if re.fullmatch(r"[\d.,%]+", f))
+
+
+def candidate_is_right(desk: Desk, case: dict[str, Any], doc_kind: str, ref: Any, text: str) -> bool:
+    """Would answering with this candidate satisfy the case's label?"""
+    if case["expect"] != "answer":
+        return False
+    wanted = [k for k in [case.get("key"), *(case.get("ok_keys") or [])] if k]
+    if doc_kind == "faq":
+        return f"faq:{desk.entries[ref]['key']}" in wanted
+    if doc_kind == "fact":
+        rows = {k.split(":", 1)[1].split("/", 1)[0] for k in wanted if k.startswith("fact:")}
+        return ref in rows
+    if doc_kind == "passage":
+        return "passage" in wanted and _figure_in(text, case.get("any") or [])
+    return False
+
+
+def usable(case: dict[str, Any]) -> bool:
+    """Cases the fit learns from: single questions of the tune split that expect an answer
+    with a stable key, or an escalation."""
+    if split_of(case) != "tune" or case["expect"] not in FITTED_EXPECTATIONS:
+        return False
+    if case.get("conv") and int(case.get("turn", 1)) > 1:
+        return False  # a follow-up depends on the turn before
+    return case["expect"] == "escalate" or bool(case.get("key"))
+
+
+def _readings(desk: Desk, question: str) -> list[Analysis]:
+    """Every reading of a question the desk may choose between (whole and focused parts)."""
+    from .clauses import focus_texts, separate_questions
+    from .text import clean
+
+    rewritten = desk.pipeline.rewrite(clean(question))
+    first = separate_questions(rewritten)[:1]  # the question a two-question message is labelled by
+    return [desk._analyse(question), *[desk._analyse(t) for t in first + focus_texts(rewritten)]]
+
+
+def _skipped(desk: Desk, case: dict[str, Any], a: Analysis) -> bool:
+    """Questions decided before the model: small talk, and reports not held."""
+    top = a.candidates[0] if a.candidates else None
+    return bool(a.missing and top is not None and top.doc.kind != "faq")
+
+
+def fit(desk: Desk, cases: list[dict[str, Any]], max_wrong: float = 0.01, l2: float = 1.0) -> FitReport:
+    """Fit both models and the thresholds on the usable tune cases."""
+    chosen = [c for c in cases if usable(c) and desk._chitchat(c["q"]) is None]
+    rows, labels, weights = [], [], []
+    for case in chosen:
+        readings = _readings(desk, case["q"])
+        if _skipped(desk, case, readings[0]):
+            continue
+        share = 1.0 / len(readings)
+        for a in readings:
+            for cand in a.candidates[:8]:
+                text = desk.passages[cand.doc.ref]["text"] if cand.doc.kind == "passage" else ""
+                rows.append(cand.features)
+                labels.append(int(candidate_is_right(desk, case, cand.doc.kind, cand.doc.ref, text)))
+                weights.append(share)
+    candidate = fit_logistic(rows, labels, CANDIDATE_FEATURES, l2=l2, weights=weights)
+    model = DecisionModel(candidate=candidate, decision={"bias": 0.0, "top": 1.0})
+    desk.model = model
+    desk.clear_cache()
+    drows, dlabels, picks = [], [], []
+    for case in chosen:
+        whole = desk._analyse(case["q"])
+        if _skipped(desk, case, whole):
+            continue
+        a, _ = desk._focus(case["q"], whole)
+        if not a.candidates:
+            continue
+        top = a.candidates[0]
+        text = desk.passages[top.doc.ref]["text"] if top.doc.kind == "passage" else ""
+        right = candidate_is_right(desk, case, top.doc.kind, top.doc.ref, text)
+        drows.append(a.features)
+        dlabels.append(int(right))
+        picks.append(right)
+    decision = fit_logistic(drows, dlabels, DECISION_FEATURES, l2=l2)
+    model.decision = decision
+    scored = []
+    for feats, right in zip(drows, picks):
+        p = model.confidence(feats)
+        scored.append((p, "right" if right else "wrong"))
+    answer_t, clarify_t = choose_thresholds(scored, max_wrong=max_wrong)
+    model.answer_threshold, model.clarify_threshold = answer_t, clarify_t
+    answered = [o for p, o in scored if p >= answer_t]
+    model.meta = {"fitted": now(), "command": "flask --app service fit-decision",
+                  "cases": len(chosen), "candidates": len(rows), "max_wrong": max_wrong,
+                  "tune_answered": len(answered), "tune_wrong": sum(o == "wrong" for o in answered)}
+    desk.model = model
+    desk.clear_cache()
+    return FitReport(model, len(chosen), len(rows), len(answered),
+                     sum(o == "right" for o in answered), sum(o == "wrong" for o in answered))
