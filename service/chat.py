@@ -90,7 +90,8 @@ def ask():  # type: ignore[no-untyped-def]
     question, session = _read_question()
     db = get_db()
     desk = get_desk()
-    reply = desk.ask(question, desk.context_from_ref(last_figure_ref(db, session)) if session else None)
+    previous = last_figure_ref(db, session) if session else None
+    reply = desk.ask(question, desk.context_from_ref(previous) if previous else None)
     body = reply.public()
     body["ticket"] = None
     ticket_id = None
@@ -109,8 +110,9 @@ def ask():  # type: ignore[no-untyped-def]
             body["answer"] = (f"抱歉，这个问题暂时无法自动解答。已为您生成工单（编号 {ticket['code']}），"
                               "工作人员会尽快跟进答复，请保存好工单编号和查询密码以便查询。")
     latency_ms = (time.perf_counter() - started) * 1000
-    if session and reply.ref and reply.ref.startswith(("fact:", "decline:")):
-        remember_figure(db, session, reply.ref)
+    if session and reply.ref and reply.ref.startswith(("fact:", "decline:", "faq:")):
+        # The last two things answered, for follow-ups (那部分公开的呢, 合起来多少, 这个怎么收费).
+        remember_figure(db, session, f"{reply.ref}|{(previous or '').split('|')[0]}".rstrip("|"))
     log_ask(db, {"session": session, "question": question, "normalised": reply.normalised,
                  "status": reply.status, "kind": reply.kind, "entry_id": reply.entry_id,
                  "ref": reply.ref, "confidence": reply.confidence, "latency_ms": latency_ms,

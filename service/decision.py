@@ -34,6 +34,8 @@ CANDIDATE_FEATURES: dict[str, str] = {
     "agreement": "覆盖率与精确率的调和平均",
     "fuzzy": "与最接近问法的字面相似度",
     "exact": "与某个问法完全相同",
+    "chars": "按字和相邻两字计算的与最接近问法的相似度",
+    "chars_best": "在所有候选中字面相似度最高",
     "is_fact": "候选是年度报告表格中的一行",
     "is_passage": "候选是年度报告正文中的一句",
     "figure_wanted": "问题在问数量、年份或报告，且候选是报告数据",
@@ -57,6 +59,7 @@ DECISION_FEATURES: dict[str, str] = {
     "top_precision": "最佳候选的问法被问题覆盖的比例",
     "top_is_figure": "最佳候选是报告数据",
     "long_message": "长消息，问题取自其中的问句",
+    "agree": "最佳候选同时也是字面相似度最高的候选",
 }
 
 
@@ -81,7 +84,7 @@ class Question:
 
 
 def candidate_features(kind: str, coverage: float, precision: float, fuzzy: float, has_digit: bool,
-                       q: Question) -> dict[str, float]:
+                       q: Question, chars: float = 0.0, chars_best: bool = False) -> dict[str, float]:
     """The named features of one candidate."""
     agreement = 2 * coverage * precision / (coverage + precision) if coverage + precision else 0.0
     figure = kind in ("fact", "passage")
@@ -92,6 +95,8 @@ def candidate_features(kind: str, coverage: float, precision: float, fuzzy: floa
         "agreement": agreement,
         "fuzzy": fuzzy,
         "exact": 1.0 if fuzzy >= 0.999 else 0.0,
+        "chars": chars,
+        "chars_best": 1.0 if chars_best else 0.0,
         "is_fact": 1.0 if kind == "fact" else 0.0,
         "is_passage": 1.0 if kind == "passage" else 0.0,
         "figure_wanted": 1.0 if figure and q.report_intent else 0.0,
@@ -113,7 +118,7 @@ def decision_features(top: float, second: float | None, q: Question, top_feature
             "unknown_words": q.unknown, "domain_word": 1.0 if q.domain_word else 0.0,
             "top_coverage": top_features.get("coverage", 0.0), "top_precision": top_features.get("precision", 0.0),
             "top_is_figure": top_features.get("is_fact", 0.0) + top_features.get("is_passage", 0.0),
-            "long_message": 1.0 if long_message else 0.0}
+            "long_message": 1.0 if long_message else 0.0, "agree": top_features.get("chars_best", 0.0)}
 
 
 @dataclass

@@ -28,7 +28,7 @@ from .knowledge import (Language, lexicon_from_db, read_agencies, read_agency, r
                         read_language, read_places, read_report_terms)
 from .clauses import focus_texts, separate_questions
 from .decision import DecisionModel, Question, candidate_features, decision_features, sigmoid
-from .names import agency_aliases, expand_years, relative_years
+from .names import agency_aliases, expand_years, relative_years, split_name
 from .smalltalk import SmallTalk
 from .matcher import STRAY_CHAR_WEIGHT, Candidate, Doc, Index, QueryTerm
 from .text import TextPipeline, clean, is_number
@@ -77,6 +77,30 @@ class FactContext:
             return None
         _, row, col, year, agency = (ref.split(":", 4) + ["", "", "", ""])[:5]
         return cls(row, col or None, agency or None, int(year) if is_number(year) else None)
+
+
+@dataclass
+class Context:
+    """What a conversation said last: the figure asked last and the one before it, or the
+    FAQ entry answered last."""
+
+    fact: FactContext | None
+    previous: FactContext | None
+    entry_id: int | None
+
+
+# What follows a place name when it names another body of that place (省统计局, 市教育局).
+_OTHER_BODY_RE = re.compile(r"(?:省|市|县|区|自治区)?[\u4e00-\u9fff]{0,8}?(?:统计局|局|厅|委员会|委|院|署|部|中心|办公室|政府)")
+
+
+def _place_forms(agency: str) -> list[str]:
+    """The place-only names of an agency (广东省, 广东), from its derived aliases."""
+    place = split_name(agency)[0]
+    return [a for a in agency_aliases(agency) if place and (a == place or place.startswith(a))]
+
+
+_SUM_RE = re.compile(r"合起来|加起来|加在一起|一共|总共|合计|总计|总和|之和|共计|两项|两个加")
+_ANAPHOR_RE = re.compile(r"^(那|那么|还有|另外|如果)|它|这个|这种|那个|这样|此|该|上述|刚才")
 
 
 @dataclass
@@ -163,6 +187,7 @@ class Scope:
     years: list[int]
     agencies: list[str]
     tokens: set[str]  # tokens of those names, neutral for matching
+    typed: dict[str, str] = field(default_factory=dict)  # full name -> the name as the citizen wrote it
 
 
 def fill_placeholders(text: str, values: dict[str, str]) -> str:
@@ -201,8 +226,18 @@ class Desk:
         for agency in sorted({r.agency for r in reports}, key=len, reverse=True):
             for alias in agency_aliases(agency):
                 derived[clean(alias)] = agency
+        # 省府办公厅, 省政府 said without the province: the one province-level office held.
+        provincial = [a for a in {r.agency for r in reports} if split_name(a)[0].endswith("省")]
+        for agency in provincial if len(provincial) == 1 else []:
+            for alias in agency_aliases(agency):
+                place = split_name(agency)[0]
+                if alias.startswith(place) and len(alias) > len(place) + 2:
+                    derived.setdefault("省" + alias[len(place):], agency)
         for alias, agency in derived.items():
             self.agencies.setdefault(alias, agency)
+        self._place_aliases = {a for a, full in derived.items() if a in {clean(p) for p in _place_forms(full)}}
+        self._held_aliases = sorted(((a, full) for a, full in derived.items() if full != settings.home_agency),
+                                    key=lambda p: len(p[0]), reverse=True)
         self.terms = terms
         self.entries = entries
         self.reports = sorted(reports, key=lambda r: (r.agency != settings.home_agency, -r.year))
@@ -314,9 +349,24 @@ class Desk:
             yield Doc(f"passage:{pid}", "passage", [text], primary, secondary, group=p["report_id"], ref=pid)
 
     # -- answering ----------------------------------------------------------------
-    def context_from_ref(self, ref: str | None) -> FactContext | None:
-        """The follow-up context a previous reply left (its ``ref``), if it was about a figure."""
-        if ref and ref.startswith("fact:"):
+    def context_from_ref(self, ref: str | None) -> Context | None:
+        """The conversation context a session's last replies left (their refs, newest first,
+        joined by |): the figure asked last and the one before it, or the FAQ entry answered last."""
+        if not ref:
+            return None
+        parts = ref.split("|")
+        latest = parts[0]
+        entry_id = None
+        if latest.startswith("faq:"):
+            ident = latest.split(":", 1)[1]
+            entry_id = int(ident) if is_number(ident) and int(ident) in self.entries else None
+            return Context(None, None, entry_id) if entry_id else None
+        fact = self._fact_context(latest)
+        previous = self._fact_context(parts[1]) if len(parts) > 1 else None
+        return Context(fact, previous, None) if fact else None
+
+    def _fact_context(self, ref: str) -> FactContext | None:
+        if ref.startswith("fact:"):
             parts = ref.split(":")
             report = self.reports_by_id.get(int(parts[1])) if is_number(parts[1]) else None
             if report and len(parts) >= 3:
@@ -324,7 +374,7 @@ class Desk:
             return None
         return FactContext.from_ref(ref)
 
-    def ask(self, question: str, context: FactContext | None = None) -> Reply:
+    def ask(self, question: str, context: Context | None = None) -> Reply:
         """Answer one question (already validated as a non-empty string).
 
         ``context`` is the figure the same session asked about last; a short follow-up
@@ -364,7 +414,10 @@ class Desk:
         other_agency = any(a != self.settings.home_agency for a in scope.agencies)
         report_intent = quantity or bool(scope.years) or other_agency or "报告" in compact
         terms = self.index.prepare(tokens, neutral=scope.tokens)
-        groups = [target.id] if target else []
+        # A report not held still has its kind of figures searched (in the latest report held),
+        # so a figure question about it is recognised and declined.
+        fallback = next((r for r in self.reports if r.agency == self.settings.home_agency), None)
+        groups = [target.id] if target else ([fallback.id] if fallback and missing else [])
         candidates = self.index.search(terms, normalised, groups=groups, limit=12)
         total = sum(t.weight for t in terms) or 1.0
         # Words the knowledge never uses (公租房, 居住证) make every candidate less likely.
@@ -374,10 +427,11 @@ class Desk:
         q = Question(quantity=quantity, report_intent=report_intent, unknown=unknown, domain_word=domain,
                      n_terms=len(terms), repaired=any(t.repaired_from for t in terms))
         model = self.model
+        best_chars = max((c.chars for c in candidates), default=0.0)
         for cand in candidates:
             has_digit = cand.doc.kind == "passage" and bool(_DIGIT_RE.search(cand.doc.phrasings[0]))
             cand.features = candidate_features(cand.doc.kind, cand.coverage, cand.precision, cand.fuzzy,
-                                               has_digit, q)
+                                               has_digit, q, cand.chars, cand.chars >= best_chars > 0)
             cand.logit = model.candidate_score(cand.features)
             cand.score = sigmoid(cand.logit)
         candidates.sort(key=lambda c: c.logit, reverse=True)
@@ -413,38 +467,15 @@ class Desk:
         if not texts:
             return whole, []
         parts = [self._analyse(t) for t in texts]
-        readings = [whole, *parts]
-        floor = {id(r): (min(c.logit for c in r.candidates) if r.candidates else -10.0) for r in readings}
-        best: dict[str, Candidate] = {}
-        total: dict[str, float] = {}
-        for r in readings:
-            for c in r.candidates:
-                total[c.doc.key] = total.get(c.doc.key, 0.0) + c.logit
-                if c.doc.key not in best or c.logit > best[c.doc.key].logit:
-                    best[c.doc.key] = c
-        for key in total:
-            for r in readings:
-                if not any(c.doc.key == key for c in r.candidates):
-                    total[key] += floor[id(r)]
-        merged: list[Candidate] = []
-        for key, cand in best.items():
-            merged.append(replace(cand, logit=total[key] / len(readings),
-                                  score=sigmoid(total[key] / len(readings))))
-        merged.sort(key=lambda c: c.logit, reverse=True)
-        merged = merged[:12]
-        if not merged:
-            return whole, []
-        second = merged[1].logit if len(merged) > 1 else None
-        features = decision_features(merged[0].logit, second, whole.question, merged[0].features, long_message=True)
-        combined = replace(whole, candidates=merged, features=features,
-                           confidence=self.model.confidence(features))
-        return combined, []
+        return self._merge([whole, *parts], whole, long_message=True), []
 
-    def _ask(self, question: str, context: FactContext | None) -> Reply:
+    def _ask(self, question: str, context: Context | None) -> Reply:
         chit = self._chitchat(question)
         if chit is not None:
             return chit
         whole = self._analyse(question)
+        if context is not None and context.entry_id is not None:
+            whole = self._about_previous(question, whole, context.entry_id)
         a, others = self._focus(question, whole)
         candidates, scope, target = a.candidates, a.scope, a.target
         explained = [c.explain() for c in candidates[:5]]
@@ -452,10 +483,18 @@ class Desk:
         top = candidates[0] if candidates else None
         model = self.model
 
-        if context is not None and self._is_follow_up(a.compact, scope, candidates, a.terms):
-            return self._follow_up(context, scope, candidates, a.compact, base)
-        if a.missing and top is not None and top.doc.kind != "faq" and top.score >= model.suggestion_floor:
-            row = top.doc.ref if top.doc.kind == "fact" else ""
+        if context is not None and context.fact is not None:
+            if (_SUM_RE.search(a.compact) and not self._names_row(a.compact, candidates)
+                    and self._named_column(_SUM_RE.sub("", a.compact), None) is None):
+                summed = self._sum_follow_up(context, base)
+                if summed is not None:
+                    return summed
+            if self._is_follow_up(a.compact, scope, candidates, a.terms):
+                return self._follow_up(context.fact, scope, candidates, a.compact, base)
+        asks_figure = a.question.quantity or bool(scope.years) or "报告" in a.compact or "年报" in a.compact
+        figures = [c for c in candidates[:3] if c.doc.kind != "faq" and c.score >= model.suggestion_floor]
+        if a.missing and asks_figure and figures and (top.doc.kind != "faq" or a.question.quantity):
+            row = figures[0].doc.ref if figures[0].doc.kind == "fact" else ""
             return self._decline(a.missing, scope, row, None, base)
         if top is None or (a.confidence < model.clarify_threshold and not a.vague):
             return Reply("escalated", None, "", confidence=a.confidence,
@@ -494,15 +533,28 @@ class Desk:
         if not years:  # a year written out wins over 今年/去年/上年度
             years = relative_years(compact, self.settings.today or date.today())
         agencies: list[str] = []
+        typed: dict[str, str] = {}
         rest = compact
-        # Names of local agencies first, so 上海市统计局 is not read as 统计局.
-        local = list(_LOCAL_AGENCY_RE.finditer(compact))
+        # The names people use for the agencies whose reports are held (苏州市府办, 安吉),
+        # longest first; then names of other local agencies, so 上海市统计局 is not read as 统计局.
+        for alias, full in self._held_aliases:
+            at = rest.find(alias)
+            if at < 0:
+                continue
+            if alias in self._place_aliases and _OTHER_BODY_RE.match(rest[at + len(alias):]):
+                continue  # 广东省统计局 is not 广东省人民政府办公厅, though both are 广东
+            agencies.append(full)
+            typed.setdefault(full, alias)
+            rest = rest.replace(alias, " ")
+        local = list(_LOCAL_AGENCY_RE.finditer(rest))
         if self._place_bureau is not None:
             local += list(self._place_bureau.finditer(compact))
         for m in sorted(local, key=lambda m: len(m.group(0)), reverse=True):
             if m.group(0) not in rest:
                 continue
-            name = self.agencies.get(m.group(0), m.group(0))
+            found = m.group(0).lstrip("年度的")  # 2021年广东省政府: the year's 年 is not the name's
+            name = self.agencies.get(found, found)
+            typed.setdefault(name, found)
             if m.re is self._place_bureau:
                 # 上海统计局 means the held 上海市统计局 report, if there is one.
                 held = [a for a in self.agencies.values() if a.startswith(m.group(1)) and a.endswith("统计局")]
@@ -512,6 +564,7 @@ class Desk:
         for name in sorted(self.agencies, key=len, reverse=True):
             if name and name in rest:
                 agencies.append(self.agencies[name])
+                typed.setdefault(self.agencies[name], name)
                 rest = rest.replace(name, " ")
         if self._place is not None and any(w in compact for w in self.language.quantity_words):
             # A figure asked of a place (上海市2021年收到多少申请) is that place's, not ours.
@@ -528,7 +581,7 @@ class Desk:
         for name, full in self.agencies.items():
             if full in agencies:
                 neutral.update(self._tokens(name))
-        return Scope(sorted(set(years)), list(dict.fromkeys(agencies)), neutral)
+        return Scope(sorted(set(years)), list(dict.fromkeys(agencies)), neutral, typed)
 
     def _resolve(self, scope: Scope) -> tuple[ReportRef | None, str | None]:
         """The report a question is about, or a description of what is missing."""
@@ -539,12 +592,18 @@ class Desk:
             match = [r for r in held if r.year == year]
             if match:
                 return match[0], None
-            return None, f"{year}年{agency}"
+            return None, f"{year}年{self._display(scope, agency)}"
         if held:
             return max(held, key=lambda r: r.year), None
         if scope.agencies:
-            return None, agency
+            return None, self._display(scope, agency)
         return None, None
+
+    @staticmethod
+    def _display(scope: Scope, agency: str) -> str:
+        """An agency's full name, with the name the citizen used when it differs (国家发展和改革委员会（发改委）)."""
+        typed = scope.typed.get(agency)
+        return f"{agency}（{typed}）" if typed and typed != agency and typed not in agency else agency
 
     def _decline(self, missing: str, scope: Scope, row: str, col: str | None,
                  base: dict[str, Any]) -> Reply:
@@ -553,6 +612,98 @@ class Desk:
         return Reply("answered", "fact", self._decline_text(missing), confidence=1.0,
                      ref=f"decline:{row}:{col or ''}:{year}:{agency}",
                      reason="问题所指的报告不在知识库中", **base)
+
+    def _about_previous(self, question: str, whole: Analysis, entry_id: int) -> Analysis:
+        """A short question that refers back (这个怎么收费, 那最多延多久) is read together with
+        the topic answered last: every candidate is scored by its mean log-odds over the
+        question alone and the question after the last entry's question."""
+        compact = _PUNCT_RE.sub("", clean(question))
+        if len(compact) > 20 or not _ANAPHOR_RE.search(compact) or whole.scope.years:
+            return whole
+        joined = self._analyse(self.entries[entry_id]["question"] + "，" + question)
+        return self._merge([whole, joined], whole)
+
+    def _names_row(self, compact: str, candidates: list[Candidate]) -> bool:
+        """Does a sum question name a row of its own (那行政诉讼一共多少)?"""
+        rest = _SUM_RE.sub("", compact)
+        col = self._named_column(rest, None)
+        if col is not None:
+            for alias, key in self._col_aliases:
+                if key == col:
+                    rest = rest.replace(alias, "")
+        rest = re.sub(r"[那么的呢是有多少几件个吗啊呀了]", "", rest)
+        return len(rest) >= 2 and any(c.doc.kind == "fact" and c.coverage >= 0.5 for c in candidates)
+
+    def _sum_follow_up(self, context: Context, base: dict[str, Any]) -> Reply | None:
+        """合起来多少: the sum of the last two figures of one report (two rows of one column,
+        or two columns of one row); after a single column, the row's total."""
+        last, before = context.fact, context.previous
+        assert last is not None
+        held = [r for r in self.reports if r.agency == last.agency and r.year == last.year]
+        if not held:
+            return None
+        target = held[0]
+        if before is not None and (before.agency, before.year) == (last.agency, last.year):
+            pair = None
+            if before.col == last.col and before.row_key != last.row_key:
+                pair = [(before.row_key, last.col), (last.row_key, last.col)]
+            elif before.row_key == last.row_key and before.col != last.col:
+                pair = [(last.row_key, before.col), (last.row_key, last.col)]
+            if pair:
+                return self._sum_reply(target, pair, base)
+        if last.col not in (None, "total"):
+            reply = self._fact_reply(last.row_key, target, "total", 0.9, base)
+            reply.reason = "追问合计：该项的总计；" + reply.reason
+            return reply
+        return None
+
+    def _sum_reply(self, target: ReportRef, pair: list[tuple[str, str | None]], base: dict[str, Any]) -> Reply | None:
+        parts = []
+        total = 0.0
+        unit = ""
+        for row_key, col in pair:
+            cells = self._row_cells(target.id, row_key)
+            if not cells:
+                return None
+            col = col if col and (col in cells or col in DERIVED_COLS) else self._default_column(row_key, cells)
+            value, label, unit, section = self._cell(cells, col)
+            row_label = DERIVED_ROWS[row_key][0] if row_key in DERIVED_ROWS else next(iter(cells.values()))["row_label"]
+            col_text = "" if col == "total" else f"（{label}）"
+            parts.append(f"{row_label}{col_text}{format_number(value)}{unit}")
+            total += value
+        title = target.title or f"{target.year}年{target.agency}政府信息公开工作年度报告"
+        answer = (f"根据{target.year}年{target.agency}政府信息公开工作年度报告，" + "与".join(parts)
+                  + f"，合计{format_number(total)}{unit}。")
+        row, col = pair[-1]
+        return Reply("answered", "fact", answer, source=f"《{title}》", source_url=f"/reports/{target.id}",
+                     confidence=0.9, ref=f"fact:{target.id}:{row}:{col or ''}", key=f"fact:sum/{col}",
+                     reason="追问合计：上两问数字之和", **base)
+
+    def _merge(self, readings: list[Analysis], whole: Analysis, long_message: bool = False) -> Analysis:
+        """One reading from several: each candidate scored by its mean log-odds over them (a
+        reading that did not retrieve it counts its lowest score)."""
+        floor = {id(r): (min(c.logit for c in r.candidates) if r.candidates else -10.0) for r in readings}
+        best: dict[str, Candidate] = {}
+        total: dict[str, float] = {}
+        for r in readings:
+            for c in r.candidates:
+                total[c.doc.key] = total.get(c.doc.key, 0.0) + c.logit
+                if c.doc.key not in best or c.logit > best[c.doc.key].logit:
+                    best[c.doc.key] = c
+        for key in total:
+            for r in readings:
+                if not any(c.doc.key == key for c in r.candidates):
+                    total[key] += floor[id(r)]
+        merged = [replace(cand, logit=total[key] / len(readings), score=sigmoid(total[key] / len(readings)))
+                  for key, cand in best.items()]
+        merged.sort(key=lambda c: c.logit, reverse=True)
+        merged = merged[:12]
+        if not merged:
+            return whole
+        second = merged[1].logit if len(merged) > 1 else None
+        features = decision_features(merged[0].logit, second, whole.question, merged[0].features,
+                                     long_message=long_message)
+        return replace(whole, candidates=merged, features=features, confidence=self.model.confidence(features))
 
     def _is_follow_up(self, compact: str, scope: Scope, candidates: list[Candidate],
                       terms: list[QueryTerm]) -> bool:
@@ -578,6 +729,8 @@ class Desk:
         year = scope.years[-1] if scope.years else context.year
         rows = [c for c in candidates if c.doc.kind == "fact" and c.coverage >= 0.5
                 and c.score >= self.model.suggestion_floor]
+        if not self._names_row(compact, candidates):
+            rows = []  # only a column, a year or an agency changes (那法人或其他组织呢)
         row_doc = rows[0].doc if rows else None
         row = row_doc.ref if row_doc else context.row_key
         col = self._named_column(compact, row_doc) or (context.col if row == context.row_key or not rows else None)
@@ -623,6 +776,8 @@ class Desk:
                     rest = rest.replace(phrase.replace(" ", ""), " ")
         for alias, col in self._col_aliases:
             if alias and alias in rest:
+                if alias == "其他" and re.search(r"其他(?![的呢吗]|$|申请人|组织|类|方面)", rest):
+                    continue  # 其他法律行政法规, 其他处理: part of a row's name, not the column
                 return col
         return None
 

@@ -63,6 +63,7 @@ class Candidate:
     coverage: float  # IDF-weighted share of the question's tokens found in the document
     fuzzy: float  # rapidfuzz similarity to the closest phrasing, 0..1
     precision: float = 0.0  # IDF-weighted share of the closest phrasing's tokens in the question
+    chars: float = 0.0  # cosine of IDF-weighted characters and character pairs, closest phrasing
     logit: float = 0.0  # the fitted candidate model's log-odds (set by the desk)
     features: dict[str, float] = field(default_factory=dict)  # the model's named inputs
 
@@ -70,7 +71,7 @@ class Candidate:
         """Scores in a JSON-friendly form, for tickets and the curators' test pane."""
         return {"key": self.doc.key, "kind": self.doc.kind, "score": round(self.score, 4),
                 "coverage": round(self.coverage, 4), "precision": round(self.precision, 4),
-                "fuzzy": round(self.fuzzy, 4),
+                "fuzzy": round(self.fuzzy, 4), "chars": round(self.chars, 4),
                 "features": {k: round(v, 4) for k, v in self.features.items()}}
 
 
@@ -88,6 +89,21 @@ def _best_possible(coverage: float) -> float:
     """The highest score a document with this coverage can reach (precision, fuzzy and
     passage strength at 1)."""
     return max(0.8 * 2 * coverage / (1 + coverage) + 0.2, 0.85 * coverage + 0.15)
+
+
+GRAM_CACHE_SIZE = 50_000
+
+
+def _grams(text: str) -> list[str]:
+    """Characters and adjacent character pairs of a text (spaces removed)."""
+    text = text.replace(" ", "")
+    return list(text) + [text[i:i + 2] for i in range(len(text) - 1)]
+
+
+def _cosine(a: tuple[dict[str, float], float], b: tuple[dict[str, float], float]) -> float:
+    small, large = (a, b) if len(a[0]) <= len(b[0]) else (b, a)
+    dot = sum(v * large[0].get(g, 0.0) for g, v in small[0].items())
+    return dot / (a[1] * b[1])
 
 
 def _pinyin_key(word: str) -> str:
@@ -132,6 +148,20 @@ class Index:
         # The domain's common words: those in at least COMMON_SHARE of the documents.
         self.common = {tok for tok, (idx, _) in self.postings.items()
                        if len(tok) > 1 and len(idx) >= max(2, COMMON_SHARE * n)}
+        # Characters and character pairs of every question-like phrasing, for a second view of
+        # similarity that needs no word segmentation (typos, regional forms, split words).
+        gram_df: dict[str, int] = {}
+        phrasings = 0
+        for doc in self.docs:
+            if doc.kind == "passage":
+                continue
+            for phrasing in doc.phrasings:
+                phrasings += 1
+                for g in set(_grams(phrasing)):
+                    gram_df[g] = gram_df.get(g, 0) + 1
+        self.gram_idf = {g: math.log((phrasings + 1) / (c + 0.5)) for g, c in gram_df.items()}
+        self.gram_unknown = math.log((phrasings + 1) / 0.5)
+        self._gram_cache: dict[str, tuple[dict[str, float], float]] = {}
         self.groups = np.fromiter((d.group for d in self.docs), dtype=np.int64, count=n)
         self._global = self.groups == 0
         self._by_pinyin: dict[str, str] = {}
@@ -245,7 +275,29 @@ class Index:
             else:
                 heapq.heappushpop(kept, score)
         out.sort(key=lambda c: c.score, reverse=True)
-        return out[:limit]
+        out = out[:limit]
+        query_vec = self._gram_vector(query_compact, cache=False)
+        for cand in out:
+            if cand.doc.kind != "passage":
+                cand.chars = max((_cosine(query_vec, self._gram_vector(p.replace(" ", "")))
+                                  for p in cand.doc.phrasings), default=0.0)
+        return out
+
+    def _gram_vector(self, text: str, cache: bool = True) -> tuple[dict[str, float], float]:
+        """IDF-weighted character and character-pair counts of a text, with their norm."""
+        if cache:
+            hit = self._gram_cache.get(text)
+            if hit is not None:
+                return hit
+        vec: dict[str, float] = {}
+        for g in _grams(text):
+            vec[g] = vec.get(g, 0.0) + self.gram_idf.get(g, self.gram_unknown)
+        result = (vec, math.sqrt(sum(v * v for v in vec.values())) or 1.0)
+        if cache:
+            if len(self._gram_cache) >= GRAM_CACHE_SIZE:
+                self._gram_cache.clear()
+            self._gram_cache[text] = result
+        return result
 
     def _precision(self, doc: Doc, query_set: set[str]) -> float:
         """How much of the closest phrasing the question covers (IDF-weighted)."""
