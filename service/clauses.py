@@ -99,3 +99,11 @@ def focus_texts(text: str) -> list[str]:
     if not out:  # nothing asks: the last clause is the likeliest question
         out.append(clauses[-1].text)
     return list(dict.fromkeys(out))
+
+
+def asking_part(text: str) -> str:
+    """A long message cut down to its asking clauses (the whole text if short or if none asks)."""
+    if len(re.sub(r"\W", "", text)) < LONG:
+        return text
+    asking = [c.text for c in split_clauses(text) if c.asks]
+    return "".join(asking) or text

@@ -36,6 +36,7 @@ CANDIDATE_FEATURES: dict[str, str] = {
     "exact": "与某个问法完全相同",
     "chars": "按字和相邻两字计算的与最接近问法的相似度",
     "chars_best": "在所有候选中字面相似度最高",
+    "passage_chars": "报告正文句子包含问题中的字和相邻两字的比例",
     "is_fact": "候选是年度报告表格中的一行",
     "is_passage": "候选是年度报告正文中的一句",
     "figure_wanted": "问题在问数量、年份或报告，且候选是报告数据",
@@ -60,6 +61,11 @@ DECISION_FEATURES: dict[str, str] = {
     "top_is_figure": "最佳候选是报告数据",
     "long_message": "长消息，问题取自其中的问句",
     "agree": "最佳候选同时也是字面相似度最高的候选",
+    "top_fuzzy": "最佳候选与最接近问法的字面相似度",
+    "top_chars": "最佳候选按字和相邻两字计算的相似度",
+    "top_both": "最佳候选的覆盖率与精确率之积",
+    "length": "问题的长度（字数的对数）",
+    "top_prob_sq": "最佳候选得分的平方（得分越高越可信）",
 }
 
 
@@ -95,8 +101,9 @@ def candidate_features(kind: str, coverage: float, precision: float, fuzzy: floa
         "agreement": agreement,
         "fuzzy": fuzzy,
         "exact": 1.0 if fuzzy >= 0.999 else 0.0,
-        "chars": chars,
-        "chars_best": 1.0 if chars_best else 0.0,
+        "chars": chars if kind != "passage" else 0.0,
+        "chars_best": 1.0 if chars_best and kind != "passage" else 0.0,
+        "passage_chars": chars if kind == "passage" else 0.0,
         "is_fact": 1.0 if kind == "fact" else 0.0,
         "is_passage": 1.0 if kind == "passage" else 0.0,
         "figure_wanted": 1.0 if figure and q.report_intent else 0.0,
@@ -118,7 +125,11 @@ def decision_features(top: float, second: float | None, q: Question, top_feature
             "unknown_words": q.unknown, "domain_word": 1.0 if q.domain_word else 0.0,
             "top_coverage": top_features.get("coverage", 0.0), "top_precision": top_features.get("precision", 0.0),
             "top_is_figure": top_features.get("is_fact", 0.0) + top_features.get("is_passage", 0.0),
-            "long_message": 1.0 if long_message else 0.0, "agree": top_features.get("chars_best", 0.0)}
+            "long_message": 1.0 if long_message else 0.0, "agree": top_features.get("chars_best", 0.0),
+            "top_fuzzy": top_features.get("fuzzy", 0.0),
+            "top_chars": top_features.get("chars", 0.0) + top_features.get("passage_chars", 0.0),
+            "top_both": top_features.get("coverage", 0.0) * top_features.get("precision", 0.0),
+            "length": math.log1p(q.n_terms), "top_prob_sq": sigmoid(top) ** 2}
 
 
 @dataclass
@@ -224,12 +235,14 @@ def fit_logistic(rows: Sequence[dict[str, float]], labels: Sequence[int], names:
     return {n: float(v) for n, v in zip(names, w)}
 
 
+CLARIFY_COST = 3.0
+
+
 def choose_thresholds(scored: Sequence[tuple[float, str]], max_wrong: float = 0.01) -> tuple[float, float]:
     """The answer threshold with the most right answers while wrong ones stay within
     ``max_wrong`` of all answers; ``scored`` is (probability, "right" | "wrong" | "none").
 
-    The clarify threshold is where a candidate is at least as likely right as not among
-    the questions that are not answered."""
+    The clarify threshold is where offering a choice stops paying (see CLARIFY_COST)."""
     best_t, best_right = 0.99, -1
     for t in sorted({round(p, 4) for p, _ in scored}):
         answered = [o for p, o in scored if p >= t]
@@ -237,8 +250,15 @@ def choose_thresholds(scored: Sequence[tuple[float, str]], max_wrong: float = 0.
         right = len(answered) - wrong
         if answered and wrong <= max_wrong * len(answered) and right > best_right:
             best_t, best_right = t, right
-    below = sorted(p for p, o in scored if p < best_t and o == "right")
-    clarify = below[len(below) // 4] if below else best_t / 2
+    # Below the answer threshold, offer a choice where it helps more than it misleads: the
+    # threshold maximises right choices minus CLARIFY_COST times wrong ones (a wrong choice
+    # delays a ticket for a question nobody here can answer).
+    below = sorted(((p, o == "right") for p, o in scored if p < best_t), reverse=True)
+    clarify, gain, best_gain = best_t, 0.0, 0.0
+    for p, ok in below:
+        gain += 1.0 if ok else -CLARIFY_COST
+        if gain > best_gain:
+            clarify, best_gain = p, gain
     return best_t, min(clarify, best_t)
 
 

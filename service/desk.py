@@ -26,7 +26,7 @@ import sqlite_utils
 from . import reports as report_format
 from .knowledge import (Language, lexicon_from_db, read_agencies, read_agency, read_chitchat,
                         read_language, read_places, read_report_terms)
-from .clauses import focus_texts, separate_questions
+from .clauses import asking_part, focus_texts, separate_questions
 from .decision import DecisionModel, Question, candidate_features, decision_features, sigmoid
 from .names import agency_aliases, expand_years, relative_years, split_name
 from .smalltalk import SmallTalk
@@ -308,7 +308,10 @@ class Desk:
     def _documents(self, alternates: dict[int, list[str]]) -> Iterator[Doc]:
         """Every matchable document, one at a time (the index keeps what it needs)."""
         for entry_id, entry in self.entries.items():
-            phrasings = [self.pipeline.normalise(q) for q in [entry["question"], *alternates.get(entry_id, [])]]
+            # A story-like phrasing is indexed by the clauses that ask: its narrative words (房东,
+            # 租房) would otherwise become "known" words and stop marking off-topic questions.
+            phrasings = [self.pipeline.normalise(asking_part(q))
+                         for q in [entry["question"], *alternates.get(entry_id, [])]]
             tokens = [tuple(self.pipeline.tokens(p)) for p in phrasings]
             primary = {t for toks in tokens for t in toks}
             secondary = set(self._tokens(entry["answer"])) | set(self._tokens(entry.get("category") or ""))
@@ -427,7 +430,7 @@ class Desk:
         q = Question(quantity=quantity, report_intent=report_intent, unknown=unknown, domain_word=domain,
                      n_terms=len(terms), repaired=any(t.repaired_from for t in terms))
         model = self.model
-        best_chars = max((c.chars for c in candidates), default=0.0)
+        best_chars = max((c.chars for c in candidates if c.doc.kind != "passage"), default=0.0)
         for cand in candidates:
             has_digit = cand.doc.kind == "passage" and bool(_DIGIT_RE.search(cand.doc.phrasings[0]))
             cand.features = candidate_features(cand.doc.kind, cand.coverage, cand.precision, cand.fuzzy,

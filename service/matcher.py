@@ -281,6 +281,12 @@ class Index:
             if cand.doc.kind != "passage":
                 cand.chars = max((_cosine(query_vec, self._gram_vector(p.replace(" ", "")))
                                   for p in cand.doc.phrasings), default=0.0)
+            else:
+                # A passage is long: how much of the question's characters it contains.
+                text = cand.doc.phrasings[0].replace(" ", "")
+                grams = set(_grams(text))
+                total_w = sum(query_vec[0].values()) or 1.0
+                cand.chars = sum(w for g, w in query_vec[0].items() if g in grams) / total_w
         return out
 
     def _gram_vector(self, text: str, cache: bool = True) -> tuple[dict[str, float], float]:
