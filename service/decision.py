@@ -9,8 +9,11 @@ split of the project's labelled questions:
    question (coverage, precision, fuzzy similarity, kind, asks for an amount, share of
    unknown words ...). Candidates are ranked by it.
 2. **Decision model** — how likely the best candidate is right, from its candidate score
-   and its lead over the runner-up. The desk answers above ``answer_threshold``, offers
-   a choice above ``clarify_threshold`` and passes the question to staff below.
+   and its lead over the runner-up. The desk answers above ``answer_threshold``.
+3. **Choice model** — for a question not answered, how likely a "did you mean" list of
+   the best three candidates holds what was asked (rather than the question being
+   another body's business). The desk offers the choice above ``clarify_threshold`` and
+   passes the question to staff below.
 
 Every weight has a name, so the curators' test pane can show each feature's part in a
 decision.
@@ -43,10 +46,6 @@ CANDIDATE_FEATURES: dict[str, str] = {
     "figure_unwanted": "问题不在问数量，但候选是报告数据",
     "faq_for_amount": "问题在问数量，候选却是常见问题",
     "passage_without_digit": "问题在问数量，候选正文句子里没有数字",
-    "unknown_words": "问题中知识库从未用过的词所占比重",
-    "domain_word": "问题含有本领域的常用词（申请、公开等）",
-    "few_words": "问题的有效词很少",
-    "repaired": "问题中有按拼音修复的错别字",
 }
 # Features of a decision: the best candidate's model score and its lead.
 DECISION_FEATURES: dict[str, str] = {
@@ -66,6 +65,7 @@ DECISION_FEATURES: dict[str, str] = {
     "top_both": "最佳候选的覆盖率与精确率之积",
     "length": "问题的长度（字数的对数）",
     "top_prob_sq": "最佳候选得分的平方（得分越高越可信）",
+    "unknown_max": "问题中最重的一个知识库未用词所占比重",
 }
 
 
@@ -87,6 +87,7 @@ class Question:
     domain_word: bool  # has one of the domain's common words
     n_terms: int
     repaired: bool
+    unknown_max: float = 0.0  # the heaviest such word's share (公租房 in 怎么申请公租房)
 
 
 def candidate_features(kind: str, coverage: float, precision: float, fuzzy: float, has_digit: bool,
@@ -129,7 +130,7 @@ def decision_features(top: float, second: float | None, q: Question, top_feature
             "top_fuzzy": top_features.get("fuzzy", 0.0),
             "top_chars": top_features.get("chars", 0.0) + top_features.get("passage_chars", 0.0),
             "top_both": top_features.get("coverage", 0.0) * top_features.get("precision", 0.0),
-            "length": math.log1p(q.n_terms), "top_prob_sq": sigmoid(top) ** 2}
+            "length": math.log1p(q.n_terms), "top_prob_sq": sigmoid(top) ** 2, "unknown_max": q.unknown_max}
 
 
 @dataclass
@@ -138,6 +139,7 @@ class DecisionModel:
 
     candidate: dict[str, float]
     decision: dict[str, float]
+    choice: dict[str, float] = field(default_factory=dict)
     answer_threshold: float = 0.8
     clarify_threshold: float = 0.3
     # A suggestion in a "did you mean" list needs at least this candidate probability.
@@ -152,9 +154,14 @@ class DecisionModel:
         """Probability that answering with the best candidate is right."""
         return sigmoid(sum(self.decision.get(name, 0.0) * value for name, value in features.items()))
 
+    def choice_confidence(self, features: dict[str, float]) -> float:
+        """Probability that a choice of the best candidates holds what was asked."""
+        weights = self.choice or self.decision
+        return sigmoid(sum(weights.get(name, 0.0) * value for name, value in features.items()))
+
     def contributions(self, features: dict[str, float], weights: str = "candidate") -> list[dict[str, Any]]:
         """Each feature's part in a score, for the test pane (largest first)."""
-        table = self.candidate if weights == "candidate" else self.decision
+        table = {"candidate": self.candidate, "decision": self.decision, "choice": self.choice}[weights]
         names = CANDIDATE_FEATURES if weights == "candidate" else DECISION_FEATURES
         rows = [{"name": n, "label": names.get(n, n), "value": round(v, 4), "weight": round(table.get(n, 0.0), 4),
                  "part": round(table.get(n, 0.0) * v, 4)} for n, v in features.items()]
@@ -171,6 +178,7 @@ class DecisionModel:
         th = data.get("thresholds", {})
         return cls(candidate={k: float(v) for k, v in data.get("candidate", {}).items()},
                    decision={k: float(v) for k, v in data.get("decision", {}).items()},
+                   choice={k: float(v) for k, v in data.get("choice", {}).items()},
                    answer_threshold=float(th.get("answer", 0.8)), clarify_threshold=float(th.get("clarify", 0.3)),
                    suggestion_floor=float(th.get("suggestion", 0.15)), meta=dict(data.get("meta", {})))
 
@@ -197,6 +205,9 @@ class DecisionModel:
         lines += ["", "[decision]"]
         for name, label in DECISION_FEATURES.items():
             lines.append(f"{name} = {self.decision.get(name, 0.0):.4f}  # {label}")
+        lines += ["", "# For questions not answered: does a choice of the best three hold the answer?", "[choice]"]
+        for name, label in DECISION_FEATURES.items():
+            lines.append(f"{name} = {self.choice.get(name, 0.0):.4f}  # {label}")
         return "\n".join(lines) + "\n"
 
 
@@ -240,9 +251,9 @@ CLARIFY_COST = 3.0
 
 def choose_thresholds(scored: Sequence[tuple[float, str]], max_wrong: float = 0.01) -> tuple[float, float]:
     """The answer threshold with the most right answers while wrong ones stay within
-    ``max_wrong`` of all answers; ``scored`` is (probability, "right" | "wrong" | "none").
-
-    The clarify threshold is where offering a choice stops paying (see CLARIFY_COST)."""
+    ``max_wrong`` of all answers; ``scored`` is (probability, "right" | "wrong").
+    Returns it with a clarify threshold chosen the same way on the same scores (see
+    :func:`choose_clarify`), for callers without a separate choice model."""
     best_t, best_right = 0.99, -1
     for t in sorted({round(p, 4) for p, _ in scored}):
         answered = [o for p, o in scored if p >= t]
@@ -250,16 +261,21 @@ def choose_thresholds(scored: Sequence[tuple[float, str]], max_wrong: float = 0.
         right = len(answered) - wrong
         if answered and wrong <= max_wrong * len(answered) and right > best_right:
             best_t, best_right = t, right
-    # Below the answer threshold, offer a choice where it helps more than it misleads: the
-    # threshold maximises right choices minus CLARIFY_COST times wrong ones (a wrong choice
-    # delays a ticket for a question nobody here can answer).
-    below = sorted(((p, o == "right") for p, o in scored if p < best_t), reverse=True)
-    clarify, gain, best_gain = best_t, 0.0, 0.0
-    for p, ok in below:
+    below = [(p, o) for p, o in scored if p < best_t]
+    return best_t, min(choose_clarify(below), best_t)
+
+
+def choose_clarify(scored: Sequence[tuple[float, str]]) -> float:
+    """Offer a choice where it helps more than it misleads: the threshold that maximises
+    right choices minus CLARIFY_COST times wrong ones (a wrong choice delays the ticket of
+    a question nobody here can answer)."""
+    ordered = sorted(((p, o == "right") for p, o in scored), reverse=True)
+    clarify, gain, best_gain = 1.0, 0.0, 0.0
+    for p, ok in ordered:
         gain += 1.0 if ok else -CLARIFY_COST
         if gain > best_gain:
             clarify, best_gain = p, gain
-    return best_t, min(clarify, best_t)
+    return clarify
 
 
 def now() -> str:

@@ -427,7 +427,9 @@ class Desk:
         unknown = sum(t.weight for t in terms if not t.known and t.weight > STRAY_CHAR_WEIGHT) / total
         domain = any(t.known and t.text in self.index.common and t.text not in self.language.question_words
                      for t in terms)
-        q = Question(quantity=quantity, report_intent=report_intent, unknown=unknown, domain_word=domain,
+        unknown_max = max((t.weight for t in terms if not t.known and t.weight > STRAY_CHAR_WEIGHT), default=0.0) / total
+        q = Question(quantity=quantity, report_intent=report_intent, unknown=unknown, unknown_max=unknown_max,
+                     domain_word=domain,
                      n_terms=len(terms), repaired=any(t.repaired_from for t in terms))
         model = self.model
         best_chars = max((c.chars for c in candidates if c.doc.kind != "passage"), default=0.0)
@@ -499,7 +501,8 @@ class Desk:
         if a.missing and asks_figure and figures and (top.doc.kind != "faq" or a.question.quantity):
             row = figures[0].doc.ref if figures[0].doc.kind == "fact" else ""
             return self._decline(a.missing, scope, row, None, base)
-        if top is None or (a.confidence < model.clarify_threshold and not a.vague):
+        offer = model.choice_confidence(a.features) >= model.clarify_threshold if top is not None else False
+        if top is None or (a.confidence < model.answer_threshold and not offer and not a.vague):
             return Reply("escalated", None, "", confidence=a.confidence,
                          reason="没有足够接近的知识", **base)
         if a.confidence < model.answer_threshold:
@@ -922,5 +925,15 @@ class Desk:
     def explain(self, question: str) -> dict[str, Any]:
         """Everything the curators' test pane shows about a question."""
         reply = self.ask(question)
+        whole = self._analyse(question)
+        reading, _ = self._focus(question, whole)
+        top = reading.candidates[0] if reading.candidates else None
         return {"reply": reply.public(), "normalised": reply.normalised, "tokens": reply.tokens,
-                "candidates": reply.candidates, "reason": reply.reason}
+                "candidates": reply.candidates, "reason": reply.reason,
+                "rewrites": self.pipeline.rewrites_in(clean(question)),
+                "decision": self.model.contributions(reading.features, "decision") if top else [],
+                "choice": self.model.contributions(reading.features, "choice") if top else [],
+                "choice_confidence": self.model.choice_confidence(reading.features) if top else 0.0,
+                "top_features": self.model.contributions(top.features) if top else [],
+                "thresholds": {"answer": self.model.answer_threshold, "clarify": self.model.clarify_threshold},
+                "model_confidence": reading.confidence}

@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from .decision import (CANDIDATE_FEATURES, DECISION_FEATURES, DecisionModel, choose_thresholds,
-                       fit_logistic, now)
+from .decision import (CANDIDATE_FEATURES, DECISION_FEATURES, DecisionModel, choose_clarify,
+                       choose_thresholds, fit_logistic, now)
 from .desk import Analysis, Desk
 from .evaluation import split_of
 
@@ -97,6 +97,8 @@ def fit(desk: Desk, cases: list[dict[str, Any]], max_wrong: float = 0.01, l2: fl
     desk.model = model
     desk.clear_cache()
     drows, dlabels, picks = [], [], []
+    dcases: list[dict[str, Any]] = []
+    dtop3: list[list[tuple[str, Any, str]]] = []
     for case in chosen:
         whole = desk._analyse(case["q"])
         if _skipped(desk, case, whole):
@@ -110,13 +112,25 @@ def fit(desk: Desk, cases: list[dict[str, Any]], max_wrong: float = 0.01, l2: fl
         drows.append(a.features)
         dlabels.append(int(right))
         picks.append(right)
+        dcases.append(case)
+        dtop3.append([(c.doc.kind, c.doc.ref, desk.passages[c.doc.ref]["text"] if c.doc.kind == "passage" else "")
+                      for c in a.candidates[:3]])
     decision = fit_logistic(drows, dlabels, DECISION_FEATURES, l2=l2)
     model.decision = decision
     scored = []
     for feats, right in zip(drows, picks):
         p = model.confidence(feats)
         scored.append((p, "right" if right else "wrong"))
-    answer_t, clarify_t = choose_thresholds(scored, max_wrong=max_wrong)
+    answer_t, _ = choose_thresholds(scored, max_wrong=max_wrong)
+    # The choice model, on the questions not answered: does a choice of three hold the answer?
+    crows, clabels = [], []
+    for feats, case, top3 in zip(drows, dcases, dtop3):
+        if model.confidence(feats) < answer_t:
+            crows.append(feats)
+            clabels.append(int(any(candidate_is_right(desk, case, kind, ref, text) for kind, ref, text in top3)))
+    model.choice = fit_logistic(crows, clabels, DECISION_FEATURES, l2=l2)
+    clarify_t = choose_clarify([(model.choice_confidence(f), "right" if y else "wrong")
+                                for f, y in zip(crows, clabels)])
     model.answer_threshold, model.clarify_threshold = answer_t, clarify_t
     answered = [o for p, o in scored if p >= answer_t]
     model.meta = {"fitted": now(), "command": "flask --app service fit-decision",

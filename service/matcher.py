@@ -123,8 +123,12 @@ class Index:
         self.word_rarity = word_rarity or (lambda token: 1.0 if len(token) > 1 else None)
         self.docs: list[Doc] = []
         building: dict[str, tuple[array, array]] = {}
+        # Words of the question-like texts: a word found only in answers (公租房 in "社保、
+        # 公租房等请向主管部门咨询") does not make a question about it in scope.
+        self.primary_vocab: set[str] = set()
         for i, doc in enumerate(docs):
             self.docs.append(doc)
+            self.primary_vocab.update(doc.primary)
             for tok in doc.primary:
                 entry = building.get(tok) or building.setdefault(tok, (array("i"), array("f")))
                 entry[0].append(i)
@@ -186,7 +190,7 @@ class Index:
                 if len(tok) == 1 and not tok.isascii():
                     # A lone character is mostly a by-product of segmentation (起, 提).
                     weight = min(weight, SINGLE_CHAR_CAP)
-                terms.append(QueryTerm(tok, weight, True, original))
+                terms.append(QueryTerm(tok, weight, tok in self.primary_vocab, original))
             else:
                 rarity = None if tok.isdigit() or len(tok) == 1 else self.word_rarity(tok)
                 if rarity is None:

@@ -85,7 +85,7 @@ def agency_aliases(full: str) -> list[str]:
     return [a for a in dict.fromkeys(out) if len(a) >= 2]
 
 
-_TWO_DIGIT_YEAR = re.compile(r"(?<![\d.])([12]\d|3[0-5])年(?:度)?(?![代前后内以来多间里]|左右)")
+_TWO_DIGIT_YEAR = re.compile(r"(?<![\d.])([12]\d|3[0-5])年(?![代前后内以来多间里]|左右)")
 _RELATIVE = [(re.compile(r"上一?年度?(?!结转)"), -1), (re.compile(r"去年"), -1), (re.compile(r"前年"), -2),
              (re.compile(r"今年|本年度(?!新收|办理|制发|废止|处理|收费|新制作|新公开)"), 0)]
 

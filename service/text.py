@@ -272,6 +272,12 @@ class TextPipeline:
             return cleaned
         return self._paraphrase_re.sub(lambda m: f" {self._paraphrase_map[m.group(0)]} ", cleaned)
 
+    def rewrites_in(self, cleaned: str) -> list[tuple[str, str]]:
+        """The paraphrases that apply to a cleaned text, as (citizen's wording, knowledge's)."""
+        if self._paraphrase_re is None:
+            return []
+        return [(m.group(0), self._paraphrase_map[m.group(0)]) for m in self._paraphrase_re.finditer(cleaned)]
+
     def _strip_tail(self, part: str) -> str:
         """Drop sentence-final particles (吗, 呢, 呀) but never the end of a word (什么, 怎么)."""
         assert self._tail_re is not None
