@@ -16,6 +16,7 @@ from .desk import Analysis, Desk
 from .evaluation import split_of
 
 FITTED_EXPECTATIONS = ("answer", "escalate")
+SYNTHETIC_WEIGHT = 0.3
 
 
 @dataclass
@@ -51,7 +52,7 @@ def candidate_is_right(desk: Desk, case: dict[str, Any], doc_kind: str, ref: Any
     return False
 
 
-def usable(case: dict[str, Any]) -> bool:
+def usable(case: dict[str, Any]) -> bool:  # noqa: D401
     """Cases the fit learns from: single questions of the tune split that expect an answer
     with a stable key, or an escalation."""
     if split_of(case) != "tune" or case["expect"] not in FITTED_EXPECTATIONS:
@@ -77,15 +78,38 @@ def _skipped(desk: Desk, case: dict[str, Any], a: Analysis) -> bool:
     return bool(a.missing and top is not None and top.doc.kind != "faq")
 
 
+_NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?(?:万|亿)?")
+
+
+def passage_cases(desk: Desk) -> list[dict[str, Any]]:
+    """Questions made from the knowledge itself: each figure sentence of a held report asked
+    back with its numbers blanked (全年主动公开政府信息多少条), labelled by its first figure."""
+    out = []
+    for pid, p in desk.passages.items():
+        report = desk.reports_by_id.get(p["report_id"])
+        if report is None:
+            continue
+        numbers = [n for n in _NUMBER.findall(p["text"]) if n != str(report.year)]
+        if not numbers:
+            continue
+        question = f"{report.agency}{report.year}年" + (p["context"] or "") + _NUMBER.sub("多少", p["text"])[:40]
+        out.append({"id": f"passage-{pid}", "q": question, "expect": "answer", "key": "passage",
+                    "any": [numbers[0]], "style": "knowledge"})
+    return out
+
+
 def fit(desk: Desk, cases: list[dict[str, Any]], max_wrong: float = 0.01, l2: float = 1.0) -> FitReport:
-    """Fit both models and the thresholds on the usable tune cases."""
+    """Fit both models and the thresholds on the usable tune cases (and on the figure
+    sentences of the held reports, asked back)."""
     chosen = [c for c in cases if usable(c) and desk._chitchat(c["q"]) is None]
     rows, labels, weights = [], [], []
-    for case in chosen:
+    # The knowledge's own figure sentences teach the candidate model what a passage match
+    # looks like; they weigh less than citizens' questions and stay out of the thresholds.
+    for case in chosen + passage_cases(desk):
         readings = _readings(desk, case["q"])
         if _skipped(desk, case, readings[0]):
             continue
-        share = 1.0 / len(readings)
+        share = (SYNTHETIC_WEIGHT if case.get("style") == "knowledge" else 1.0) / len(readings)
         for a in readings:
             for cand in a.candidates[:8]:
                 text = desk.passages[cand.doc.ref]["text"] if cand.doc.kind == "passage" else ""

@@ -28,11 +28,13 @@ def test_every_cell_and_narrative_figure_is_answerable(app, runner, client, name
     db = connect(app.config["DATABASE"])
     report = db.execute("select id, agency, year from reports where source_name = ?", [name]).fetchone()
     failures = []
-    for row in db.query("select row_label, col_label, col_key, value from facts where report_id = ?", [report[0]]):
+    for row in db.query("select row_label, col_label, col_key, value, blank from facts where report_id = ?",
+                        [report[0]]):
         col = "" if row["col_key"] == "total" else row["col_label"]
         question = f"{report[1]}{report[2]}年{row['row_label'].replace('·', '')}{col}是多少"
         reply = client.post("/api/ask", json={"question": question}).get_json()
-        value = format_number(row["value"])
+        # A cell the report left blank is "not stated", never given as 0.
+        value = "未填写" if row["blank"] else format_number(row["value"])
         if reply["status"] != "answered" or not re.search(rf"(?<![\d.]){re.escape(value)}(?![\d.])", reply["answer"]):
             failures.append((question, value, reply["answer"][:60]))
         elif f"{report[2]}年{report[1]}" not in reply["answer"]:
