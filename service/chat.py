@@ -112,7 +112,8 @@ def ask():  # type: ignore[no-untyped-def]
     latency_ms = (time.perf_counter() - started) * 1000
     if session and reply.ref and reply.ref.startswith(("fact:", "decline:", "faq:")):
         # The last two things answered, for follow-ups (那部分公开的呢, 合起来多少, 这个怎么收费).
-        remember_figure(db, session, f"{reply.ref}|{(previous or '').split('|')[0]}".rstrip("|"))
+        kept = [r for r in (previous or "").split("|") if r.startswith(("fact:", "decline:"))][:2]
+        remember_figure(db, session, "|".join([reply.ref, *kept][:3]))
     log_ask(db, {"session": session, "question": question, "normalised": reply.normalised,
                  "status": reply.status, "kind": reply.kind, "entry_id": reply.entry_id,
                  "ref": reply.ref, "confidence": reply.confidence, "latency_ms": latency_ms,

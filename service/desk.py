@@ -358,15 +358,14 @@ class Desk:
         if not ref:
             return None
         parts = ref.split("|")
-        latest = parts[0]
         entry_id = None
-        if latest.startswith("faq:"):
-            ident = latest.split(":", 1)[1]
+        if parts[0].startswith("faq:"):
+            ident = parts[0].split(":", 1)[1]
             entry_id = int(ident) if is_number(ident) and int(ident) in self.entries else None
-            return Context(None, None, entry_id) if entry_id else None
-        fact = self._fact_context(latest)
-        previous = self._fact_context(parts[1]) if len(parts) > 1 else None
-        return Context(fact, previous, None) if fact else None
+        facts = [f for f in (self._fact_context(p) for p in parts) if f is not None]
+        if entry_id is None and not facts:
+            return None
+        return Context(facts[0] if facts else None, facts[1] if len(facts) > 1 else None, entry_id)
 
     def _fact_context(self, ref: str) -> FactContext | None:
         if ref.startswith("fact:"):
@@ -479,7 +478,9 @@ class Desk:
         if chit is not None:
             return chit
         whole = self._analyse(question)
-        if context is not None and context.entry_id is not None:
+        figure_follow_up = (context is not None and context.fact is not None and
+                            self._is_follow_up(whole.compact, whole.scope, whole.candidates, whole.terms))
+        if context is not None and context.entry_id is not None and not figure_follow_up:
             whole = self._about_previous(question, whole, context.entry_id)
         a, others = self._focus(question, whole)
         candidates, scope, target = a.candidates, a.scope, a.target
@@ -637,7 +638,10 @@ class Desk:
             for alias, key in self._col_aliases:
                 if key == col:
                     rest = rest.replace(alias, "")
-        rest = re.sub(r"[那么的呢是有多少几件个吗啊呀了]", "", rest)
+        rest = re.sub(r"\d+年度?|[那么的呢是有多少几件个吗啊呀了]", "", rest)
+        for name in self.agencies:
+            if len(name) >= 2:
+                rest = rest.replace(name, "")
         return len(rest) >= 2 and any(c.doc.kind == "fact" and c.coverage >= 0.5 for c in candidates)
 
     def _sum_follow_up(self, context: Context, base: dict[str, Any]) -> Reply | None:
