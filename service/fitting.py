@@ -98,6 +98,31 @@ def passage_cases(desk: Desk) -> list[dict[str, Any]]:
     return out
 
 
+def cell_cases(desk: Desk) -> list[dict[str, Any]]:
+    """Questions made from the knowledge itself: each table cell of a held report asked by
+    its row and column labels, and by the names citizens use for them (report_terms.toml)."""
+    out = []
+    rows_alias = desk.terms.get("rows", {})
+    cols_alias = desk.terms.get("cols", {})
+    for (report_id, row_key), cells in desk.facts.items():
+        report = desk.reports_by_id.get(report_id)
+        if report is None:
+            continue
+        for col, cell in cells.items():
+            if cell.get("blank"):
+                continue
+            value = f"{cell['value']:g}"
+            col_label = "" if col == "total" else cell["col_label"]
+            labels = [(cell["row_label"].replace("·", ""), col_label)]
+            if rows_alias.get(row_key):
+                labels.append((rows_alias[row_key][0], (cols_alias.get(col) or [col_label])[0] if col != "total" else ""))
+            for row_text, col_text in labels:
+                out.append({"id": f"cell-{report_id}-{row_key}-{col}-{len(out)}", "style": "knowledge",
+                            "q": f"{report.year}年{report.agency}{row_text}{col_text}是多少",
+                            "expect": "answer", "key": f"fact:{row_key}/{col}", "any": [value]})
+    return out
+
+
 def fit(desk: Desk, cases: list[dict[str, Any]], max_wrong: float = 0.01, l2: float = 1.0) -> FitReport:
     """Fit both models and the thresholds on the usable tune cases (and on the figure
     sentences of the held reports, asked back)."""
@@ -105,7 +130,8 @@ def fit(desk: Desk, cases: list[dict[str, Any]], max_wrong: float = 0.01, l2: fl
     rows, labels, weights = [], [], []
     # The knowledge's own figure sentences teach the candidate model what a passage match
     # looks like; they weigh less than citizens' questions and stay out of the thresholds.
-    for case in chosen + passage_cases(desk):
+    synthetic = passage_cases(desk) + cell_cases(desk)
+    for case in chosen + synthetic:
         readings = _readings(desk, case["q"])
         if _skipped(desk, case, readings[0]):
             continue
@@ -123,7 +149,8 @@ def fit(desk: Desk, cases: list[dict[str, Any]], max_wrong: float = 0.01, l2: fl
     drows, dlabels, picks = [], [], []
     dcases: list[dict[str, Any]] = []
     dtop3: list[list[tuple[str, Any, str]]] = []
-    for case in chosen:
+    dweights: list[float] = []
+    for case in chosen + synthetic:
         whole = desk._analyse(case["q"])
         if _skipped(desk, case, whole):
             continue
@@ -136,25 +163,27 @@ def fit(desk: Desk, cases: list[dict[str, Any]], max_wrong: float = 0.01, l2: fl
         drows.append(a.features)
         dlabels.append(int(right))
         picks.append(right)
+        dweights.append(SYNTHETIC_WEIGHT if case.get("style") == "knowledge" else 1.0)
         dcases.append(case)
         dtop3.append([(c.doc.kind, c.doc.ref, desk.passages[c.doc.ref]["text"] if c.doc.kind == "passage" else "")
                       for c in a.candidates[:3]])
-    decision = fit_logistic(drows, dlabels, DECISION_FEATURES, l2=l2)
+    decision = fit_logistic(drows, dlabels, DECISION_FEATURES, l2=l2, weights=dweights)
     model.decision = decision
     scored = []
-    for feats, right in zip(drows, picks):
-        p = model.confidence(feats)
-        scored.append((p, "right" if right else "wrong"))
+    for feats, right, weight in zip(drows, picks, dweights):
+        if weight == 1.0:  # thresholds come from citizens' questions only
+            scored.append((model.confidence(feats), "right" if right else "wrong"))
     answer_t, _ = choose_thresholds(scored, max_wrong=max_wrong)
     # The choice model, on the questions not answered: does a choice of three hold the answer?
-    crows, clabels = [], []
-    for feats, case, top3 in zip(drows, dcases, dtop3):
+    crows, clabels, cweights = [], [], []
+    for feats, case, top3, weight in zip(drows, dcases, dtop3, dweights):
         if model.confidence(feats) < answer_t:
             crows.append(feats)
             clabels.append(int(any(candidate_is_right(desk, case, kind, ref, text) for kind, ref, text in top3)))
-    model.choice = fit_logistic(crows, clabels, DECISION_FEATURES, l2=l2)
+            cweights.append(weight)
+    model.choice = fit_logistic(crows, clabels, DECISION_FEATURES, l2=l2, weights=cweights)
     clarify_t = choose_clarify([(model.choice_confidence(f), "right" if y else "wrong")
-                                for f, y in zip(crows, clabels)])
+                                for f, y, w in zip(crows, clabels, cweights) if w == 1.0])
     model.answer_threshold, model.clarify_threshold = answer_t, clarify_t
     answered = [o for p, o in scored if p >= answer_t]
     model.meta = {"fitted": now(), "command": "flask --app service fit-decision",
