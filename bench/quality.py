@@ -119,6 +119,47 @@ def print_report(report: Report, split: str, show: bool) -> None:
                       f"{(reply.get('answer') or '')[:50]!r}")
 
 
+def print_curve(cases: list[dict[str, Any]], reports: list[Path], split: str) -> None:
+    """The trade-off between the share answered and the share of answers that are wrong, as
+    the answer threshold moves, over the single questions of a split that expect an answer
+    or an escalation (what the decision model decides between)."""
+    from service import create_app
+    from service.db import get_desk
+    from service.fitting import candidate_is_right
+    from service.knowledge import import_report
+    from service.storage import connect
+
+    tmp = Path(tempfile.mkdtemp(prefix="curve-"))
+    app = create_app({"TESTING": True, "DATABASE": str(tmp / "q.db"), "INSTANCE_PATH": str(tmp / "instance")})
+    points = []
+    with app.app_context():
+        db = connect(app.config["DATABASE"])
+        for path in reports:
+            import_report(db, path.read_bytes(), path.name)
+        desk = get_desk()
+        for case in cases:
+            if split_of(case) != split or case["expect"] not in ("answer", "escalate"):
+                continue
+            if (case.get("conv") and int(case.get("turn", 1)) > 1) or desk._chitchat(case["q"]) is not None:
+                continue
+            whole = desk._analyse(case["q"])
+            reading, _ = desk._focus(case["q"], whole)
+            if not reading.candidates:
+                points.append((0.0, False))
+                continue
+            top = reading.candidates[0]
+            text = desk.passages[top.doc.ref]["text"] if top.doc.kind == "passage" else ""
+            points.append((reading.confidence, candidate_is_right(desk, case, top.doc.kind, top.doc.ref, text)))
+        threshold = desk.model.answer_threshold
+    print(f"\n== answered / wrong curve ({split}, {len(points)} questions; the fitted threshold is {threshold:.3f}) ==")
+    print("  threshold  answered  wrong of answers")
+    for t in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, round(threshold, 3), 0.95, 0.97, 0.99):
+        answered = [ok for p, ok in points if p >= t]
+        wrong = sum(not ok for ok in answered)
+        share = len(answered) / len(points) if points else 0.0
+        print(f"  {t:9.3f}  {100 * share:7.1f}%  {100 * wrong / len(answered) if answered else 0:6.1f}%")
+
+
 def main() -> None:
     """Parse flags, run the sets, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -126,6 +167,8 @@ def main() -> None:
     parser.add_argument("--split", choices=["tune", "holdout", "all", "both"], default="both")
     parser.add_argument("--show", action="store_true", help="list the tune split's failures")
     parser.add_argument("--only", help="only sets whose file name contains this")
+    parser.add_argument("--curve", action="store_true",
+                        help="also print the answered / wrong curve of the decision model on each split")
     args = parser.parse_args()
     pairs = report_files()
     paths = sorted(EVAL.glob("part_*.jsonl")) + [checks for _, checks in pairs]
@@ -136,6 +179,8 @@ def main() -> None:
     report = run(ask, cases)
     for split in (["tune", "holdout"] if args.split == "both" else [args.split]):
         print_report(report, split, args.show)
+        if args.curve and split != "all":
+            print_curve(cases, [r for r, _ in pairs], split)
 
 
 if __name__ == "__main__":
