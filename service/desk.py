@@ -315,7 +315,8 @@ class Desk:
             tokens = [tuple(self.pipeline.tokens(p)) for p in phrasings]
             primary = {t for toks in tokens for t in toks}
             secondary = set(self._tokens(entry["answer"])) | set(self._tokens(entry.get("category") or ""))
-            yield Doc(f"faq:{entry_id}", "faq", phrasings, primary, secondary, phrasing_tokens=tokens, ref=entry_id)
+            yield Doc(f"faq:{entry_id}", "faq", [p.replace(" ", "") for p in phrasings], primary, secondary,
+                      phrasing_tokens=tokens, ref=entry_id)
         rows: dict[str, dict[str, Any]] = {}
         for (_, row_key), cols in self.facts.items():
             any_fact = next(iter(cols.values()))
@@ -337,7 +338,7 @@ class Desk:
                     primary.update(self.pipeline.tokens(alias))
             # The table's heading names what every row counts (政府信息公开行政复议 ...).
             primary |= set(self._tokens(info["section"] or ""))
-            yield Doc(f"row:{row_key}", "fact", phrasings, primary, set(),
+            yield Doc(f"row:{row_key}", "fact", [p.replace(" ", "") for p in phrasings], primary, set(),
                       phrasing_tokens=[tuple(self.pipeline.tokens(p)) for p in phrasings], ref=row_key)
         previous: dict[str, Any] | None = None
         for pid, p in self.passages.items():
@@ -349,7 +350,8 @@ class Desk:
                 # then "用户达251.7万").
                 secondary |= set(self._tokens(previous["text"]))
             previous = p
-            yield Doc(f"passage:{pid}", "passage", [text], primary, secondary, group=p["report_id"], ref=pid)
+            yield Doc(f"passage:{pid}", "passage", [text.replace(" ", "")], primary, secondary,
+                      group=p["report_id"], ref=pid)
 
     # -- answering ----------------------------------------------------------------
     def context_from_ref(self, ref: str | None) -> Context | None:

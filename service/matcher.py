@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 from pypinyin import lazy_pinyin
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 # How much a token found only in a document's answer/context counts, next to one
 # found in its questions.
@@ -46,7 +46,7 @@ class Doc:
 
     key: str
     kind: str  # "faq" | "fact" | "passage"
-    phrasings: list[str]  # normalised texts compared by rapidfuzz
+    phrasings: list[str]  # normalised texts without spaces, compared by rapidfuzz
     primary: frozenset[str] | set[str]  # tokens of the phrasings (dropped once indexed)
     secondary: frozenset[str] | set[str] = _EMPTY  # tokens of answer or context (dropped once indexed)
     phrasing_tokens: list[tuple[str, ...]] = field(default_factory=list)  # tokens of each phrasing
@@ -64,6 +64,7 @@ class Candidate:
     fuzzy: float  # rapidfuzz similarity to the closest phrasing, 0..1
     precision: float = 0.0  # IDF-weighted share of the closest phrasing's tokens in the question
     chars: float = 0.0  # cosine of IDF-weighted characters and character pairs, closest phrasing
+    near: tuple[int, ...] = ()  # indexes of the phrasings closest to the question
     logit: float = 0.0  # the fitted candidate model's log-odds (set by the desk)
     features: dict[str, float] = field(default_factory=dict)  # the model's named inputs
 
@@ -92,6 +93,8 @@ def _best_possible(coverage: float) -> float:
 
 
 GRAM_CACHE_SIZE = 50_000
+# How many of a candidate's literally closest phrasings the character view compares.
+NEAR_PHRASINGS = 3
 
 
 def _grams(text: str) -> list[str]:
@@ -259,7 +262,7 @@ class Index:
             coverage = float(acc[i]) / total
             if len(kept) >= limit and _best_possible(coverage) < kept[0]:
                 break  # no later (lower-coverage) candidate can enter the top ``limit``
-            fuzzy = self._fuzzy(doc, query_compact)
+            fuzzy, near = self._fuzzy(doc, query_compact)
             if doc.kind == "passage":
                 precision = 0.0
                 # A sentence of a long report shares a word or two with almost anything:
@@ -267,13 +270,16 @@ class Index:
                 strength = min(1.0, float(acc[i]) / PASSAGE_MIN_WEIGHT)
                 score = (0.85 * coverage + 0.15 * fuzzy) * strength
             else:
-                precision = self._precision(doc, query_set)
+                precision, closest = self._precision(doc, query_set)
+                near = (*near, closest)
                 # Both directions must agree: the question's words are in the document
                 # (coverage) and the closest phrasing's words are in the question
                 # (precision); their harmonic mean punishes either one being low.
                 both = 2 * coverage * precision / (coverage + precision) if coverage + precision else 0.0
                 score = 0.8 * both + 0.2 * fuzzy
-            out.append(Candidate(doc, min(score, 1.0), coverage, fuzzy, precision))
+            cand = Candidate(doc, min(score, 1.0), coverage, fuzzy, precision)
+            cand.near = near
+            out.append(cand)
             if len(kept) < limit:
                 heapq.heappush(kept, score)
             else:
@@ -283,12 +289,13 @@ class Index:
         query_vec = self._gram_vector(query_compact, cache=False)
         for cand in out:
             if cand.doc.kind != "passage":
-                cand.chars = max((_cosine(query_vec, self._gram_vector(p.replace(" ", "")))
-                                  for p in cand.doc.phrasings), default=0.0)
+                # Compared with the closest phrasings only (by literal similarity and by words):
+                # comparing every phrasing of every candidate would double the cost of a question.
+                cand.chars = max((_cosine(query_vec, self._gram_vector(cand.doc.phrasings[j]))
+                                  for j in set(cand.near) if 0 <= j < len(cand.doc.phrasings)), default=0.0)
             else:
                 # A passage is long: how much of the question's characters it contains.
-                text = cand.doc.phrasings[0].replace(" ", "")
-                grams = set(_grams(text))
+                grams = set(_grams(cand.doc.phrasings[0]))
                 total_w = sum(query_vec[0].values()) or 1.0
                 cand.chars = sum(w for g, w in query_vec[0].items() if g in grams) / total_w
         return out
@@ -309,11 +316,11 @@ class Index:
             self._gram_cache[text] = result
         return result
 
-    def _precision(self, doc: Doc, query_set: set[str]) -> float:
-        """How much of the closest phrasing the question covers (IDF-weighted)."""
-        best = 0.0
+    def _precision(self, doc: Doc, query_set: set[str]) -> tuple[float, int]:
+        """How much of the closest phrasing the question covers (IDF-weighted), and which."""
+        best, which = 0.0, 0
         idf = self.idf.get
-        for toks in doc.phrasing_tokens:
+        for j, toks in enumerate(doc.phrasing_tokens):
             if query_set.isdisjoint(toks):
                 continue
             total = hit = 0.0
@@ -323,19 +330,14 @@ class Index:
                 if t in query_set:
                     hit += w
             if total > 0 and hit / total > best:
-                best = hit / total
-        return best
+                best, which = hit / total, j
+        return best, which
 
     @staticmethod
-    def _fuzzy(doc: Doc, query_compact: str) -> float:
-        best = 0.0
-        for phrasing in doc.phrasings:
-            compact = phrasing.replace(" ", "")
-            if doc.kind == "passage":
-                score = fuzz.partial_ratio(query_compact, compact)
-            else:
-                score = fuzz.ratio(query_compact, compact)
-            best = max(best, score)
-            if best >= 100:
-                break
-        return best / 100.0
+    def _fuzzy(doc: Doc, query_compact: str) -> tuple[float, tuple[int, ...]]:
+        """The best rapidfuzz similarity to a phrasing, and the NEAR_PHRASINGS closest ones."""
+        scorer = fuzz.partial_ratio if doc.kind == "passage" else fuzz.ratio
+        near = process.extract(query_compact, doc.phrasings, scorer=scorer, limit=NEAR_PHRASINGS)
+        if not near:
+            return 0.0, ()
+        return near[0][1] / 100.0, tuple(j for _, _, j in near)

@@ -47,6 +47,15 @@ class SmallTalk:
             self.intents.append(Intent(str(raw["name"]), reply, [clean(p) for p in raw.get("phrases", []) if clean(p)],
                                        [clean(w) for w in raw.get("soft", [])] + common_soft))
         self.by_name = {i.name: i for i in self.intents}
+        # Prepared once: phrases longest first; English ones as whole-word patterns.
+        self._phrases = sorted(((p, i) for i in self.intents for p in i.phrases), key=lambda x: len(x[0]), reverse=True)
+        self._word_patterns = {p: re.compile(rf"(?<![a-z0-9]){re.escape(p)}(?![a-z0-9])")
+                               for p, _ in self._phrases if p.isascii()}
+        soft_words = {w for i in self.intents for w in i.soft}
+        self._word_patterns.update({w: re.compile(rf"(?<![a-z0-9]){re.escape(w)}(?![a-z0-9])")
+                                    for w in soft_words if w.isascii()})
+        self._soft_sorted = {i.name: sorted(set(i.soft), key=len, reverse=True) for i in self.intents}
+        self._chars = set("".join(p for p, _ in self._phrases if not p.isascii()))
 
     def match(self, question: str) -> Intent | None:
         """The intent a message is made of, or None when it says more than small talk."""
@@ -58,27 +67,28 @@ class SmallTalk:
             has_symbol = any(unicodedata.category(ch) == "So" for ch in text)
             return self.by_name.get("acknowledge") if has_symbol else None
         found: list[Intent] = []
-        soft: set[str] = set()
         # English words match whole (hi is not in shi); Chinese phrases anywhere, longest first.
         ascii_words = " ".join(_ASCII_WORD.findall(_NON_WORD.sub(" ", text)))
         rest = _NON_WORD.sub("", re.sub(r"[a-z0-9]+", "", text))
-        phrases = sorted(((p, i) for i in self.intents for p in i.phrases), key=lambda x: len(x[0]), reverse=True)
-        for phrase, intent in phrases:
+        if rest and not (set(rest) & self._chars) and not ascii_words:
+            return None  # no character of any phrase: not small talk
+        for phrase, intent in self._phrases:
             if phrase.isascii():
-                pattern = rf"(?<![a-z0-9]){re.escape(phrase)}(?![a-z0-9])"
-                if re.search(pattern, ascii_words):
-                    ascii_words = re.sub(pattern, " ", ascii_words)
-                    found.append(intent)
+                if ascii_words and phrase in ascii_words:
+                    pattern = self._word_patterns[phrase]
+                    if pattern.search(ascii_words):
+                        ascii_words = pattern.sub(" ", ascii_words)
+                        found.append(intent)
             elif phrase in rest:
                 rest = rest.replace(phrase, "")
                 found.append(intent)
         if not found:
             return None
-        for intent in found:
-            soft.update(intent.soft)
-        for word in sorted(soft, key=len, reverse=True):
+        soft = sorted({w for intent in found for w in self._soft_sorted[intent.name]}, key=len, reverse=True)
+        for word in soft:
             if word.isascii():
-                ascii_words = re.sub(rf"(?<![a-z0-9]){re.escape(word)}(?![a-z0-9])", " ", ascii_words)
+                if word in ascii_words:
+                    ascii_words = self._word_patterns[word].sub(" ", ascii_words)
             else:
                 rest = rest.replace(word, "")
         if rest or ascii_words.strip():
