@@ -92,7 +92,7 @@ def _best_possible(coverage: float) -> float:
     return max(0.8 * 2 * coverage / (1 + coverage) + 0.2, 0.85 * coverage + 0.15)
 
 
-GRAM_CACHE_SIZE = 50_000
+GRAM_CACHE_SIZE = 8_000
 # How many of a candidate's literally closest phrasings the character view compares.
 NEAR_PHRASINGS = 3
 
@@ -166,8 +166,11 @@ class Index:
                 phrasings += 1
                 for g in set(_grams(phrasing)):
                     gram_df[g] = gram_df.get(g, 0) + 1
-        self.gram_idf = {g: math.log((phrasings + 1) / (c + 0.5)) for g, c in gram_df.items()}
-        self.gram_unknown = math.log((phrasings + 1) / 0.5)
+        # A pair seen in one phrasing only weighs like one never seen: keeping them all would
+        # cost tens of megabytes at 100,000 entries for no difference in the cosine.
+        self.gram_unknown = math.log((phrasings + 1) / 1.5)
+        self.gram_idf = {g: math.log((phrasings + 1) / (c + 0.5)) for g, c in gram_df.items() if c > 1}
+        del gram_df
         self._gram_cache: dict[str, tuple[dict[str, float], float]] = {}
         self.groups = np.fromiter((d.group for d in self.docs), dtype=np.int64, count=n)
         self._global = self.groups == 0

@@ -151,9 +151,57 @@ def parse_word_lines(lines: Iterable[str]) -> list[tuple[str, int | None]]:
     return words
 
 
-def compile_paraphrases(pairs: Iterable[tuple[str, str]]) -> tuple[re.Pattern[str] | None, dict[str, str]]:
-    """One regex over every variant, longest first. An ASCII variant (fee, gk) matches only
-    as a whole word, so it is never found inside another word."""
+class Rewriter:
+    """Longest-first replacement of many literal variants in one left-to-right scan.
+
+    Variants are looked up by their first character, so the cost grows with the text, not
+    with the size of the lexicon (a regular expression of a thousand alternatives tries each
+    of them at every position). An ASCII variant (fee, gk) matches only as a whole word."""
+
+    def __init__(self, mapping: dict[str, str]):
+        self.mapping = mapping
+        self._by_first: dict[str, list[str]] = {}
+        for variant in sorted(mapping, key=len, reverse=True):
+            self._by_first.setdefault(variant[0], []).append(variant)
+
+    def finditer(self, text: str) -> Iterable[tuple[int, str]]:
+        """(position, variant) of each replacement, left to right, longest first."""
+        i, n = 0, len(text)
+        while i < n:
+            for variant in self._by_first.get(text[i], ()):
+                if text.startswith(variant, i) and self._whole(text, i, variant):
+                    yield i, variant
+                    i += len(variant)
+                    break
+            else:
+                i += 1
+
+    @staticmethod
+    def _whole(text: str, i: int, variant: str) -> bool:
+        if variant[0].isascii() and variant[0].isalnum() and i > 0 and _ascii_alnum(text[i - 1]):
+            return False
+        end = i + len(variant)
+        return not (variant[-1].isascii() and variant[-1].isalnum() and end < len(text) and _ascii_alnum(text[end]))
+
+    def sub(self, text: str) -> str:
+        """The text with every variant replaced by its standard wording (spaced apart)."""
+        out, last = [], 0
+        for i, variant in self.finditer(text):
+            out.append(text[last:i])
+            out.append(f" {self.mapping[variant]} ")
+            last = i + len(variant)
+        if not out:
+            return text
+        out.append(text[last:])
+        return "".join(out)
+
+
+def _ascii_alnum(ch: str) -> bool:
+    return ch.isascii() and ch.isalnum()
+
+
+def compile_paraphrases(pairs: Iterable[tuple[str, str]]) -> tuple[Rewriter | None, dict[str, str]]:
+    """A rewriter over every variant (cleaned), longest first, and the mapping it applies."""
     mapping: dict[str, str] = {}
     for variant, standard in pairs:
         variant, standard = clean(variant), clean(standard)
@@ -161,15 +209,7 @@ def compile_paraphrases(pairs: Iterable[tuple[str, str]]) -> tuple[re.Pattern[st
             mapping.setdefault(variant, standard)
     if not mapping:
         return None, {}
-    alternatives = []
-    for variant in sorted(mapping, key=len, reverse=True):
-        escaped = re.escape(variant)
-        if variant[0].isascii() and variant[0].isalnum():
-            escaped = r"(?<![a-z0-9])" + escaped
-        if variant[-1].isascii() and variant[-1].isalnum():
-            escaped += r"(?![a-z0-9])"
-        alternatives.append(escaped)
-    return re.compile("|".join(alternatives)), mapping
+    return Rewriter(mapping), mapping
 
 
 _TOKENIZER_LOCK = threading.Lock()
@@ -270,13 +310,13 @@ class TextPipeline:
         """Citizens' wordings (already cleaned) in the knowledge's words, by the paraphrase lexicon."""
         if self._paraphrase_re is None:
             return cleaned
-        return self._paraphrase_re.sub(lambda m: f" {self._paraphrase_map[m.group(0)]} ", cleaned)
+        return self._paraphrase_re.sub(cleaned)
 
     def rewrites_in(self, cleaned: str) -> list[tuple[str, str]]:
         """The paraphrases that apply to a cleaned text, as (citizen's wording, knowledge's)."""
         if self._paraphrase_re is None:
             return []
-        return [(m.group(0), self._paraphrase_map[m.group(0)]) for m in self._paraphrase_re.finditer(cleaned)]
+        return [(v, self._paraphrase_map[v]) for _, v in self._paraphrase_re.finditer(cleaned)]
 
     def _strip_tail(self, part: str) -> str:
         """Drop sentence-final particles (吗, 呢, 呀) but never the end of a word (什么, 怎么)."""
