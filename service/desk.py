@@ -190,6 +190,32 @@ class Scope:
     typed: dict[str, str] = field(default_factory=dict)  # full name -> the name as the citizen wrote it
 
 
+def _group_by_entry(rows: Any) -> Any:
+    """Phrasings of each entry from (entry_id, text) rows sorted by entry id (or a dict of
+    lists), asked for in increasing entry id."""
+    iterator = iter(rows)
+    pending: list[Any] = []
+
+    def texts(entry_id: int) -> list[str]:
+        out: list[str] = []
+        while True:
+            if not pending:
+                nxt = next(iterator, None)
+                if nxt is None:
+                    return out
+                pending.append(nxt)
+            key, value = pending[0]
+            if key < entry_id:
+                pending.pop()
+            elif key == entry_id:
+                pending.pop()
+                out.extend(value if isinstance(value, list) else [value])
+            else:
+                return out
+
+    return texts
+
+
 def fill_placeholders(text: str, values: dict[str, str]) -> str:
     """An answer with the agency's settings put in ({address}, {phone}, {contact} ...)."""
     for name, value in values.items():
@@ -209,7 +235,7 @@ class Desk:
 
     def __init__(self, *, pipeline: TextPipeline, language: Language, settings: Settings,
                  chitchat: dict[str, Any], agencies: dict[str, str], terms: dict[str, Any],
-                 entries: dict[int, dict[str, Any]], alternates: dict[int, list[str]], reports: list[ReportRef],
+                 entries: dict[int, dict[str, Any]], alternates: Any, reports: list[ReportRef],
                  facts: dict[tuple[int, str], dict[str, dict[str, Any]]],
                  passages: dict[int, dict[str, Any]], version: int = 0, places: list[str] | None = None,
                  agency: dict[str, str] | None = None, model: DecisionModel | None = None):
@@ -269,10 +295,10 @@ class Desk:
         for row in db.query("select id, key, question, answer, category, source from entries "
                             "where status = 'published' order by id"):
             entries[row["id"]] = dict(row, answer=fill_placeholders(row["answer"], agency))
-        alternates: dict[int, list[str]] = {}
-        for row in db.execute("select entry_id, text from alternates order by id"):
-            if row[0] in entries:
-                alternates.setdefault(row[0], []).append(row[1])
+        # Streamed in entry order while the index is built, never all held at once (at 100,000
+        # entries the phrasings as read would double the peak memory of a build).
+        alternates = ((row[0], row[1]) for row in
+                      db.execute("select entry_id, text from alternates order by entry_id, id"))
         reports = [ReportRef(r["id"], r["agency"], r["year"], r["title"] or "")
                    for r in db.query("select id, agency, year, title from reports")]
         facts: dict[tuple[int, str], dict[str, dict[str, Any]]] = {}
@@ -305,13 +331,14 @@ class Desk:
         pairs.sort(key=lambda p: len(p[0]), reverse=True)
         return pairs
 
-    def _documents(self, alternates: dict[int, list[str]]) -> Iterator[Doc]:
+    def _documents(self, alternates: Any) -> Iterator[Doc]:
         """Every matchable document, one at a time (the index keeps what it needs)."""
+        by_entry = _group_by_entry(alternates.items() if isinstance(alternates, dict) else alternates)
         for entry_id, entry in self.entries.items():
             # A story-like phrasing is indexed by the clauses that ask: its narrative words (房东,
             # 租房) would otherwise become "known" words and stop marking off-topic questions.
             phrasings = [self.pipeline.normalise(asking_part(q))
-                         for q in [entry["question"], *alternates.get(entry_id, [])]]
+                         for q in [entry["question"], *by_entry(entry_id)]]
             tokens = [tuple(self.pipeline.tokens(p)) for p in phrasings]
             primary = {t for toks in tokens for t in toks}
             secondary = set(self._tokens(entry["answer"])) | set(self._tokens(entry.get("category") or ""))

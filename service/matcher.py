@@ -40,7 +40,7 @@ PASSAGE_MIN_WEIGHT = 3.3
 _EMPTY: frozenset[str] = frozenset()
 
 
-@dataclass
+@dataclass(slots=True)
 class Doc:
     """One matchable unit: an FAQ entry, a report table row, or a report passage."""
 
@@ -92,7 +92,8 @@ def _best_possible(coverage: float) -> float:
     return max(0.8 * 2 * coverage / (1 + coverage) + 0.2, 0.85 * coverage + 0.15)
 
 
-GRAM_CACHE_SIZE = 8_000
+GRAM_CACHE_SIZE = 2_000
+GRAM_BUCKETS = 1 << 20
 # How many of a candidate's literally closest phrasings the character view compares.
 NEAR_PHRASINGS = 3
 
@@ -126,12 +127,8 @@ class Index:
         self.word_rarity = word_rarity or (lambda token: 1.0 if len(token) > 1 else None)
         self.docs: list[Doc] = []
         building: dict[str, tuple[array, array]] = {}
-        # Words of the question-like texts: a word found only in answers (公租房 in "社保、
-        # 公租房等请向主管部门咨询") does not make a question about it in scope.
-        self.primary_vocab: set[str] = set()
         for i, doc in enumerate(docs):
             self.docs.append(doc)
-            self.primary_vocab.update(doc.primary)
             for tok in doc.primary:
                 entry = building.get(tok) or building.setdefault(tok, (array("i"), array("f")))
                 entry[0].append(i)
@@ -146,6 +143,10 @@ class Index:
             tok: (np.frombuffer(idx, dtype=np.int32), np.frombuffer(w, dtype=np.float32))
             for tok, (idx, w) in building.items()
         }
+        # Words found only in answers (公租房 in "社保、公租房等请向主管部门咨询") do not make a
+        # question about them in scope: they are not "known".
+        self.answer_only: frozenset[str] = frozenset(
+            tok for tok, (_, w) in self.postings.items() if float(w.max()) < 1.0)
         self.idf: dict[str, float] = {
             tok: math.log(1 + (n - len(idx) + 0.5) / (len(idx) + 0.5))
             for tok, (idx, _) in self.postings.items()
@@ -157,7 +158,9 @@ class Index:
                        if len(tok) > 1 and len(idx) >= max(2, COMMON_SHARE * n)}
         # Characters and character pairs of every question-like phrasing, for a second view of
         # similarity that needs no word segmentation (typos, regional forms, split words).
-        gram_df: dict[str, int] = {}
+        # Their document frequencies are counted in hashed buckets: a fixed 4 MB however large
+        # the knowledge (a dictionary of every pair cost over 100 MB at 100,000 entries).
+        counts = np.zeros(GRAM_BUCKETS, dtype=np.int32)
         phrasings = 0
         for doc in self.docs:
             if doc.kind == "passage":
@@ -165,12 +168,14 @@ class Index:
             for phrasing in doc.phrasings:
                 phrasings += 1
                 for g in set(_grams(phrasing)):
-                    gram_df[g] = gram_df.get(g, 0) + 1
-        # A pair seen in one phrasing only weighs like one never seen: keeping them all would
-        # cost tens of megabytes at 100,000 entries for no difference in the cosine.
+                    counts[hash(g) & (GRAM_BUCKETS - 1)] += 1
+        # A pair seen in one phrasing only weighs like one never seen.
         self.gram_unknown = math.log((phrasings + 1) / 1.5)
-        self.gram_idf = {g: math.log((phrasings + 1) / (c + 0.5)) for g, c in gram_df.items() if c > 1}
-        del gram_df
+        weights = np.full(GRAM_BUCKETS, self.gram_unknown, dtype=np.float32)
+        seen = counts > 1
+        weights[seen] = np.log((phrasings + 1) / (counts[seen] + 0.5))
+        self._gram_weights = weights
+        del counts, seen
         self._gram_cache: dict[str, tuple[dict[str, float], float]] = {}
         self.groups = np.fromiter((d.group for d in self.docs), dtype=np.int64, count=n)
         self._global = self.groups == 0
@@ -196,7 +201,7 @@ class Index:
                 if len(tok) == 1 and not tok.isascii():
                     # A lone character is mostly a by-product of segmentation (起, 提).
                     weight = min(weight, SINGLE_CHAR_CAP)
-                terms.append(QueryTerm(tok, weight, tok in self.primary_vocab, original))
+                terms.append(QueryTerm(tok, weight, tok not in self.answer_only, original))
             else:
                 rarity = None if tok.isdigit() or len(tok) == 1 else self.word_rarity(tok)
                 if rarity is None:
@@ -310,8 +315,9 @@ class Index:
             if hit is not None:
                 return hit
         vec: dict[str, float] = {}
+        weights = self._gram_weights
         for g in _grams(text):
-            vec[g] = vec.get(g, 0.0) + self.gram_idf.get(g, self.gram_unknown)
+            vec[g] = vec.get(g, 0.0) + float(weights[hash(g) & (GRAM_BUCKETS - 1)])
         result = (vec, math.sqrt(sum(v * v for v in vec.values())) or 1.0)
         if cache:
             if len(self._gram_cache) >= GRAM_CACHE_SIZE:
