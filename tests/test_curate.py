@@ -449,3 +449,30 @@ def test_forms_without_csrf_are_refused(client, auth, db) -> None:
     assert client.post(f"/staff/faq/{target}/archive").status_code == 400
     assert client.post("/staff/lexicon/words", data={"word": "统计小站"}).status_code == 400
     assert db.execute("select status from entries where id = ?", [target]).fetchone()[0] == "published"
+
+
+# -- paraphrases and the fitted decision in the test pane ---------------------------
+
+
+def test_a_curator_adds_and_removes_a_paraphrase_and_matching_follows(staff, db, client) -> None:
+    question = "申请公开多久能有个准话"
+    before = ask(client, question)
+    response = staff.post("/staff/lexicon/paraphrases", variant="准话", standard="答复")
+    assert response.status_code == 302
+    assert "准话" in staff.text("/staff/lexicon")
+    pane = staff.text("/staff/faq/test?q=" + quote(question))
+    assert "准话 → 答复" in pane
+    after = ask(client, question)
+    assert after["status"] == "answered" and after["entry_id"] == entry_id(db, "reply-deadline")
+    [log] = audit_rows(db, "add_paraphrase")
+    assert log["target"] == "paraphrase:准话"
+    refused = staff.post("/staff/lexicon/paraphrases", variant="准话", standard="期限")
+    assert refused.status_code == 400 and "已改写为" in refused.get_data(as_text=True)
+    assert staff.post("/staff/lexicon/paraphrases/delete", variant="准话").status_code == 302
+    assert ask(client, question)["status"] == before["status"]
+
+
+def test_the_test_pane_shows_each_features_part_in_the_decision(staff) -> None:
+    page = staff.text("/staff/faq/test?q=" + quote("申请信息公开收费吗"))
+    assert "判断依据" in page and "对结论的贡献" in page and "最佳候选得分的构成" in page
+    assert "最佳候选领先第二名的幅度" in page and "回答阈值" in page
