@@ -142,6 +142,8 @@ class DecisionModel:
     choice: dict[str, float] = field(default_factory=dict)
     answer_threshold: float = 0.8
     clarify_threshold: float = 0.3
+    # Answers whose best candidate is a report figure have a threshold of their own.
+    figure_threshold: float | None = None
     # A suggestion in a "did you mean" list needs at least this candidate probability.
     suggestion_floor: float = 0.15
     meta: dict[str, Any] = field(default_factory=dict)
@@ -153,6 +155,12 @@ class DecisionModel:
     def confidence(self, features: dict[str, float]) -> float:
         """Probability that answering with the best candidate is right."""
         return sigmoid(sum(self.decision.get(name, 0.0) * value for name, value in features.items()))
+
+    def threshold_for(self, features: dict[str, float]) -> float:
+        """The answer threshold for a decision: the figures' own when the best is a figure."""
+        if features.get("top_is_figure") and self.figure_threshold is not None:
+            return self.figure_threshold
+        return self.answer_threshold
 
     def choice_confidence(self, features: dict[str, float]) -> float:
         """Probability that a choice of the best candidates holds what was asked."""
@@ -180,6 +188,7 @@ class DecisionModel:
                    decision={k: float(v) for k, v in data.get("decision", {}).items()},
                    choice={k: float(v) for k, v in data.get("choice", {}).items()},
                    answer_threshold=float(th.get("answer", 0.8)), clarify_threshold=float(th.get("clarify", 0.3)),
+                   figure_threshold=float(th["figure"]) if "figure" in th else None,
                    suggestion_floor=float(th.get("suggestion", 0.15)), meta=dict(data.get("meta", {})))
 
     @classmethod
@@ -198,7 +207,9 @@ class DecisionModel:
             lines.append(f"{k} = {_toml_value(v)}")
         lines += ["", "[thresholds]",
                   "# answer when the decision probability is at least this; offer a choice above clarify",
-                  f"answer = {self.answer_threshold:.4f}", f"clarify = {self.clarify_threshold:.4f}",
+                  f"answer = {self.answer_threshold:.4f}",
+                  *([f"figure = {self.figure_threshold:.4f}"] if self.figure_threshold is not None else []),
+                  f"clarify = {self.clarify_threshold:.4f}",
                   f"suggestion = {self.suggestion_floor:.4f}", "", "[candidate]"]
         for name, label in CANDIDATE_FEATURES.items():
             lines.append(f"{name} = {self.candidate.get(name, 0.0):.4f}  # {label}")

@@ -532,10 +532,11 @@ class Desk:
             row = figures[0].doc.ref if figures[0].doc.kind == "fact" else ""
             return self._decline(a.missing, scope, row, None, base)
         offer = model.choice_confidence(a.features) >= model.clarify_threshold if top is not None else False
-        if top is None or (a.confidence < model.answer_threshold and not offer and not a.vague):
+        threshold = model.threshold_for(a.features)
+        if top is None or (a.confidence < threshold and not offer and not a.vague):
             return Reply("escalated", None, "", confidence=a.confidence,
                          reason="没有足够接近的知识", **base)
-        if a.confidence < model.answer_threshold:
+        if a.confidence < threshold:
             return self._clarify(candidates, target, base, confidence=a.confidence,
                                  floor=0.0 if a.vague else model.suggestion_floor)
         if top.doc.kind == "passage":
@@ -968,5 +969,6 @@ class Desk:
                 "choice": self.model.contributions(reading.features, "choice") if top else [],
                 "choice_confidence": self.model.choice_confidence(reading.features) if top else 0.0,
                 "top_features": self.model.contributions(top.features) if top else [],
-                "thresholds": {"answer": self.model.answer_threshold, "clarify": self.model.clarify_threshold},
+                "thresholds": {"answer": self.model.threshold_for(reading.features) if top else self.model.answer_threshold,
+                               "clarify": self.model.clarify_threshold},
                 "model_confidence": reading.confidence}

@@ -169,23 +169,31 @@ def fit(desk: Desk, cases: list[dict[str, Any]], max_wrong: float = 0.01, l2: fl
                       for c in a.candidates[:3]])
     decision = fit_logistic(drows, dlabels, DECISION_FEATURES, l2=l2, weights=dweights)
     model.decision = decision
-    scored = []
+    # One answer threshold for FAQ answers and one for figures: a figure question that finds
+    # its row is a different bet from a procedure question in a citizen's own words.
+    scored: list[tuple[float, str]] = []
+    by_kind: dict[str, list[tuple[float, str]]] = {"faq": [], "figure": []}
     for feats, right, weight in zip(drows, picks, dweights):
         if weight == 1.0:  # thresholds come from citizens' questions only
-            scored.append((model.confidence(feats), "right" if right else "wrong"))
-    answer_t, _ = choose_thresholds(scored, max_wrong=max_wrong)
+            item = (model.confidence(feats), "right" if right else "wrong")
+            scored.append(item)
+            by_kind["figure" if feats.get("top_is_figure") else "faq"].append(item)
+    answer_t, _ = choose_thresholds(by_kind["faq"], max_wrong=max_wrong)
+    figure_t, _ = choose_thresholds(by_kind["figure"], max_wrong=max_wrong)
+    model.answer_threshold, model.figure_threshold = answer_t, figure_t
     # The choice model, on the questions not answered: does a choice of three hold the answer?
     crows, clabels, cweights = [], [], []
     for feats, case, top3, weight in zip(drows, dcases, dtop3, dweights):
-        if model.confidence(feats) < answer_t:
+        if model.confidence(feats) < model.threshold_for(feats):
             crows.append(feats)
             clabels.append(int(any(candidate_is_right(desk, case, kind, ref, text) for kind, ref, text in top3)))
             cweights.append(weight)
     model.choice = fit_logistic(crows, clabels, DECISION_FEATURES, l2=l2, weights=cweights)
     clarify_t = choose_clarify([(model.choice_confidence(f), "right" if y else "wrong")
                                 for f, y, w in zip(crows, clabels, cweights) if w == 1.0])
-    model.answer_threshold, model.clarify_threshold = answer_t, clarify_t
-    answered = [o for p, o in scored if p >= answer_t]
+    model.clarify_threshold = clarify_t
+    answered = [o for (p, o), feats in zip(scored, [f for f, w in zip(drows, dweights) if w == 1.0])
+                if p >= model.threshold_for(feats)]
     model.meta = {"fitted": now(), "command": "flask --app service fit-decision",
                   "cases": len(chosen), "candidates": len(rows), "max_wrong": max_wrong,
                   "tune_answered": len(answered), "tune_wrong": sum(o == "wrong" for o in answered)}
