@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, Iterator
@@ -30,66 +30,21 @@ from .clauses import asking_part, focus_texts, separate_questions
 from .decision import DecisionModel, Question, candidate_features, decision_features, sigmoid
 from .names import agency_aliases, expand_years, relative_years, split_name
 from .smalltalk import SmallTalk
-from .matcher import STRAY_CHAR_WEIGHT, Candidate, Doc, Index, QueryTerm
-from .text import TextPipeline, clean, is_number
+from .conversation import Conversation
+from .figures import FigureAnswers
+from .replies import (_DIGIT_RE, _PUNCT_RE, _SUM_RE, _YEAR_RE, DERIVED_ALIASES, DERIVED_COLS, DERIVED_ROWS,
+                      Analysis, Context, ReportRef, Reply, Scope)
+from .replies import FactContext, format_number  # noqa: F401  (part of this module's interface)
+from .matcher import STRAY_CHAR_WEIGHT, Candidate, Doc, Index
+from .text import TextPipeline, clean
 
 ANSWER_CACHE_SIZE = 8192
-_DIGIT_RE = re.compile(r"\d")
-_PUNCT_RE = re.compile(r"[^\w\u4e00-\u9fff]+|_")
-_YEAR_RE = re.compile(r"(?<!\d)((?:19[5-9]|20\d)\d)(?!\d)(?:\s*年度?)?(?![\d件个条元页次万亿人家篇场项])")
 _RELATIVE_YEARS = {"今年": 0, "本年度": 0, "去年": -1, "上一年度": -1, "上年度": -1, "前年": -2}
 _LOCAL_AGENCY_RE = re.compile(
     r"[\u4e00-\u9fff]{2,7}?(?:省|市|自治区|自治州|地区|盟|县|区)"
     r"[\u4e00-\u9fff]{0,10}?(?:统计局|人民政府|政府|局|厅|委员会|委|办公室|院|署)"
 )
 
-# Derived figures: sums the table implies.
-DERIVED_COLS = {"legal_persons": ("法人或其他组织", ("business", "research", "public_interest",
-                                                  "legal_services", "other"))}
-DERIVED_ROWS = {
-    "litigation": ("行政诉讼（未经复议直接起诉与复议后起诉合计）",
-                   ("litigation_direct", "litigation_after_review")),
-    "disclosure_rate": ("公开比例（予以公开与部分公开之和占办理结果总计的比例）",
-                        ("disclosed", "partial", "outcome_total")),
-}
-# What the derived rows are matched by (their labels name their parts, which must not match).
-DERIVED_ALIASES = {
-    "litigation": ["行政诉讼", "行政诉讼合计", "诉讼案件", "被起诉"],
-    "disclosure_rate": ["公开比例", "公开率", "公开的比例", "公开占比", "予以公开比例",
-                        "公开的申请占多少", "百分之多少公开"],
-}
-_FOLLOW_UP_RE = re.compile(r"^(那|那么|那个|还有|另外|再问|如果是)|呢$")
-
-
-@dataclass
-class FactContext:
-    """The figure the session asked about last, for follow-ups (那2020年呢)."""
-
-    row_key: str
-    col: str | None
-    agency: str | None
-    year: int | None
-
-    @classmethod
-    def from_ref(cls, ref: str | None) -> "FactContext | None":
-        """Rebuild from a reply's ref: fact:REPORT:ROW:COL is resolved by the caller."""
-        if not ref or not ref.startswith("decline:"):
-            return None
-        _, row, col, year, agency = (ref.split(":", 4) + ["", "", "", ""])[:5]
-        return cls(row, col or None, agency or None, int(year) if is_number(year) else None)
-
-
-@dataclass
-class Context:
-    """What a conversation said last: the figure asked last and the one before it, or the
-    FAQ entry answered last."""
-
-    fact: FactContext | None
-    previous: FactContext | None
-    entry_id: int | None
-
-
-# What follows a place name when it names another body of that place (省统计局, 市教育局).
 _OTHER_BODY_RE = re.compile(r"(?:省|市|县|区|自治区)?[\u4e00-\u9fff]{0,8}?(?:统计局|局|厅|委员会|委|院|署|部|中心|办公室|政府)")
 
 
@@ -99,10 +54,6 @@ def _place_forms(agency: str) -> list[str]:
     return [a for a in agency_aliases(agency) if place and (a == place or place.startswith(a))]
 
 
-_SUM_RE = re.compile(r"合起来|加起来|加在一起|一共|总共|合计|总计|总和|之和|共计|两项|两个加")
-_ANAPHOR_RE = re.compile(r"^(那|那么|还有|另外|如果)|它|这个|这种|那个|这样|此|该|上述|刚才")
-
-
 @dataclass
 class Settings:
     """Decision thresholds and identity, from the app config."""
@@ -110,84 +61,6 @@ class Settings:
     home_agency: str = "国家统计局"
     max_suggestions: int = 3
     today: date | None = None  # fixed in tests; None means the real date
-
-
-@dataclass
-class Reply:
-    """What the desk says, plus what the service logs and stores with a ticket."""
-
-    status: str  # answered | clarify | escalated
-    kind: str | None  # faq | fact | chitchat | None
-    answer: str
-    source: str | None = None
-    source_url: str | None = None
-    confidence: float = 0.0
-    entry_id: int | None = None
-    suggestions: list[dict[str, Any]] = field(default_factory=list)
-    ref: str | None = None  # what answered: "faq:12", "fact:3:new:total", "passage:7", ...
-    normalised: str = ""
-    tokens: list[str] = field(default_factory=list)
-    candidates: list[dict[str, Any]] = field(default_factory=list)
-    reason: str = ""  # why this decision, for the curators' test pane
-    key: str | None = None  # what answered, stably: faq:<entry key>, fact:<row>/<col>, chitchat:<intent>
-
-    def __post_init__(self) -> None:
-        # Scores carry bonuses and penalties; what a client sees is a probability-like 0..1.
-        self.confidence = min(1.0, max(0.0, float(self.confidence)))
-
-    def public(self) -> dict[str, Any]:
-        """The JSON body of ``POST /api/ask`` (the ticket is added by the caller)."""
-        return {"status": self.status, "kind": self.kind, "answer": self.answer,
-                "source": self.source, "source_url": self.source_url,
-                "confidence": round(self.confidence, 3), "entry_id": self.entry_id,
-                "key": self.key, "suggestions": self.suggestions}
-
-
-@dataclass
-class Analysis:
-    """One reading of a question (the whole message or one of its clauses)."""
-
-    text: str
-    normalised: str
-    compact: str
-    scope: "Scope"
-    target: "ReportRef | None"
-    missing: str | None
-    question: Question
-    terms: list[QueryTerm]
-    candidates: list[Candidate]
-    features: dict[str, float]
-    confidence: float
-    vague: bool
-
-    @property
-    def top_key(self) -> str | None:
-        return self.candidates[0].doc.key if self.candidates else None
-
-
-@dataclass
-class ReportRef:
-    """A report held in the knowledge base."""
-
-    id: int
-    agency: str
-    year: int
-    title: str
-
-    @property
-    def name(self) -> str:
-        """Short name, e.g. 2021年国家统计局."""
-        return f"{self.year}年{self.agency}"
-
-
-@dataclass
-class Scope:
-    """The agencies and years a question names."""
-
-    years: list[int]
-    agencies: list[str]
-    tokens: set[str]  # tokens of those names, neutral for matching
-    typed: dict[str, str] = field(default_factory=dict)  # full name -> the name as the citizen wrote it
 
 
 def _group_by_entry(rows: Any) -> Any:
@@ -223,14 +96,7 @@ def fill_placeholders(text: str, values: dict[str, str]) -> str:
     return text
 
 
-def format_number(value: float) -> str:
-    """152.0 -> "152", 86.39 -> "86.39"."""
-    if abs(value - round(value)) < 1e-9:
-        return str(int(round(value)))
-    return f"{value:.4f}".rstrip("0").rstrip(".")
-
-
-class Desk:
+class Desk(Conversation, FigureAnswers):
     """The in-memory knowledge and the answering logic. Build once per knowledge version."""
 
     def __init__(self, *, pipeline: TextPipeline, language: Language, settings: Settings,
@@ -381,30 +247,6 @@ class Desk:
                       group=p["report_id"], ref=pid)
 
     # -- answering ----------------------------------------------------------------
-    def context_from_ref(self, ref: str | None) -> Context | None:
-        """The conversation context a session's last replies left (their refs, newest first,
-        joined by |): the figure asked last and the one before it, or the FAQ entry answered last."""
-        if not ref:
-            return None
-        parts = ref.split("|")
-        entry_id = None
-        if parts[0].startswith("faq:"):
-            ident = parts[0].split(":", 1)[1]
-            entry_id = int(ident) if is_number(ident) and int(ident) in self.entries else None
-        facts = [f for f in (self._fact_context(p) for p in parts) if f is not None]
-        if entry_id is None and not facts:
-            return None
-        return Context(facts[0] if facts else None, facts[1] if len(facts) > 1 else None, entry_id)
-
-    def _fact_context(self, ref: str) -> FactContext | None:
-        if ref.startswith("fact:"):
-            parts = ref.split(":")
-            report = self.reports_by_id.get(int(parts[1])) if is_number(parts[1]) else None
-            if report and len(parts) >= 3:
-                return FactContext(parts[2], parts[3] if len(parts) > 3 else None, report.agency, report.year)
-            return None
-        return FactContext.from_ref(ref)
-
     def ask(self, question: str, context: Context | None = None) -> Reply:
         """Answer one question (already validated as a non-empty string).
 
@@ -650,75 +492,6 @@ class Desk:
                      ref=f"decline:{row}:{col or ''}:{year}:{agency}",
                      reason="问题所指的报告不在知识库中", **base)
 
-    def _about_previous(self, question: str, whole: Analysis, entry_id: int) -> Analysis:
-        """A short question that refers back (这个怎么收费, 那最多延多久) is read together with
-        the topic answered last: every candidate is scored by its mean log-odds over the
-        question alone and the question after the last entry's question."""
-        compact = _PUNCT_RE.sub("", clean(question))
-        if len(compact) > 20 or not _ANAPHOR_RE.search(compact) or whole.scope.years:
-            return whole
-        joined = self._analyse(self.entries[entry_id]["question"] + "，" + question)
-        return self._merge([whole, joined], whole)
-
-    def _names_row(self, compact: str, candidates: list[Candidate]) -> bool:
-        """Does a sum question name a row of its own (那行政诉讼一共多少)?"""
-        rest = _SUM_RE.sub("", compact)
-        col = self._named_column(rest, None)
-        if col is not None:
-            for alias, key in self._col_aliases:
-                if key == col:
-                    rest = rest.replace(alias, "")
-        rest = re.sub(r"\d+年度?|[那么的呢是有多少几件个吗啊呀了]", "", rest)
-        for name in self.agencies:
-            if len(name) >= 2:
-                rest = rest.replace(name, "")
-        return len(rest) >= 2 and any(c.doc.kind == "fact" and c.coverage >= 0.5 for c in candidates)
-
-    def _sum_follow_up(self, context: Context, base: dict[str, Any]) -> Reply | None:
-        """合起来多少: the sum of the last two figures of one report (two rows of one column,
-        or two columns of one row); after a single column, the row's total."""
-        last, before = context.fact, context.previous
-        assert last is not None
-        held = [r for r in self.reports if r.agency == last.agency and r.year == last.year]
-        if not held:
-            return None
-        target = held[0]
-        if before is not None and (before.agency, before.year) == (last.agency, last.year):
-            pair = None
-            if before.col == last.col and before.row_key != last.row_key:
-                pair = [(before.row_key, last.col), (last.row_key, last.col)]
-            elif before.row_key == last.row_key and before.col != last.col:
-                pair = [(last.row_key, before.col), (last.row_key, last.col)]
-            if pair:
-                return self._sum_reply(target, pair, base)
-        if last.col not in (None, "total"):
-            reply = self._fact_reply(last.row_key, target, "total", 0.9, base)
-            reply.reason = "追问合计：该项的总计；" + reply.reason
-            return reply
-        return None
-
-    def _sum_reply(self, target: ReportRef, pair: list[tuple[str, str | None]], base: dict[str, Any]) -> Reply | None:
-        parts = []
-        total = 0.0
-        unit = ""
-        for row_key, col in pair:
-            cells = self._row_cells(target.id, row_key)
-            if not cells:
-                return None
-            col = col if col and (col in cells or col in DERIVED_COLS) else self._default_column(row_key, cells)
-            value, label, unit, section = self._cell(cells, col)
-            row_label = DERIVED_ROWS[row_key][0] if row_key in DERIVED_ROWS else next(iter(cells.values()))["row_label"]
-            col_text = "" if col == "total" else f"（{label}）"
-            parts.append(f"{row_label}{col_text}{format_number(value)}{unit}")
-            total += value
-        title = target.title or f"{target.year}年{target.agency}政府信息公开工作年度报告"
-        answer = (f"根据{target.year}年{target.agency}政府信息公开工作年度报告，" + "与".join(parts)
-                  + f"，合计{format_number(total)}{unit}。")
-        row, col = pair[-1]
-        return Reply("answered", "fact", answer, source=f"《{title}》", source_url=f"/reports/{target.id}",
-                     confidence=0.9, ref=f"fact:{target.id}:{row}:{col or ''}", key=f"fact:sum/{col}",
-                     reason="追问合计：上两问数字之和", **base)
-
     def _merge(self, readings: list[Analysis], whole: Analysis, long_message: bool = False) -> Analysis:
         """One reading from several: each candidate scored by its mean log-odds over them (a
         reading that did not retrieve it counts its lowest score)."""
@@ -745,51 +518,6 @@ class Desk:
                                      long_message=long_message)
         return replace(whole, candidates=merged, features=features, confidence=self.model.confidence(features))
 
-    def _is_follow_up(self, compact: str, scope: Scope, candidates: list[Candidate],
-                      terms: list[QueryTerm]) -> bool:
-        """A short question that only changes the year, the agency, a row or a column."""
-        if candidates and candidates[0].doc.kind == "faq" and candidates[0].score >= self.model.answer_threshold:
-            return False  # a question of its own
-        if any(not t.known and t.weight > STRAY_CHAR_WEIGHT for t in terms):
-            return False  # it names something the knowledge does not hold (那公租房呢)
-        changes = (bool(scope.years or scope.agencies) or self._named_column(compact, None) is not None
-                   or any(c.doc.kind == "fact" and c.coverage >= 0.5 for c in candidates))
-        if not changes:
-            return False  # 那你们的电话呢: nothing of a figure to change
-        if len(compact) <= 24 and _FOLLOW_UP_RE.search(compact):
-            return True
-        rest = _YEAR_RE.sub("", compact)
-        for name in self.agencies:
-            rest = rest.replace(name, "")
-        return bool(scope.years or scope.agencies) and len(rest.strip("的年度呢吗那么")) <= 1
-
-    def _follow_up(self, context: FactContext, scope: Scope, candidates: list[Candidate],
-                   compact: str, base: dict[str, Any]) -> Reply:
-        agency = scope.agencies[0] if scope.agencies else (context.agency or self.settings.home_agency)
-        year = scope.years[-1] if scope.years else context.year
-        rows = [c for c in candidates if c.doc.kind == "fact" and c.coverage >= 0.5
-                and c.score >= self.model.suggestion_floor]
-        if not self._names_row(compact, candidates):
-            rows = []  # only a column, a year or an agency changes (那法人或其他组织呢)
-        row_doc = rows[0].doc if rows else None
-        row = row_doc.ref if row_doc else context.row_key
-        col = self._named_column(compact, row_doc) or (context.col if row == context.row_key or not rows else None)
-        held = [r for r in self.reports if r.agency == agency and (year is None or r.year == year)]
-        if not held:
-            missing = f"{year}年{agency}" if year else agency
-            scope = Scope([year] if year else [], [agency], scope.tokens)
-            reply = self._decline(missing, scope, row, col, base)
-        else:
-            target = max(held, key=lambda r: r.year)
-            reply = self._fact_reply(row, target, col, rows[0].score if rows else 0.9, base)
-        reply.reason = "追问：沿用上一问的报告、项目或列；" + reply.reason
-        return reply
-
-    def _decline_text(self, missing: str) -> str:
-        held = "、".join(f"{r.name}" for r in self.reports) or "（暂无）"
-        return (f"抱歉，知识库中暂未收录{missing}的政府信息公开工作年度报告，无法提供该数据。"
-                f"目前可以查询的年度报告有：{held}。")
-
     def _answer(self, top: Candidate, target: ReportRef | None, scope: Scope, compact: str,
                 base: dict[str, Any]) -> Reply:
         if top.doc.kind == "faq":
@@ -798,131 +526,6 @@ class Desk:
                          confidence=top.score, entry_id=entry["id"], ref=top.doc.key,
                          key=f"faq:{entry['key']}", reason="唯一明确的最佳匹配", **base)
         return self._answer_fact(top, target, compact, base)
-
-    def _answer_fact(self, top: Candidate, target: ReportRef | None, compact: str,
-                     base: dict[str, Any]) -> Reply:
-        if target is None:
-            return Reply("answered", "fact", self._decline_text(self.settings.home_agency),
-                         confidence=1.0, ref="decline", reason="没有可用的报告", **base)
-        return self._fact_reply(top.doc.ref, target, self._named_column(compact, top.doc), top.score, base)
-
-    def _named_column(self, compact: str, doc: Doc | None) -> str | None:
-        """The column a question names, once the row's own words are taken out."""
-        rest = compact
-        if doc is not None:
-            # The row's own words (其他法律行政法规禁止公开) must not be read as a column (其他).
-            for phrase in sorted(doc.phrasings, key=len, reverse=True):
-                if len(phrase) > 1:
-                    rest = rest.replace(phrase.replace(" ", ""), " ")
-        for alias, col in self._col_aliases:
-            if alias and alias in rest:
-                if alias == "其他" and re.search(r"其他(?![的呢吗]|$|申请人|组织|类|方面)", rest):
-                    continue  # 其他法律行政法规, 其他处理: part of a row's name, not the column
-                return col
-        return None
-
-    def _fact_reply(self, row_key: str, target: ReportRef, col: str | None, confidence: float,
-                    base: dict[str, Any]) -> Reply:
-        """The answer for one cell (or a sum the table implies) of a report."""
-        cells = self._row_cells(target.id, row_key)
-        if not cells:
-            label = DERIVED_ROWS[row_key][0] if row_key in DERIVED_ROWS else row_key
-            for doc in self.index.docs:
-                if doc.kind == "fact" and doc.ref == row_key:
-                    label = doc.phrasings[0]
-            return Reply("answered", "fact", f"{target.name}的政府信息公开工作年度报告中没有“{label}”这一项数据。",
-                         confidence=confidence, ref=f"fact:{target.id}:{row_key}",
-                         reason="报告中没有这一行", **base)
-        if col is None or not (col in cells or (col in DERIVED_COLS and "total" in cells)):
-            col = self._default_column(row_key, cells)
-        title = target.title or f"{target.year}年{target.agency}政府信息公开工作年度报告"
-        lead = f"根据{target.year}年{target.agency}政府信息公开工作年度报告，"
-        if row_key == "disclosure_rate":
-            answer, section = self._share_text(target, col)
-        else:
-            value, label, unit, section = self._cell(cells, col)
-            row_label = DERIVED_ROWS[row_key][0] if row_key in DERIVED_ROWS else next(iter(cells.values()))["row_label"]
-            col_text = "" if col == "total" or len(cells) == 1 else f"（{label}）"
-            if cells.get(col, {}).get("blank"):
-                answer = f"{row_label}{col_text}一栏在报告中未填写（空白），报告没有列明具体数字。"
-            else:
-                answer = f"{row_label}{col_text}为{format_number(value)}{unit}。"
-            if col == "total" and len(cells) > 2:
-                parts = [f"{c['col_label']}{'未填写' if c.get('blank') else format_number(c['value']) + c['unit']}"
-                         for k, c in cells.items() if k != "total"]
-                answer += "其中：" + "，".join(parts) + "。"
-            if col in DERIVED_COLS:
-                answer += f"（{label}为{'、'.join(report_format.TABLE3_COLS[p] for p in DERIVED_COLS[col][1])}五列之和"
-                unstated = [report_format.TABLE3_COLS[p] for p in DERIVED_COLS[col][1] if cells.get(p, {}).get("blank")]
-                answer += f"；其中{'、'.join(unstated)}一栏未填写，按0计）" if unstated else "。）"
-        anchor = {"二": "#table-2", "三": "#table-3", "四": "#table-4"}.get(next(iter(cells.values()))["tbl"], "")
-        return Reply("answered", "fact", lead + answer, source=f"《{title}》{section}",
-                     source_url=f"/reports/{target.id}{anchor}", confidence=confidence,
-                     ref=f"fact:{target.id}:{row_key}:{col}", key=f"fact:{row_key}/{col}",
-                     reason="报告表格数据", **base)
-
-    def _share_text(self, target: ReportRef, col: str) -> tuple[str, str]:
-        def value(row: str) -> float:
-            cells = self.facts.get((target.id, row), {})
-            return self._cell(cells, col)[0] if cells else 0.0
-
-        disclosed, partial, total = value("disclosed"), value("partial"), value("outcome_total")
-        cells = self.facts.get((target.id, "outcome_total"), {})
-        _, label, _, section = self._cell(cells, col)
-        who = "" if col == "total" else f"{label}申请中，"
-        if total <= 0:
-            return f"{who}本年度办理结果总计为0件，无法计算公开比例。", section
-        share = (disclosed + partial) / total * 100
-        return (f"{who}予以公开{format_number(disclosed)}件、部分公开{format_number(partial)}件，"
-                f"合计{format_number(disclosed + partial)}件，占办理结果总计{format_number(total)}件的"
-                f"{share:.1f}%。"), section
-
-    def _row_cells(self, report_id: int, row_key: str) -> dict[str, dict[str, Any]]:
-        if row_key == "disclosure_rate":
-            return self.facts.get((report_id, "outcome_total"), {})
-        if row_key in DERIVED_ROWS:
-            parts = [self.facts.get((report_id, p), {}) for p in DERIVED_ROWS[row_key][1]]
-            if not all(parts):
-                return {}
-            cells = {}
-            for col, cell in parts[0].items():
-                cells[col] = dict(cell, value=sum(p[col]["value"] for p in parts if col in p))
-            return cells
-        return self.facts.get((report_id, row_key), {})
-
-    def _default_column(self, row_key: str, cells: dict[str, dict[str, Any]]) -> str:
-        default = self.terms.get("default_col", {}).get(row_key)
-        if default in cells:
-            return default
-        return "total" if "total" in cells else next(iter(cells))
-
-    @staticmethod
-    def _cell(cells: dict[str, dict[str, Any]], col: str) -> tuple[float, str, str, str]:
-        if col in DERIVED_COLS:
-            label, parts = DERIVED_COLS[col]
-            any_cell = cells["total"]
-            return (sum(cells[p]["value"] for p in parts if p in cells), label, any_cell["unit"],
-                    any_cell["section"])
-        c = cells[col]
-        return c["value"], c["col_label"], c["unit"], c["section"]
-
-    def _answer_passages(self, cands: list[Candidate], base: dict[str, Any]) -> Reply:
-        rows = [self.passages[c.doc.ref] for c in cands[:3]]
-        report = self.reports_by_id[rows[0]["report_id"]]
-        rows = [r for r in rows if r["report_id"] == report.id]
-        rows.sort(key=lambda r: r["position"])
-        texts = []
-        for r in rows:
-            text = r["text"].strip().rstrip("。；;")
-            if r["context"] and r["context"] not in text and not any(r["context"] in t for t in texts):
-                text = f"{r['context'].rstrip('。')}：{text}"
-            texts.append(text)
-        section = rows[0]["section"]
-        title = report.title or f"{report.year}年{report.agency}政府信息公开工作年度报告"
-        answer = f"根据{report.year}年{report.agency}政府信息公开工作年度报告（{section}）：" + "；".join(texts) + "。"
-        return Reply("answered", "fact", answer, source=f"《{title}》{section}",
-                     source_url=f"/reports/{report.id}#narrative", confidence=cands[0].score,
-                     ref=f"passage:{rows[0]['id']}", key="passage", reason="报告正文数据", **base)
 
     def _clarify(self, candidates: list[Candidate], target: ReportRef | None,
                  base: dict[str, Any], confidence: float, floor: float) -> Reply:

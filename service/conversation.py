@@ -1,0 +1,137 @@
+"""Following a conversation: what was asked last, and the short questions that continue it
+(那部分公开的呢, 法律服务机构呢, 那2020年呢, 合起来多少, 这个怎么收费).
+
+Pure Python (no Flask). A mixin of :class:`service.desk.Desk`.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .matcher import STRAY_CHAR_WEIGHT, Candidate, QueryTerm
+from .replies import (_ANAPHOR_RE, _FOLLOW_UP_RE, _PUNCT_RE, _SUM_RE, _YEAR_RE, Analysis, Context, FactContext,
+                      ReportRef, Reply, Scope)
+from .text import clean, is_number
+
+
+class Conversation:
+    """Follow-ups (mixed into the desk)."""
+
+    entries: dict[int, dict[str, Any]]
+    reports: list[ReportRef]
+    reports_by_id: dict[int, ReportRef]
+    agencies: dict[str, str]
+    settings: Any
+    model: Any
+    _col_aliases: list[tuple[str, str]]
+
+    def context_from_ref(self, ref: str | None) -> Context | None:
+        """The conversation context a session's last replies left (their refs, newest first,
+        joined by |): the figure asked last and the one before it, or the FAQ entry answered last."""
+        if not ref:
+            return None
+        parts = ref.split("|")
+        entry_id = None
+        if parts[0].startswith("faq:"):
+            ident = parts[0].split(":", 1)[1]
+            entry_id = int(ident) if is_number(ident) and int(ident) in self.entries else None
+        facts = [f for f in (self._fact_context(p) for p in parts) if f is not None]
+        if entry_id is None and not facts:
+            return None
+        return Context(facts[0] if facts else None, facts[1] if len(facts) > 1 else None, entry_id)
+
+    def _fact_context(self, ref: str) -> FactContext | None:
+        if ref.startswith("fact:"):
+            parts = ref.split(":")
+            report = self.reports_by_id.get(int(parts[1])) if is_number(parts[1]) else None
+            if report and len(parts) >= 3:
+                return FactContext(parts[2], parts[3] if len(parts) > 3 else None, report.agency, report.year)
+            return None
+        return FactContext.from_ref(ref)
+
+    def _about_previous(self, question: str, whole: Analysis, entry_id: int) -> Analysis:
+        """A short question that refers back (这个怎么收费, 那最多延多久) is read together with
+        the topic answered last: every candidate is scored by its mean log-odds over the
+        question alone and the question after the last entry's question."""
+        compact = _PUNCT_RE.sub("", clean(question))
+        if len(compact) > 20 or not _ANAPHOR_RE.search(compact) or whole.scope.years:
+            return whole
+        joined = self._analyse(self.entries[entry_id]["question"] + "，" + question)
+        return self._merge([whole, joined], whole)
+
+    def _names_row(self, compact: str, candidates: list[Candidate]) -> bool:
+        """Does a sum question name a row of its own (那行政诉讼一共多少)?"""
+        rest = _SUM_RE.sub("", compact)
+        col = self._named_column(rest, None)
+        if col is not None:
+            for alias, key in self._col_aliases:
+                if key == col:
+                    rest = rest.replace(alias, "")
+        rest = re.sub(r"\d+年度?|[那么的呢是有多少几件个吗啊呀了]", "", rest)
+        for name in self.agencies:
+            if len(name) >= 2:
+                rest = rest.replace(name, "")
+        return len(rest) >= 2 and any(c.doc.kind == "fact" and c.coverage >= 0.5 for c in candidates)
+
+    def _sum_follow_up(self, context: Context, base: dict[str, Any]) -> Reply | None:
+        """合起来多少: the sum of the last two figures of one report (two rows of one column,
+        or two columns of one row); after a single column, the row's total."""
+        last, before = context.fact, context.previous
+        assert last is not None
+        held = [r for r in self.reports if r.agency == last.agency and r.year == last.year]
+        if not held:
+            return None
+        target = held[0]
+        if before is not None and (before.agency, before.year) == (last.agency, last.year):
+            pair = None
+            if before.col == last.col and before.row_key != last.row_key:
+                pair = [(before.row_key, last.col), (last.row_key, last.col)]
+            elif before.row_key == last.row_key and before.col != last.col:
+                pair = [(last.row_key, before.col), (last.row_key, last.col)]
+            if pair:
+                return self._sum_reply(target, pair, base)
+        if last.col not in (None, "total"):
+            reply = self._fact_reply(last.row_key, target, "total", 0.9, base)
+            reply.reason = "追问合计：该项的总计；" + reply.reason
+            return reply
+        return None
+
+    def _is_follow_up(self, compact: str, scope: Scope, candidates: list[Candidate],
+                      terms: list[QueryTerm]) -> bool:
+        """A short question that only changes the year, the agency, a row or a column."""
+        if candidates and candidates[0].doc.kind == "faq" and candidates[0].score >= self.model.answer_threshold:
+            return False  # a question of its own
+        if any(not t.known and t.weight > STRAY_CHAR_WEIGHT for t in terms):
+            return False  # it names something the knowledge does not hold (那公租房呢)
+        changes = (bool(scope.years or scope.agencies) or self._named_column(compact, None) is not None
+                   or any(c.doc.kind == "fact" and c.coverage >= 0.5 for c in candidates))
+        if not changes:
+            return False  # 那你们的电话呢: nothing of a figure to change
+        if len(compact) <= 24 and _FOLLOW_UP_RE.search(compact):
+            return True
+        rest = _YEAR_RE.sub("", compact)
+        for name in self.agencies:
+            rest = rest.replace(name, "")
+        return bool(scope.years or scope.agencies) and len(rest.strip("的年度呢吗那么")) <= 1
+
+    def _follow_up(self, context: FactContext, scope: Scope, candidates: list[Candidate],
+                   compact: str, base: dict[str, Any]) -> Reply:
+        agency = scope.agencies[0] if scope.agencies else (context.agency or self.settings.home_agency)
+        year = scope.years[-1] if scope.years else context.year
+        rows = [c for c in candidates if c.doc.kind == "fact" and c.coverage >= 0.5
+                and c.score >= self.model.suggestion_floor]
+        if not self._names_row(compact, candidates):
+            rows = []  # only a column, a year or an agency changes (那法人或其他组织呢)
+        row_doc = rows[0].doc if rows else None
+        row = row_doc.ref if row_doc else context.row_key
+        col = self._named_column(compact, row_doc) or (context.col if row == context.row_key or not rows else None)
+        held = [r for r in self.reports if r.agency == agency and (year is None or r.year == year)]
+        if not held:
+            missing = f"{year}年{agency}" if year else agency
+            scope = Scope([year] if year else [], [agency], scope.tokens)
+            reply = self._decline(missing, scope, row, col, base)
+        else:
+            target = max(held, key=lambda r: r.year)
+            reply = self._fact_reply(row, target, col, rows[0].score if rows else 0.9, base)
+        reply.reason = "追问：沿用上一问的报告、项目或列；" + reply.reason
+        return reply
