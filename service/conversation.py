@@ -118,8 +118,9 @@ class Conversation:
                    compact: str, base: dict[str, Any]) -> Reply:
         agency = scope.agencies[0] if scope.agencies else (context.agency or self.settings.home_agency)
         year = scope.years[-1] if scope.years else context.year
-        rows = [c for c in candidates if c.doc.kind == "fact" and c.coverage >= 0.5
-                and c.score >= self.model.suggestion_floor]
+        # The row a follow-up names: one that covers most of its words (a follow-up is too
+        # short for the candidate model's score to mean much on its own).
+        rows = [c for c in candidates if c.doc.kind == "fact" and c.coverage >= 0.5]
         if not self._names_row(compact, candidates):
             rows = []  # only a column, a year or an agency changes (那法人或其他组织呢)
         row_doc = rows[0].doc if rows else None

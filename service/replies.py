@@ -31,7 +31,7 @@ DERIVED_ALIASES = {
     "disclosure_rate": ["公开比例", "公开率", "公开的比例", "公开占比", "予以公开比例",
                         "公开的申请占多少", "百分之多少公开"],
 }
-_FOLLOW_UP_RE = re.compile(r"^(那|那么|那个|还有|另外|再问|如果是)|呢$")
+_FOLLOW_UP_RE = re.compile(r"^(其中|那|那么|那个|还有|另外|再问|如果是|换成)|呢$")
 
 
 @dataclass
