@@ -278,7 +278,8 @@ class Desk(Conversation, FigureAnswers):
     def _analyse(self, question: str) -> Analysis:
         """Normalise, scope, retrieve and score candidates with the fitted candidate model."""
         normalised, tokens = self.pipeline.analyse(question)
-        compact = expand_years(_PUNCT_RE.sub("", self.pipeline.rewrite(clean(question))))
+        rewritten = self.pipeline.rewrite(clean(question))
+        compact = expand_years(_PUNCT_RE.sub("", rewritten))
         scope = self._scope(compact)
         target, missing = self._resolve(scope)
         quantity = any(w in compact for w in self.language.quantity_words) and \
@@ -320,7 +321,7 @@ class Desk(Conversation, FigureAnswers):
                  and any(t.text in self.index.common and t.text not in self.language.question_words
                          for t in terms))
         return Analysis(question, normalised, compact, scope, target, missing, q, terms, candidates,
-                        features, confidence, vague)
+                        features, confidence, vague, rewritten)
 
     def _focus(self, question: str, whole: Analysis) -> tuple[Analysis, list[Analysis]]:
         """For a long message, the question inside it, and the other questions it asks.
@@ -330,7 +331,7 @@ class Desk(Conversation, FigureAnswers):
         own are two questions: the first is answered, the others offered. Otherwise every
         candidate is scored by its mean log-odds over the readings, so a candidate must fit
         both the story's words and the asking clause."""
-        rewritten = self.pipeline.rewrite(clean(question))
+        rewritten = whole.rewritten
         questions = [self._analyse(t) for t in separate_questions(rewritten)]
         if questions and questions[0].candidates:
             # Several questions: the first is answered (or asked back), the others offered.

@@ -114,6 +114,7 @@ class Analysis:
     features: dict[str, float]
     confidence: float
     vague: bool
+    rewritten: str = ""  # the message cleaned and rewritten by the paraphrase lexicon, punctuation kept
 
     @property
     def top_key(self) -> str | None:

@@ -38,15 +38,15 @@ def runner(app):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="module")
-def shared_app(tmp_path_factory):  # type: ignore[no-untyped-def]
+def module_app(tmp_path_factory):  # type: ignore[no-untyped-def]
     """One app per test module, for tests that only ask questions."""
-    return make_app(tmp_path_factory.mktemp("shared"))
+    return make_app(tmp_path_factory.mktemp("module"))
 
 
 @pytest.fixture(scope="module")
-def ask(shared_app):  # type: ignore[no-untyped-def]
-    """Ask the shared app a question over its test client; returns the JSON reply."""
-    client = shared_app.test_client()
+def ask(module_app):  # type: ignore[no-untyped-def]
+    """Ask the module's app a question over its test client; returns the JSON reply."""
+    client = module_app.test_client()
 
     def _ask(question: str, session: str | None = None) -> dict:
         body = {"question": question}

@@ -92,8 +92,8 @@ def test_missing_report_is_declined_never_answered_with_another(ask, question: s
     assert "152" not in reply["answer"] and "103" not in reply["answer"]
 
 
-def test_every_table_figure_of_the_seed_is_answerable(shared_app, ask) -> None:
-    db = connect(shared_app.config["DATABASE"])
+def test_every_table_figure_of_the_seed_is_answerable(module_app, ask) -> None:
+    db = connect(module_app.config["DATABASE"])
     rows = db.query("select row_label, col_label, col_key, value from facts")
     failures = []
     for row in rows:
@@ -106,10 +106,10 @@ def test_every_table_figure_of_the_seed_is_answerable(shared_app, ask) -> None:
     assert not failures, failures
 
 
-def test_every_narrative_figure_of_the_seed_is_answerable(shared_app, ask) -> None:
+def test_every_narrative_figure_of_the_seed_is_answerable(module_app, ask) -> None:
     """Each passage with a figure is found by a question made of its own words: answered with
     the figure, or offered in a choice; never answered with another figure."""
-    db = connect(shared_app.config["DATABASE"])
+    db = connect(module_app.config["DATABASE"])
     failures, offered, total = [], 0, 0
     for row in db.query("select id, context, text from passages"):
         numbers = re.findall(r"\d+(?:\.\d+)?(?:万|亿)?", row["text"])
