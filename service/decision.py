@@ -46,6 +46,8 @@ CANDIDATE_FEATURES: dict[str, str] = {
     "figure_unwanted": "问题不在问数量，但候选是报告数据",
     "faq_for_amount": "问题在问数量，候选却是常见问题",
     "passage_without_digit": "问题在问数量，候选正文句子里没有数字",
+    "semantic": "按词义（词向量）计算的与最接近问法的相似度",
+    "semantic_best": "在所有候选中词义相似度最高",
 }
 # Features of a decision: the best candidate's model score and its lead.
 DECISION_FEATURES: dict[str, str] = {
@@ -66,6 +68,10 @@ DECISION_FEATURES: dict[str, str] = {
     "length": "问题的长度（字数的对数）",
     "top_prob_sq": "最佳候选得分的平方（得分越高越可信）",
     "unknown_max": "问题中最重的一个知识库未用词所占比重",
+    "top_semantic": "最佳候选按词义计算的相似度",
+    "semantic_agree": "最佳候选同时也是词义相似度最高的候选",
+    "semantic_lead": "最佳候选的词义相似度领先其余候选的幅度",
+    "semantic_confirms": "最佳候选词义相似度最高时的相似度（否则为0）",
 }
 
 
@@ -91,7 +97,8 @@ class Question:
 
 
 def candidate_features(kind: str, coverage: float, precision: float, fuzzy: float, has_digit: bool,
-                       q: Question, chars: float = 0.0, chars_best: bool = False) -> dict[str, float]:
+                       q: Question, chars: float = 0.0, chars_best: bool = False,
+                       semantic: float = 0.0, semantic_best: bool = False) -> dict[str, float]:
     """The named features of one candidate."""
     agreement = 2 * coverage * precision / (coverage + precision) if coverage + precision else 0.0
     figure = kind in ("fact", "passage")
@@ -115,12 +122,15 @@ def candidate_features(kind: str, coverage: float, precision: float, fuzzy: floa
         "domain_word": 1.0 if q.domain_word else 0.0,
         "few_words": 1.0 / (1 + q.n_terms),
         "repaired": 1.0 if q.repaired else 0.0,
+        "semantic": semantic if kind != "passage" else 0.0,
+        "semantic_best": 1.0 if semantic_best and kind != "passage" else 0.0,
     }
 
 
 def decision_features(top: float, second: float | None, q: Question, top_features: dict[str, float],
-                      long_message: bool = False) -> dict[str, float]:
-    """The named features of the decision on the best candidate."""
+                      long_message: bool = False, semantic_others: float = 0.0) -> dict[str, float]:
+    """The named features of the decision on the best candidate; ``semantic_others`` is the
+    highest semantic similarity among the other candidates."""
     lead = top - second if second is not None else 6.0
     return {"bias": 1.0, "top": top, "lead": min(lead, 6.0), "few_words": 1.0 / (1 + q.n_terms),
             "unknown_words": q.unknown, "domain_word": 1.0 if q.domain_word else 0.0,
@@ -130,7 +140,10 @@ def decision_features(top: float, second: float | None, q: Question, top_feature
             "top_fuzzy": top_features.get("fuzzy", 0.0),
             "top_chars": top_features.get("chars", 0.0) + top_features.get("passage_chars", 0.0),
             "top_both": top_features.get("coverage", 0.0) * top_features.get("precision", 0.0),
-            "length": math.log1p(q.n_terms), "top_prob_sq": sigmoid(top) ** 2, "unknown_max": q.unknown_max}
+            "length": math.log1p(q.n_terms), "top_prob_sq": sigmoid(top) ** 2, "unknown_max": q.unknown_max,
+            "top_semantic": top_features.get("semantic", 0.0), "semantic_agree": top_features.get("semantic_best", 0.0),
+            "semantic_lead": top_features.get("semantic", 0.0) - semantic_others,
+            "semantic_confirms": top_features.get("semantic", 0.0) * top_features.get("semantic_best", 0.0)}
 
 
 @dataclass
@@ -146,6 +159,10 @@ class DecisionModel:
     figure_threshold: float | None = None
     # A suggestion in a "did you mean" list needs at least this candidate probability.
     suggestion_floor: float = 0.15
+    # A second way to answer an FAQ question: the best candidate is also the closest in
+    # meaning, by at least ``semantic`` similarity and ``lead`` over the others, and the
+    # decision probability is at least ``confidence`` (fitted like the thresholds).
+    semantic_route: dict[str, float] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
 
     def candidate_score(self, features: dict[str, float]) -> float:
@@ -161,6 +178,12 @@ class DecisionModel:
         if features.get("top_is_figure") and self.figure_threshold is not None:
             return self.figure_threshold
         return self.answer_threshold
+
+    def answers(self, features: dict[str, float], confidence: float) -> bool:
+        """Whether the desk answers with the best candidate."""
+        if confidence >= self.threshold_for(features):
+            return True
+        return route_admits(self.semantic_route, features, confidence)
 
     def choice_confidence(self, features: dict[str, float]) -> float:
         """Probability that a choice of the best candidates holds what was asked."""
@@ -189,7 +212,9 @@ class DecisionModel:
                    choice={k: float(v) for k, v in data.get("choice", {}).items()},
                    answer_threshold=float(th.get("answer", 0.8)), clarify_threshold=float(th.get("clarify", 0.3)),
                    figure_threshold=float(th["figure"]) if "figure" in th else None,
-                   suggestion_floor=float(th.get("suggestion", 0.15)), meta=dict(data.get("meta", {})))
+                   suggestion_floor=float(th.get("suggestion", 0.15)),
+                   semantic_route={k: float(v) for k, v in data.get("semantic_route", {}).items()},
+                   meta=dict(data.get("meta", {})))
 
     @classmethod
     def default(cls) -> "DecisionModel":
@@ -210,7 +235,12 @@ class DecisionModel:
                   f"answer = {self.answer_threshold:.4f}",
                   *([f"figure = {self.figure_threshold:.4f}"] if self.figure_threshold is not None else []),
                   f"clarify = {self.clarify_threshold:.4f}",
-                  f"suggestion = {self.suggestion_floor:.4f}", "", "[candidate]"]
+                  f"suggestion = {self.suggestion_floor:.4f}", ""]
+        if self.semantic_route:
+            lines += ["# also answer an FAQ question whose best candidate is the closest in meaning:",
+                      "# similarity, lead over the other candidates and decision probability at least", "[semantic_route]",
+                      *[f"{k} = {v:.4f}" for k, v in self.semantic_route.items()], ""]
+        lines += ["[candidate]"]
         for name, label in CANDIDATE_FEATURES.items():
             lines.append(f"{name} = {self.candidate.get(name, 0.0):.4f}  # {label}")
         lines += ["", "[decision]"]
@@ -220,6 +250,37 @@ class DecisionModel:
         for name, label in DECISION_FEATURES.items():
             lines.append(f"{name} = {self.choice.get(name, 0.0):.4f}  # {label}")
         return "\n".join(lines) + "\n"
+
+
+def route_admits(route: dict[str, float], features: dict[str, float], confidence: float) -> bool:
+    """Whether the semantic route answers a decision: never a report figure, and never a
+    one-word question (a single word's vector is no reading of a sentence)."""
+    if not route or features.get("top_is_figure") or features.get("few_words", 1.0) >= 0.5:
+        return False
+    return (features.get("semantic_agree", 0.0) > 0 and features.get("top_semantic", 0.0) >= route["semantic"]
+            and features.get("semantic_lead", 0.0) >= route["lead"] and confidence >= route["confidence"])
+
+
+def choose_semantic_route(items: Sequence[tuple[dict[str, float], float, bool]], threshold: float,
+                          max_wrong: float) -> dict[str, float]:
+    """The semantic route (see :class:`DecisionModel`) with the most right answers while the
+    wrong ones, with those answered above ``threshold``, stay within ``max_wrong`` of all
+    answers; ``items`` are (features, decision probability, right). Empty if none helps."""
+    base = [(f, p, ok) for f, p, ok in items if not f.get("top_is_figure")]
+    above = [ok for f, p, ok in base if p >= threshold]
+    best: dict[str, float] = {}
+    best_right = sum(above)
+    for semantic in (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9):
+        for lead in (0.0, 0.02, 0.05, 0.1):
+            for confidence in (0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9):
+                if confidence >= threshold:
+                    continue
+                route = {"semantic": semantic, "lead": lead, "confidence": confidence}
+                answered = above + [ok for f, p, ok in base if p < threshold and route_admits(route, f, p)]
+                right = sum(answered)
+                if right > best_right and len(answered) - right <= max_wrong * len(answered):
+                    best, best_right = route, right
+    return best
 
 
 def _toml_value(v: Any) -> str:

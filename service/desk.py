@@ -36,9 +36,12 @@ from .replies import (_DIGIT_RE, _PUNCT_RE, _SUM_RE, _YEAR_RE, DERIVED_ALIASES, 
                       Analysis, Context, ReportRef, Reply, Scope)
 from .replies import FactContext, format_number  # noqa: F401  (part of this module's interface)
 from .matcher import STRAY_CHAR_WEIGHT, Candidate, Doc, Index
+from .semantic import SentenceEncoder, best_similarity, corpus_probability, shared_vectors
 from .text import TextPipeline, clean
 
 ANSWER_CACHE_SIZE = 8192
+# Phrasing vectors of this many documents are kept (all of them, for a normal knowledge base).
+DOC_VECTOR_CACHE = 20_000
 _RELATIVE_YEARS = {"今年": 0, "本年度": 0, "去年": -1, "上一年度": -1, "上年度": -1, "前年": -2}
 _LOCAL_AGENCY_RE = re.compile(
     r"[\u4e00-\u9fff]{2,7}?(?:省|市|自治区|自治州|地区|盟|县|区)"
@@ -87,6 +90,11 @@ def _group_by_entry(rows: Any) -> Any:
                 return out
 
     return texts
+
+
+def _semantic_others(candidates: list[Candidate]) -> float:
+    """The highest semantic similarity among all candidates but the best."""
+    return max((c.features.get("semantic", 0.0) for c in candidates[1:]), default=0.0)
 
 
 def fill_placeholders(text: str, values: dict[str, str]) -> str:
@@ -147,6 +155,11 @@ class Desk(Conversation, FigureAnswers):
         self._col_aliases = self._column_aliases()
         self._cache: OrderedDict[tuple[str, int], Reply] = OrderedDict()
         self._cache_lock = threading.Lock()
+        vectors = shared_vectors()
+        if vectors is None:
+            raise RuntimeError("缺少词向量：请安装依赖包 synonyms（pip install -e .）")
+        self.encoder = SentenceEncoder(vectors, corpus_probability(pipeline.tokenizer.FREQ, pipeline.tokenizer.total))
+        self._doc_vectors: dict[str, Any] = {}
         self.index = Index(self._documents(alternates), word_rarity=pipeline.word_rarity)
 
     # -- building -----------------------------------------------------------------
@@ -304,16 +317,21 @@ class Desk(Conversation, FigureAnswers):
                      n_terms=len(terms), repaired=any(t.repaired_from for t in terms))
         model = self.model
         best_chars = max((c.chars for c in candidates if c.doc.kind != "passage"), default=0.0)
-        for cand in candidates:
+        meaning = self.encoder.encode(tokens) if candidates else None
+        semantic = [self._semantic(meaning, c.doc) for c in candidates]
+        best_semantic = max(semantic, default=0.0)
+        for cand, sem in zip(candidates, semantic):
             has_digit = cand.doc.kind == "passage" and bool(_DIGIT_RE.search(cand.doc.phrasings[0]))
             cand.features = candidate_features(cand.doc.kind, cand.coverage, cand.precision, cand.fuzzy,
-                                               has_digit, q, cand.chars, cand.chars >= best_chars > 0)
+                                               has_digit, q, cand.chars, cand.chars >= best_chars > 0,
+                                               sem, sem >= best_semantic > 0)
             cand.logit = model.candidate_score(cand.features)
             cand.score = sigmoid(cand.logit)
         candidates.sort(key=lambda c: c.logit, reverse=True)
         if candidates:
             second = candidates[1].logit if len(candidates) > 1 else None
-            features = decision_features(candidates[0].logit, second, q, candidates[0].features)
+            features = decision_features(candidates[0].logit, second, q, candidates[0].features,
+                                         semantic_others=_semantic_others(candidates))
             confidence = model.confidence(features)
         else:
             features, confidence = {}, 0.0
@@ -322,6 +340,19 @@ class Desk(Conversation, FigureAnswers):
                          for t in terms))
         return Analysis(question, normalised, compact, scope, target, missing, q, terms, candidates,
                         features, confidence, vague, rewritten)
+
+    def _semantic(self, meaning: Any, doc: Doc) -> float:
+        """How close in meaning the question is to the FAQ entry's closest phrasing (report
+        rows and passages are named by labels and figures, not by meaning: 0)."""
+        if meaning is None or doc.kind != "faq":
+            return 0.0
+        rows = self._doc_vectors.get(doc.key)
+        if rows is None:
+            rows = self.encoder.encode_many(doc.phrasing_tokens)
+            if len(self._doc_vectors) >= DOC_VECTOR_CACHE:
+                self._doc_vectors.clear()
+            self._doc_vectors[doc.key] = rows
+        return best_similarity(meaning, rows)
 
     def _focus(self, question: str, whole: Analysis) -> tuple[Analysis, list[Analysis]]:
         """For a long message, the question inside it, and the other questions it asks.
@@ -375,11 +406,11 @@ class Desk(Conversation, FigureAnswers):
             row = figures[0].doc.ref if figures[0].doc.kind == "fact" else ""
             return self._decline(a.missing, scope, row, None, base)
         offer = model.choice_confidence(a.features) >= model.clarify_threshold if top is not None else False
-        threshold = model.threshold_for(a.features)
-        if top is None or (a.confidence < threshold and not offer and not a.vague):
+        answers = top is not None and model.answers(a.features, a.confidence)
+        if top is None or (not answers and not offer and not a.vague):
             return Reply("escalated", None, "", confidence=a.confidence,
                          reason="没有足够接近的知识", **base)
-        if a.confidence < threshold:
+        if not answers:
             return self._clarify(candidates, target, base, confidence=a.confidence,
                                  floor=0.0 if a.vague else model.suggestion_floor)
         if top.doc.kind == "passage":
@@ -516,7 +547,7 @@ class Desk(Conversation, FigureAnswers):
             return whole
         second = merged[1].logit if len(merged) > 1 else None
         features = decision_features(merged[0].logit, second, whole.question, merged[0].features,
-                                     long_message=long_message)
+                                     long_message=long_message, semantic_others=_semantic_others(merged))
         return replace(whole, candidates=merged, features=features, confidence=self.model.confidence(features))
 
     def _answer(self, top: Candidate, target: ReportRef | None, scope: Scope, compact: str,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from .decision import (CANDIDATE_FEATURES, DECISION_FEATURES, DecisionModel, choose_clarify,
-                       choose_thresholds, fit_logistic, now)
+                       choose_semantic_route, choose_thresholds, fit_logistic, now)
 from .desk import Analysis, Desk
 from .evaluation import split_of
 
@@ -181,10 +181,13 @@ def fit(desk: Desk, cases: list[dict[str, Any]], max_wrong: float = 0.01, l2: fl
     answer_t, _ = choose_thresholds(by_kind["faq"], max_wrong=max_wrong)
     figure_t, _ = choose_thresholds(by_kind["figure"], max_wrong=max_wrong)
     model.answer_threshold, model.figure_threshold = answer_t, figure_t
+    model.semantic_route = choose_semantic_route(
+        [(f, model.confidence(f), right) for f, right, w in zip(drows, picks, dweights) if w == 1.0],
+        answer_t, max_wrong)
     # The choice model, on the questions not answered: does a choice of three hold the answer?
     crows, clabels, cweights = [], [], []
     for feats, case, top3, weight in zip(drows, dcases, dtop3, dweights):
-        if model.confidence(feats) < model.threshold_for(feats):
+        if not model.answers(feats, model.confidence(feats)):
             crows.append(feats)
             clabels.append(int(any(candidate_is_right(desk, case, kind, ref, text) for kind, ref, text in top3)))
             cweights.append(weight)
@@ -193,7 +196,7 @@ def fit(desk: Desk, cases: list[dict[str, Any]], max_wrong: float = 0.01, l2: fl
                                 for f, y, w in zip(crows, clabels, cweights) if w == 1.0])
     model.clarify_threshold = clarify_t
     answered = [o for (p, o), feats in zip(scored, [f for f, w in zip(drows, dweights) if w == 1.0])
-                if p >= model.threshold_for(feats)]
+                if model.answers(feats, p)]
     model.meta = {"fitted": now(), "command": "flask --app service fit-decision",
                   "cases": len(chosen), "candidates": len(rows), "max_wrong": max_wrong,
                   "tune_answered": len(answered), "tune_wrong": sum(o == "wrong" for o in answered)}
