@@ -155,7 +155,9 @@ class Desk(Conversation, FigureAnswers):
         self._col_aliases = self._column_aliases()
         self._cache: OrderedDict[tuple[str, int], Reply] = OrderedDict()
         self._cache_lock = threading.Lock()
-        vectors = shared_vectors()
+        freq = pipeline.tokenizer.FREQ
+        # Segmentation runs without HMM: a token is a dictionary word or a single character.
+        vectors = shared_vectors(keep=lambda w: len(w) == 1 or freq.get(w, 0) > 0)
         if vectors is None:
             raise RuntimeError("缺少词向量：请安装依赖包 synonyms（pip install -e .）")
         self.encoder = SentenceEncoder(vectors, corpus_probability(pipeline.tokenizer.FREQ, pipeline.tokenizer.total))

@@ -10,7 +10,8 @@ are as close as the cosine of their means.
 The vectors are the word2vec vectors (125,796 words, 100 dimensions, trained on Chinese
 Wikipedia) that the ``synonyms`` package (MIT licence) ships as ``data/words.vector``; the
 package is a dependency for this file only and its code is never imported. They are read
-once per process (about 0.4 s) and kept as float16 (25 MB).
+once per process (about 0.6 s), only the words the tokenizer can produce (jieba's dictionary
+words and single characters), and kept as float16.
 """
 from __future__ import annotations
 
@@ -51,41 +52,49 @@ class WordVectors:
         self.dim = int(matrix.shape[1]) if matrix.ndim == 2 else 0
 
     @classmethod
-    def read(cls, path: Path) -> "WordVectors":
-        """Parse a word2vec binary file (a header line, then ``word vector`` records)."""
-        data = path.read_bytes()
-        end = data.index(b"\n")
-        count, dim = (int(x) for x in data[:end].split())
-        words: list[str] = []
-        offsets = np.empty(count, dtype=np.int64)
-        pos = end + 1
-        size = 4 * dim
-        for i in range(count):
-            space = data.index(b" ", pos)
-            words.append(data[pos:space].decode("utf-8", "replace").strip())
-            offsets[i] = space + 1
-            pos = space + 1 + size
-        matrix = np.empty((count, dim), dtype=np.float32)
-        for i, offset in enumerate(offsets):
-            matrix[i] = np.frombuffer(data, dtype=np.float32, count=dim, offset=int(offset))
-        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-        norms[norms == 0] = 1.0
-        return cls(words, (matrix / norms).astype(np.float16))
+    def read(cls, path: Path, keep: Callable[[str], bool] | None = None) -> "WordVectors":
+        """Parse a word2vec binary file (a header line, then ``word vector`` records), read
+        in chunks and straight into float16 rows, keeping the words ``keep`` accepts (the
+        ones the tokenizer can produce), so reading costs little more than what is kept."""
+        with path.open("rb") as fh:
+            count, dim = (int(x) for x in fh.readline().split())
+            size = 4 * dim
+            words: list[str] = []
+            matrix = np.empty((count, dim), dtype=np.float16)
+            buf, pos = b"", 0
+            for _ in range(count):
+                while True:
+                    space = buf.find(b" ", pos)
+                    if space != -1 and len(buf) >= space + 1 + size:
+                        break
+                    chunk = fh.read(1 << 20)
+                    if not chunk:
+                        raise ValueError(f"{path}: truncated word vectors")
+                    buf, pos = buf[pos:] + chunk, 0
+                word = buf[pos:space].decode("utf-8", "replace").strip()
+                if word and (keep is None or keep(word)):
+                    vec = np.frombuffer(buf, dtype=np.float32, count=dim, offset=space + 1)
+                    norm = float(np.sqrt(vec @ vec))
+                    matrix[len(words)] = vec / norm if norm > 0 else vec
+                    words.append(word)
+                pos = space + 1 + size
+        return cls(words, matrix[:len(words)].copy())
 
     def get(self, word: str) -> np.ndarray | None:
         i = self.row.get(word)
         return None if i is None else self.matrix[i].astype(np.float32)
 
 
-def shared_vectors() -> WordVectors | None:
-    """The process's word vectors, read on first use; None if the package is missing."""
+def shared_vectors(keep: Callable[[str], bool] | None = None) -> WordVectors | None:
+    """The process's word vectors, read on first use (with the first caller's ``keep``);
+    None if the package is missing."""
     path = vectors_file()
     if path is None:
         return None
     key = str(path)
     with _LOCK:
         if key not in _LOADED:
-            _LOADED[key] = WordVectors.read(path)
+            _LOADED[key] = WordVectors.read(path, keep)
         return _LOADED[key]
 
 
