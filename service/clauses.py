@@ -20,6 +20,8 @@ ASKING = ("怎么", "怎样", "如何", "什么", "哪", "吗", "么", "呢", "�
           "会不会", "算不算", "是不是", "咋", "啥", "请问", "想知道", "想问", "想了解", "咨询", "为什么", "为何",
           "谁", "何时", "多大", "怎么办", "不知道", "求助", "告诉我", "?", "？")
 MIN_CLAUSE = 4
+# A parenthesised aside: （含直接起诉和复议后起诉）, (公开加部分公开).
+_ASIDE = re.compile(r"[（(][^（）()]{1,40}[）)]")
 LONG = 40  # characters: a message this long may hide its question
 
 
@@ -107,3 +109,11 @@ def asking_part(text: str) -> str:
         return text
     asking = [c.text for c in split_clauses(text) if c.asks]
     return "".join(asking) or text
+
+
+def drop_asides(text: str) -> str:
+    """The message without its parenthesised asides, which explain rather than ask (行政诉讼
+    一共多少件（含直接起诉和复议后起诉）asks for the total, not for 复议后起诉); unchanged
+    when the asides are most of what it says."""
+    bare = _ASIDE.sub("", text)
+    return bare if len(re.sub(r"\W", "", bare)) >= MIN_CLAUSE else text

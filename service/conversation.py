@@ -14,6 +14,12 @@ from .replies import (_ANAPHOR_RE, _FOLLOW_UP_RE, _PUNCT_RE, _SUM_RE, _YEAR_RE, 
 from .text import clean, is_number
 
 
+# After a figure, a short question whose best FAQ candidate is at least this likely is a
+# question of its own, not a follow-up (a candidate's probability, not the answer threshold,
+# which the fit moves).
+OWN_QUESTION = 0.95
+
+
 class Conversation:
     """Follow-ups (mixed into the desk)."""
 
@@ -99,8 +105,9 @@ class Conversation:
     def _is_follow_up(self, compact: str, scope: Scope, candidates: list[Candidate],
                       terms: list[QueryTerm]) -> bool:
         """A short question that only changes the year, the agency, a row or a column."""
-        if candidates and candidates[0].doc.kind == "faq" and candidates[0].score >= self.model.answer_threshold:
-            return False  # a question of its own
+        if (candidates and candidates[0].doc.kind == "faq" and candidates[0].score >= OWN_QUESTION
+                and not any(c.doc.kind == "fact" and c.coverage >= 0.999 for c in candidates)):
+            return False  # a question of its own (but 部分公开的呢 names a row of the figure's table)
         if any(not t.known and t.weight > STRAY_CHAR_WEIGHT for t in terms):
             return False  # it names something the knowledge does not hold (那公租房呢)
         changes = (bool(scope.years or scope.agencies) or self._named_column(compact, None) is not None

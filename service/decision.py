@@ -60,18 +60,20 @@ DECISION_FEATURES: dict[str, str] = {
     "top_coverage": "最佳候选对问题的覆盖率",
     "top_precision": "最佳候选的问法被问题覆盖的比例",
     "top_is_figure": "最佳候选是报告数据",
+    "top_is_passage": "最佳候选是报告正文中的一句",
     "long_message": "长消息，问题取自其中的问句",
     "agree": "最佳候选同时也是字面相似度最高的候选",
     "top_fuzzy": "最佳候选与最接近问法的字面相似度",
     "top_chars": "最佳候选按字和相邻两字计算的相似度",
     "top_both": "最佳候选的覆盖率与精确率之积",
-    "length": "问题的长度（字数的对数）",
     "top_prob_sq": "最佳候选得分的平方（得分越高越可信）",
     "unknown_max": "问题中最重的一个知识库未用词所占比重",
     "top_semantic": "最佳候选按词义计算的相似度",
     "semantic_agree": "最佳候选同时也是词义相似度最高的候选",
     "semantic_lead": "最佳候选的词义相似度领先其余候选的幅度",
     "semantic_confirms": "最佳候选词义相似度最高时的相似度（否则为0）",
+    "asks_amount": "问题在问数量（多少、几件）",
+    "report_intent": "问题在问数量、年份、其他机关或报告",
 }
 
 
@@ -136,14 +138,17 @@ def decision_features(top: float, second: float | None, q: Question, top_feature
             "unknown_words": q.unknown, "domain_word": 1.0 if q.domain_word else 0.0,
             "top_coverage": top_features.get("coverage", 0.0), "top_precision": top_features.get("precision", 0.0),
             "top_is_figure": top_features.get("is_fact", 0.0) + top_features.get("is_passage", 0.0),
+            "top_is_passage": top_features.get("is_passage", 0.0),
             "long_message": 1.0 if long_message else 0.0, "agree": top_features.get("chars_best", 0.0),
             "top_fuzzy": top_features.get("fuzzy", 0.0),
             "top_chars": top_features.get("chars", 0.0) + top_features.get("passage_chars", 0.0),
             "top_both": top_features.get("coverage", 0.0) * top_features.get("precision", 0.0),
-            "length": math.log1p(q.n_terms), "top_prob_sq": sigmoid(top) ** 2, "unknown_max": q.unknown_max,
+            "top_prob_sq": sigmoid(top) ** 2, "unknown_max": q.unknown_max,
             "top_semantic": top_features.get("semantic", 0.0), "semantic_agree": top_features.get("semantic_best", 0.0),
-            "semantic_lead": top_features.get("semantic", 0.0) - semantic_others,
-            "semantic_confirms": top_features.get("semantic", 0.0) * top_features.get("semantic_best", 0.0)}
+            # (a figure has no semantic similarity: no lead either)
+            "semantic_lead": top_features.get("semantic", 0.0) - semantic_others if top_features.get("semantic") else 0.0,
+            "semantic_confirms": top_features.get("semantic", 0.0) * top_features.get("semantic_best", 0.0),
+            "asks_amount": 1.0 if q.quantity else 0.0, "report_intent": 1.0 if q.report_intent else 0.0}
 
 
 @dataclass
@@ -155,8 +160,11 @@ class DecisionModel:
     choice: dict[str, float] = field(default_factory=dict)
     answer_threshold: float = 0.8
     clarify_threshold: float = 0.3
-    # Answers whose best candidate is a report figure have a threshold of their own.
+    # Answers whose best candidate is a report figure have a threshold of their own, and
+    # decision weights of their own when fitted (a figure question that finds its row is a
+    # different bet from a procedure question in a citizen's own words).
     figure_threshold: float | None = None
+    figure_decision: dict[str, float] = field(default_factory=dict)
     # A suggestion in a "did you mean" list needs at least this candidate probability.
     suggestion_floor: float = 0.15
     # A second way to answer an FAQ question: the best candidate is also the closest in
@@ -171,7 +179,14 @@ class DecisionModel:
 
     def confidence(self, features: dict[str, float]) -> float:
         """Probability that answering with the best candidate is right."""
-        return sigmoid(sum(self.decision.get(name, 0.0) * value for name, value in features.items()))
+        weights = self.decision_weights(features)
+        return sigmoid(sum(weights.get(name, 0.0) * value for name, value in features.items()))
+
+    def decision_weights(self, features: dict[str, float]) -> dict[str, float]:
+        """The decision weights for a decision: the figures' own when the best is a figure."""
+        if features.get("top_is_figure") and self.figure_decision:
+            return self.figure_decision
+        return self.decision
 
     def threshold_for(self, features: dict[str, float]) -> float:
         """The answer threshold for a decision: the figures' own when the best is a figure."""
@@ -179,8 +194,20 @@ class DecisionModel:
             return self.figure_threshold
         return self.answer_threshold
 
+    @staticmethod
+    def answerable(features: dict[str, float]) -> bool:
+        """Whether any confidence could make the best candidate an answer: never a candidate
+        that the candidate model itself finds more likely wrong than right (医保报销比例 is not
+        公开比例, however far ahead of the others it is), and never a figure for a question
+        that asks for none (起诉 alone is no question about the number of lawsuits)."""
+        if features.get("top", 0.0) < 0.0:
+            return False
+        return not (features.get("top_is_figure") and not features.get("report_intent"))
+
     def answers(self, features: dict[str, float], confidence: float) -> bool:
-        """Whether the desk answers with the best candidate."""
+        """Whether the desk answers with the best candidate (see :meth:`answerable`)."""
+        if not self.answerable(features):
+            return False
         if confidence >= self.threshold_for(features):
             return True
         return route_admits(self.semantic_route, features, confidence)
@@ -192,7 +219,8 @@ class DecisionModel:
 
     def contributions(self, features: dict[str, float], weights: str = "candidate") -> list[dict[str, Any]]:
         """Each feature's part in a score, for the test pane (largest first)."""
-        table = {"candidate": self.candidate, "decision": self.decision, "choice": self.choice}[weights]
+        table = {"candidate": self.candidate, "decision": self.decision_weights(features),
+                 "choice": self.choice}[weights]
         names = CANDIDATE_FEATURES if weights == "candidate" else DECISION_FEATURES
         rows = [{"name": n, "label": names.get(n, n), "value": round(v, 4), "weight": round(table.get(n, 0.0), 4),
                  "part": round(table.get(n, 0.0) * v, 4)} for n, v in features.items()]
@@ -209,6 +237,7 @@ class DecisionModel:
         th = data.get("thresholds", {})
         return cls(candidate={k: float(v) for k, v in data.get("candidate", {}).items()},
                    decision={k: float(v) for k, v in data.get("decision", {}).items()},
+                   figure_decision={k: float(v) for k, v in data.get("figure_decision", {}).items()},
                    choice={k: float(v) for k, v in data.get("choice", {}).items()},
                    answer_threshold=float(th.get("answer", 0.8)), clarify_threshold=float(th.get("clarify", 0.3)),
                    figure_threshold=float(th["figure"]) if "figure" in th else None,
@@ -246,6 +275,10 @@ class DecisionModel:
         lines += ["", "[decision]"]
         for name, label in DECISION_FEATURES.items():
             lines.append(f"{name} = {self.decision.get(name, 0.0):.4f}  # {label}")
+        if self.figure_decision:
+            lines += ["", "# The decision when the best candidate is a report figure", "[figure_decision]"]
+            for name, label in DECISION_FEATURES.items():
+                lines.append(f"{name} = {self.figure_decision.get(name, 0.0):.4f}  # {label}")
         lines += ["", "# For questions not answered: does a choice of the best three hold the answer?", "[choice]"]
         for name, label in DECISION_FEATURES.items():
             lines.append(f"{name} = {self.choice.get(name, 0.0):.4f}  # {label}")
@@ -319,6 +352,28 @@ def fit_logistic(rows: Sequence[dict[str, float]], labels: Sequence[int], names:
 
 
 CLARIFY_COST = 3.0
+
+
+def choose_joint_thresholds(faq: Sequence[tuple[float, str]], figure: Sequence[tuple[float, str]],
+                            max_wrong: float) -> tuple[float, float]:
+    """The FAQ and figure answer thresholds with the most right answers in all while the wrong
+    ones stay within ``max_wrong`` of all answers: one budget for the desk's answers, spent
+    where it buys most (each kind alone is too few for a budget of a fraction of one answer)."""
+    def counts(scored: Sequence[tuple[float, str]]) -> list[tuple[float, int, int]]:
+        # (threshold, right, wrong) for answering everything at or above the threshold
+        out, right, wrong = [(1.01, 0, 0)], 0, 0
+        for p, o in sorted(scored, reverse=True):
+            right, wrong = right + (o == "right"), wrong + (o != "right")
+            out.append((p, right, wrong))
+        return out
+    best = (0.99, 0.99)
+    best_right = -1
+    for tf, rf, wf in counts(faq):
+        for tg, rg, wg in counts(figure):
+            answered = rf + rg + wf + wg
+            if answered and wf + wg <= max_wrong * answered and rf + rg > best_right:
+                best, best_right = (min(tf, 0.99), min(tg, 0.99)), rf + rg
+    return best
 
 
 def choose_thresholds(scored: Sequence[tuple[float, str]], max_wrong: float = 0.01) -> tuple[float, float]:

@@ -26,7 +26,7 @@ import sqlite_utils
 from . import reports as report_format
 from .knowledge import (Language, lexicon_from_db, read_agencies, read_agency, read_chitchat,
                         read_language, read_places, read_report_terms)
-from .clauses import asking_part, focus_texts, separate_questions
+from .clauses import asking_part, drop_asides, focus_texts, separate_questions
 from .decision import DecisionModel, Question, candidate_features, decision_features, sigmoid
 from .names import agency_aliases, expand_years, relative_years, split_name
 from .smalltalk import SmallTalk
@@ -90,6 +90,23 @@ def _group_by_entry(rows: Any) -> Any:
                 return out
 
     return texts
+
+
+def _prefer_named_part(candidates: list[Candidate]) -> None:
+    """A sum the table implies (无法提供, the sum of its three items) never wins over one of its
+    items that covers clearly more of the question (因本机关不掌握信息无法提供的合计几件 names
+    the item): that item moves to the front, taking the sum's score."""
+    if not candidates or candidates[0].doc.kind != "fact" or candidates[0].doc.ref not in DERIVED_ROWS:
+        return
+    top = candidates[0]
+    parts = set(DERIVED_ROWS[top.doc.ref][1])
+    named = [c for c in candidates[1:] if c.doc.kind == "fact" and c.doc.ref in parts
+             and c.coverage >= top.coverage + 0.15]
+    if named:
+        best = max(named, key=lambda c: c.coverage)
+        best.logit, best.score = top.logit, top.score
+        candidates.remove(best)
+        candidates.insert(0, best)
 
 
 def _semantic_others(candidates: list[Candidate]) -> float:
@@ -232,7 +249,7 @@ class Desk(Conversation, FigureAnswers):
                                       "section": any_fact["section"], "cols": set()})
             rows[row_key]["cols"].update(cols)
         for key, (label, parts) in DERIVED_ROWS.items():
-            if any(p in rows for p in parts):
+            if key not in rows and any(p in rows for p in parts):
                 first = rows[next(p for p in parts if p in rows)]
                 rows[key] = {"label": DERIVED_ALIASES[key][0], "tbl": first["tbl"],
                              "section": first["section"], "cols": set(first["cols"])}
@@ -292,6 +309,7 @@ class Desk(Conversation, FigureAnswers):
 
     def _analyse(self, question: str) -> Analysis:
         """Normalise, scope, retrieve and score candidates with the fitted candidate model."""
+        question = drop_asides(question)
         normalised, tokens = self.pipeline.analyse(question)
         rewritten = self.pipeline.rewrite(clean(question))
         compact = expand_years(_PUNCT_RE.sub("", rewritten))
@@ -330,6 +348,7 @@ class Desk(Conversation, FigureAnswers):
             cand.logit = model.candidate_score(cand.features)
             cand.score = sigmoid(cand.logit)
         candidates.sort(key=lambda c: c.logit, reverse=True)
+        _prefer_named_part(candidates)
         if candidates:
             second = candidates[1].logit if len(candidates) > 1 else None
             features = decision_features(candidates[0].logit, second, q, candidates[0].features,
@@ -408,7 +427,11 @@ class Desk(Conversation, FigureAnswers):
             row = figures[0].doc.ref if figures[0].doc.kind == "fact" else ""
             return self._decline(a.missing, scope, row, None, base)
         offer = model.choice_confidence(a.features) >= model.clarify_threshold if top is not None else False
-        answers = top is not None and model.answers(a.features, a.confidence)
+        # One common word (期限, 投诉) names a topic many entries share: a choice, not a guess
+        # (行政复议 with a year or 多少 asks for a figure, which is no guess).
+        one_word_topic = (a.vague and len(a.terms) == 1 and top is not None and top.doc.kind == "faq"
+                          and not a.question.report_intent)
+        answers = top is not None and model.answers(a.features, a.confidence) and not one_word_topic
         if top is None or (not answers and not offer and not a.vague):
             return Reply("escalated", None, "", confidence=a.confidence,
                          reason="没有足够接近的知识", **base)

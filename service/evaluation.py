@@ -47,7 +47,9 @@ def load_cases(paths: Iterable[Path]) -> list[dict[str, Any]]:
     return cases
 
 
-def _hit(check: str, text: str) -> bool:
+def hit(check: str, text: str) -> bool:
+    """Whether a text says what a check asks: a bare figure standing alone, a ``re:``
+    pattern, or else the words themselves (6.5亿, 87场)."""
     if check.startswith("re:"):
         return re.search(check[3:], text) is not None
     if re.fullmatch(r"[\d.,%]+", check):
@@ -84,15 +86,15 @@ def judge(case: dict[str, Any], reply: dict[str, Any]) -> Verdict:
         if target.startswith("faq:"):
             ok = key in wanted
         elif target:  # a figure: the right number, from a report
-            ok = kind == "fact" and (any(_hit(c, answer) for c in checks) if checks else key in wanted)
+            ok = kind == "fact" and (any(hit(c, answer) for c in checks) if checks else key in wanted)
         else:  # a set labelled by what the answer must say (the public set)
-            ok = any(_hit(c, answer) for c in checks)
+            ok = any(hit(c, answer) for c in checks)
         return Verdict("correct" if ok else "wrong", True, offered)
     if expect == "decline":
         if status != "answered":
             return Verdict("miss", False)
         names = case.get("any") or []  # the year or agency named, in any of the spellings listed
-        ok = any(w in answer for w in DECLINE_WORDS) and (not names or any(_hit(c, answer) for c in names))
+        ok = any(w in answer for w in DECLINE_WORDS) and (not names or any(hit(c, answer) for c in names))
         return Verdict("correct" if ok else "wrong", answered)
     if expect == "escalate":
         if status == "escalated":

@@ -46,12 +46,16 @@ class FigureAnswers:
             for phrase in sorted(doc.phrasings, key=len, reverse=True):
                 if len(phrase) > 1:
                     rest = rest.replace(phrase.replace(" ", ""), " ")
+        named = None
         for alias, col in self._col_aliases:
             if alias and alias in rest:
                 if alias == "其他" and re.search(r"其他(?![的呢吗]|$|申请人|组织|类|方面)", rest):
                     continue  # 其他法律行政法规, 其他处理: part of a row's name, not the column
-                return col
-        return None
+                if col != "total":
+                    return col
+                named = named or col
+        # 合计 / 总计 with a group named (以单位名义提的合计): the group's sum, not the row's.
+        return named
 
     def _fact_reply(self, row_key: str, target: ReportRef, col: str | None, confidence: float,
                     base: dict[str, Any]) -> Reply:
@@ -112,6 +116,9 @@ class FigureAnswers:
     def _row_cells(self, report_id: int, row_key: str) -> dict[str, dict[str, Any]]:
         if row_key == "disclosure_rate":
             return self.facts.get((report_id, "outcome_total"), {})
+        printed = self.facts.get((report_id, row_key))
+        if printed:
+            return printed  # a group the report prints as one row
         if row_key in DERIVED_ROWS:
             parts = [self.facts.get((report_id, p), {}) for p in DERIVED_ROWS[row_key][1]]
             if not all(parts):

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from .decision import (CANDIDATE_FEATURES, DECISION_FEATURES, DecisionModel, choose_clarify,
-                       choose_semantic_route, choose_thresholds, fit_logistic, now)
+                       choose_joint_thresholds, choose_semantic_route, fit_logistic, now)
 from .desk import Analysis, Desk
-from .evaluation import split_of
+from .evaluation import hit, split_of
 
 FITTED_EXPECTATIONS = ("answer", "escalate")
 SYNTHETIC_WEIGHT = 0.3
@@ -31,12 +31,6 @@ class FitReport:
     wrong: int
 
 
-def _figure_in(text: str, figures: Iterable[str]) -> bool:
-    flat = text.replace(",", "")
-    return any(re.search(rf"(?<![\d.]){re.escape(f.replace(',', ''))}(?![\d]|\.\d)", flat)
-               for f in figures if re.fullmatch(r"[\d.,%]+", f))
-
-
 def candidate_is_right(desk: Desk, case: dict[str, Any], doc_kind: str, ref: Any, text: str) -> bool:
     """Would answering with this candidate satisfy the case's label?"""
     if case["expect"] != "answer":
@@ -48,7 +42,7 @@ def candidate_is_right(desk: Desk, case: dict[str, Any], doc_kind: str, ref: Any
         rows = {k.split(":", 1)[1].split("/", 1)[0] for k in wanted if k.startswith("fact:")}
         return ref in rows
     if doc_kind == "passage":
-        return "passage" in wanted and _figure_in(text, case.get("any") or [])
+        return "passage" in wanted and any(hit(c, text) for c in case.get("any") or [])
     return False
 
 
@@ -167,19 +161,25 @@ def fit(desk: Desk, cases: list[dict[str, Any]], max_wrong: float = 0.01, l2: fl
         dcases.append(case)
         dtop3.append([(c.doc.kind, c.doc.ref, desk.passages[c.doc.ref]["text"] if c.doc.kind == "passage" else "")
                       for c in a.candidates[:3]])
-    decision = fit_logistic(drows, dlabels, DECISION_FEATURES, l2=l2, weights=dweights)
-    model.decision = decision
-    # One answer threshold for FAQ answers and one for figures: a figure question that finds
-    # its row is a different bet from a procedure question in a citizen's own words.
-    scored: list[tuple[float, str]] = []
-    by_kind: dict[str, list[tuple[float, str]]] = {"faq": [], "figure": []}
+    # FAQ answers and figures get decision weights of their own (a figure question that finds
+    # its row is a different bet from a procedure question in a citizen's own words), and
+    # thresholds that share one budget of wrong answers, spent where it buys most.
+    for figure in (False, True):
+        part = [i for i, f in enumerate(drows) if bool(f.get("top_is_figure")) == figure]
+        weights = fit_logistic([drows[i] for i in part], [dlabels[i] for i in part], DECISION_FEATURES,
+                               l2=l2, weights=[dweights[i] for i in part])
+        if figure:
+            model.figure_decision = weights
+        else:
+            model.decision = weights
+    scored, by_kind = [], {"faq": [], "figure": []}
     for feats, right, weight in zip(drows, picks, dweights):
         if weight == 1.0:  # thresholds come from citizens' questions only
             item = (model.confidence(feats), "right" if right else "wrong")
             scored.append(item)
-            by_kind["figure" if feats.get("top_is_figure") else "faq"].append(item)
-    answer_t, _ = choose_thresholds(by_kind["faq"], max_wrong=max_wrong)
-    figure_t, _ = choose_thresholds(by_kind["figure"], max_wrong=max_wrong)
+            if DecisionModel.answerable(feats):  # the others are never answered
+                by_kind["figure" if feats.get("top_is_figure") else "faq"].append(item)
+    answer_t, figure_t = choose_joint_thresholds(by_kind["faq"], by_kind["figure"], max_wrong)
     model.answer_threshold, model.figure_threshold = answer_t, figure_t
     model.semantic_route = choose_semantic_route(
         [(f, model.confidence(f), right) for f, right, w in zip(drows, picks, dweights) if w == 1.0],

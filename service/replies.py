@@ -11,6 +11,7 @@ from typing import Any
 
 from .decision import Question
 from .matcher import Candidate, QueryTerm
+from .reports import TABLE3_GROUPS
 from .text import is_number
 
 _DIGIT_RE = re.compile(r"\d")
@@ -31,6 +32,13 @@ DERIVED_ALIASES = {
     "disclosure_rate": ["公开比例", "公开率", "公开的比例", "公开占比", "予以公开比例",
                         "公开的申请占多少", "百分之多少公开"],
 }
+# Each outcome group of table 三 (不予公开, 无法提供, 不予处理, 其他处理) is the sum of its items,
+# which the table prints without a subtotal; a report that prints the group as one row is
+# answered from that row.
+for _group, (_name, _items) in TABLE3_GROUPS.items():
+    DERIVED_ROWS[_group] = (f"本年度办理结果·{_name}（{len(_items)}项之和）",
+                            tuple(f"{_group}_{i}" for i in range(1, len(_items) + 1)))
+    DERIVED_ALIASES[_group] = [_name, f"{_name}合计", f"{_name}总数", f"{_name}的申请"]
 _FOLLOW_UP_RE = re.compile(r"^(其中|那|那么|那个|还有|另外|再问|如果是|换成)|呢$")
 
 

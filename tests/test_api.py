@@ -96,11 +96,11 @@ def test_ticket_is_reused_for_same_session_and_question(client) -> None:
 
 
 def test_ticket_reuse_ends_after_a_day(app, client) -> None:
-    first = client.post("/api/ask", json={"question": "社保怎么交", "session": "s-9"}).get_json()
+    first = client.post("/api/ask", json={"question": "个人所得税怎么申报", "session": "s-9"}).get_json()
     from service.storage import connect
     db = connect(app.config["DATABASE"])
     db.execute("update tickets set created = '2000-01-01T00:00:00+00:00' where code = ?", [first["ticket"]["code"]])
-    later = client.post("/api/ask", json={"question": "社保怎么交", "session": "s-9"}).get_json()
+    later = client.post("/api/ask", json={"question": "个人所得税怎么申报", "session": "s-9"}).get_json()
     assert later["ticket"]["code"] != first["ticket"]["code"]
 
 

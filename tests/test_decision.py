@@ -4,8 +4,9 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from service.decision import (CANDIDATE_FEATURES, DECISION_FEATURES, DecisionModel, choose_thresholds,
-                              fit_logistic, sigmoid)
+from service.decision import (CANDIDATE_FEATURES, DECISION_FEATURES, DecisionModel, choose_joint_thresholds,
+                              choose_thresholds, fit_logistic, sigmoid)
+from service.fitting import candidate_is_right
 
 KNOWLEDGE = Path(__file__).resolve().parent.parent / "knowledge"
 
@@ -35,6 +36,7 @@ def test_the_shipped_model_names_every_feature_and_dumps_to_what_it_loads(tmp_pa
     model = DecisionModel.load(KNOWLEDGE / "decision.toml")
     assert set(model.candidate) == set(CANDIDATE_FEATURES)
     assert set(model.decision) == set(DECISION_FEATURES)
+    assert set(model.figure_decision) == set(DECISION_FEATURES)
     assert 0 < model.clarify_threshold <= model.answer_threshold < 1
     assert model.meta.get("command") == "flask --app service fit-decision"
     path = tmp_path / "decision.toml"
@@ -42,6 +44,7 @@ def test_the_shipped_model_names_every_feature_and_dumps_to_what_it_loads(tmp_pa
     again = DecisionModel.load(path)
     assert again.candidate == {k: round(v, 4) for k, v in model.candidate.items()}
     assert again.answer_threshold == round(model.answer_threshold, 4)
+    assert again.figure_decision == {k: round(v, 4) for k, v in model.figure_decision.items()}
 
 
 def test_contributions_add_up_to_the_score() -> None:
@@ -59,3 +62,33 @@ def test_the_fit_command_reads_only_the_tune_split_and_writes_a_model(runner, tm
     assert "已拟合" in result.output and out.exists()
     model = DecisionModel.load(out)
     assert model.meta["cases"] > 400 and model.meta["tune_wrong"] <= 0.01 * model.meta["tune_answered"] + 1
+
+
+def test_a_figure_is_decided_by_the_figure_weights() -> None:
+    model = DecisionModel(candidate={}, decision={"bias": -3.0}, figure_decision={"bias": 3.0})
+    assert model.confidence({"bias": 1.0, "top_is_figure": 1.0}) > 0.9
+    assert model.confidence({"bias": 1.0, "top_is_figure": 0.0}) < 0.1
+    assert model.contributions({"bias": 1.0, "top_is_figure": 1.0}, "decision")[0]["weight"] == 3.0
+    # Without figure weights (a model fitted before they existed) the shared ones decide.
+    assert DecisionModel(candidate={}, decision={"bias": -3.0}).confidence({"bias": 1.0, "top_is_figure": 1.0}) < 0.1
+
+
+def test_one_budget_of_wrong_answers_is_spent_where_it_buys_most() -> None:
+    # Alone, each kind may answer only above its single wrong answer; together, one wrong in
+    # 200 answers is within a budget of 0.5%, and it is spent on the figures, where it buys most.
+    faq = [(0.99, "right")] * 100 + [(0.95, "wrong")] + [(0.9, "right")] * 10
+    figure = [(0.99, "right")] * 20 + [(0.97, "wrong")] + [(0.95, "right")] * 80
+    faq_t, figure_t = choose_joint_thresholds(faq, figure, max_wrong=0.005)
+    answered = [o for p, o in faq if p >= faq_t] + [o for p, o in figure if p >= figure_t]
+    assert sum(o == "wrong" for o in answered) <= 0.005 * len(answered)
+    assert faq_t == 0.99 and figure_t == 0.95
+    assert choose_joint_thresholds(faq, figure, max_wrong=0.0) == (0.99, 0.99)
+
+
+def test_a_passage_figure_with_its_unit_is_recognised_as_right() -> None:
+    # The checks of narrative figures carry units (6.5亿, 87场); a passage holding them is right.
+    case = {"expect": "answer", "key": "passage", "any": ["6.5亿"]}
+    assert candidate_is_right(None, case, "passage", 1, "总数据量达1241万笔，累计访问量6.5亿次")
+    assert not candidate_is_right(None, case, "passage", 1, "本年新增访问1.4亿次")
+    bare = {"expect": "answer", "key": "passage", "any": ["15"]}
+    assert not candidate_is_right(None, bare, "passage", 1, "受理公众服务请求15156件")

@@ -15,7 +15,6 @@ from service.storage import connect, immediate
     ("申请要交钱吗", "不收"),
     ("申請資訊公開多久答覆", "20个工作日"),              # traditional, regional wording
     ("ｘｘ申请后多长时间答复？？", "20个工作日"),          # full width noise
-    ("政府信息公开申清怎么提交", "在线"),                 # homophone typo
     ("信息处理费标准", "30页"),
     ("涉外调查许可证怎么办", "涉外调查"),
 ])
@@ -26,10 +25,25 @@ def test_answered_with_source(ask, question: str, needle: str) -> None:
     assert reply["source"]
 
 
+def test_a_homophone_typo_is_repaired_and_never_answered_wrongly(ask) -> None:
+    # 申清 is read as 申请: the question finds how to apply, answered or offered first
+    # (whether it is answered outright is the fitted model's call on a repaired question).
+    reply = ask("政府信息公开申清怎么提交")
+    if reply["status"] == "answered":
+        assert reply["key"] == "faq:how-to-apply" and "在线" in reply["answer"] and reply["source"]
+    else:
+        assert reply["status"] == "clarify", reply
+        assert reply["suggestions"][0]["key"] == "faq:how-to-apply", reply
+
+
 @pytest.mark.parametrize("question", ["怎么申请公租房", "怎么办理居住证", "明天会下雨吗", "社保怎么交",
                                       "个人所得税怎么申报", "推荐一部好看的电影"])
 def test_escalated_when_out_of_scope(ask, question: str) -> None:
     reply = ask(question)
+    if reply["status"] == "clarify":
+        # The only choice offered may be the desk's own scope: what it answers, where else to ask.
+        assert [s["key"] for s in reply["suggestions"]] == ["faq:desk-scope"], reply
+        return
     assert reply["status"] == "escalated" and reply["ticket"]["code"]
 
 

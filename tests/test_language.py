@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from service.clauses import asking_part, focus_texts, separate_questions, split_clauses
+from service.clauses import asking_part, drop_asides, focus_texts, separate_questions, split_clauses
 from service.knowledge import read_agency, read_chitchat
 from service.names import agency_aliases, expand_years, relative_years, split_name
 from service.smalltalk import SmallTalk
@@ -112,3 +112,9 @@ def test_a_trailing_particle_never_cuts_a_word() -> None:
     assert pipeline.normalise("收费标准是什么") == "收费标准是什么"
     assert pipeline.normalise("收费吗") == "收费"
     assert pipeline.normalise("怎么办呢") == "怎么办"
+
+
+def test_a_parenthesised_aside_explains_and_does_not_ask() -> None:
+    assert drop_asides("2023年行政诉讼一共多少件（含直接起诉和复议后起诉）？") == "2023年行政诉讼一共多少件？"
+    assert drop_asides("disclosure rate是多少(公开加部分公开)") == "disclosure rate是多少"
+    assert drop_asides("（申请要多久）") == "（申请要多久）"  # nothing would be left

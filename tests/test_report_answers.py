@@ -158,3 +158,35 @@ def test_off_topic_after_a_figure_is_not_a_follow_up(client) -> None:
         reply = ask(question)
         assert "152" not in reply["answer"], (question, reply)
     assert "103" in ask("那予以公开的呢")["answer"]
+
+
+def test_an_outcome_group_is_the_sum_of_its_items(app, client) -> None:
+    from service.storage import connect
+
+    with app.app_context():
+        db = connect(app.config["DATABASE"])
+        for group, name in [("withheld", "不予公开"), ("unavailable", "无法提供"), ("not_processed", "不予处理")]:
+            total = sum(r["value"] for r in db.query(
+                "select value from facts where row_key like ? and col_key = 'total'", [f"{group}_%"]))
+            reply = client.post("/api/ask", json={"question": f"2021年{name}的申请一共多少件"}).get_json()
+            assert reply["status"] == "answered" and f"为{total:g}件" in reply["answer"], reply
+            assert "项之和" in reply["answer"]
+
+
+def test_a_row_of_the_figures_table_continues_the_figure(client) -> None:
+    def ask(question: str) -> dict:
+        return client.post("/api/ask", json={"question": question, "session": "row-follow"}).get_json()
+
+    assert "152" in ask("2021年收到多少申请")["answer"]
+    reply = ask("部分公开的呢？")  # also an FAQ topic (为什么只公开了一部分), but here the table's row
+    assert reply.get("kind") == "fact" and "部分公开" in reply["answer"], reply
+
+
+def test_a_sum_word_with_a_group_named_means_the_group(app) -> None:
+    from service.db import get_desk
+
+    with app.app_context():
+        desk = get_desk()
+        assert desk._named_column("以单位名义提的合计多少件", None) == "legal_persons"  # not the row's 总计
+        assert desk._named_column("申请合计多少件", None) == "total"
+        assert desk._named_column("申请多少件", None) is None
