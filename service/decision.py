@@ -376,22 +376,6 @@ def choose_joint_thresholds(faq: Sequence[tuple[float, str]], figure: Sequence[t
     return best
 
 
-def choose_thresholds(scored: Sequence[tuple[float, str]], max_wrong: float = 0.01) -> tuple[float, float]:
-    """The answer threshold with the most right answers while wrong ones stay within
-    ``max_wrong`` of all answers; ``scored`` is (probability, "right" | "wrong").
-    Returns it with a clarify threshold chosen the same way on the same scores (see
-    :func:`choose_clarify`), for callers without a separate choice model."""
-    best_t, best_right = 0.99, -1
-    for t in sorted({round(p, 4) for p, _ in scored}):
-        answered = [o for p, o in scored if p >= t]
-        wrong = sum(o != "right" for o in answered)
-        right = len(answered) - wrong
-        if answered and wrong <= max_wrong * len(answered) and right > best_right:
-            best_t, best_right = t, right
-    below = [(p, o) for p, o in scored if p < best_t]
-    return best_t, min(choose_clarify(below), best_t)
-
-
 def choose_clarify(scored: Sequence[tuple[float, str]]) -> float:
     """Offer a choice where it helps more than it misleads: the threshold that maximises
     right choices minus CLARIFY_COST times wrong ones (a wrong choice delays the ticket of

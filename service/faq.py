@@ -13,7 +13,6 @@ import io
 import json
 import re
 import warnings
-import zipfile
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -642,12 +641,20 @@ def add_synonym(db: sqlite_utils.Database, user: dict[str, Any] | None, term: st
 
 def remove_synonym(db: sqlite_utils.Database, user: dict[str, Any] | None, term: str) -> None:
     """Remove a synonym pair."""
+    _remove_lexicon_row(db, user, "synonyms", ("term", "canonical"), term, f"同义词“{term}”不存在。",
+                        "remove_synonym", f"synonym:{term}")
+
+
+def _remove_lexicon_row(db: sqlite_utils.Database, user: dict[str, Any] | None, table: str,
+                        columns: tuple[str, str], key: str, missing: str, action: str, target: str) -> None:
+    """Delete one row of a lexicon table by its key column, audited; ``missing`` if absent."""
+    key_col, value_col = columns
     with immediate(db):
-        row = db.execute("select canonical from synonyms where term = ?", [term]).fetchone()
+        row = db.execute(f"select {value_col} from {table} where {key_col} = ?", [key]).fetchone()
         if row is None:
-            raise FaqError(f"同义词“{term}”不存在。")
-        db.execute("delete from synonyms where term = ?", [term])
-        audit(db, user, "remove_synonym", f"synonym:{term}", before={"term": term, "canonical": row[0]})
+            raise FaqError(missing)
+        db.execute(f"delete from {table} where {key_col} = ?", [key])
+        audit(db, user, action, target, before={key_col: key, value_col: row[0]})
         bump_version(db)
 
 
@@ -687,13 +694,8 @@ def add_paraphrase(db: sqlite_utils.Database, user: dict[str, Any] | None, varia
 
 def remove_paraphrase(db: sqlite_utils.Database, user: dict[str, Any] | None, variant: str) -> None:
     """Remove a paraphrase."""
-    with immediate(db):
-        row = db.execute("select standard from paraphrases where variant = ?", [variant]).fetchone()
-        if row is None:
-            raise FaqError(f"说法“{variant}”不存在。")
-        db.execute("delete from paraphrases where variant = ?", [variant])
-        audit(db, user, "remove_paraphrase", f"paraphrase:{variant}", before={"variant": variant, "standard": row[0]})
-        bump_version(db)
+    _remove_lexicon_row(db, user, "paraphrases", ("variant", "standard"), variant, f"说法“{variant}”不存在。",
+                        "remove_paraphrase", f"paraphrase:{variant}")
 
 
 def add_word(db: sqlite_utils.Database, user: dict[str, Any] | None, word: str, freq: Any = None) -> str:
@@ -716,10 +718,5 @@ def add_word(db: sqlite_utils.Database, user: dict[str, Any] | None, word: str, 
 
 def remove_word(db: sqlite_utils.Database, user: dict[str, Any] | None, word: str) -> None:
     """Remove a dictionary word from the database (see the lexicon page about running processes)."""
-    with immediate(db):
-        row = db.execute("select freq from lexicon_words where word = ?", [word]).fetchone()
-        if row is None:
-            raise FaqError(f"词语“{word}”不在词典中。")
-        db.execute("delete from lexicon_words where word = ?", [word])
-        audit(db, user, "remove_word", f"word:{word}", before={"word": word, "freq": row[0]})
-        bump_version(db)
+    _remove_lexicon_row(db, user, "lexicon_words", ("word", "freq"), word, f"词语“{word}”不在词典中。",
+                        "remove_word", f"word:{word}")

@@ -30,7 +30,6 @@ def test_the_evaluation_is_big_enough_and_labelled_by_stable_keys() -> None:
     """At least 800 labelled questions in many styles, each in exactly one split."""
     cases = load_sets(sorted(EVAL.glob("part_*.jsonl")))
     assert len(cases) >= 800
-    styles = {c.get("style") for c in cases}
     for style in ("story", "unseen-words", "traditional", "cantonese", "mixed-english", "pinyin", "dialect",
                   "typo", "short", "two-questions", "smalltalk", "near-miss", "missing-report", "followup"):
         assert sum(c.get("style") == style for c in cases) >= 25, style

@@ -5,7 +5,6 @@ import io
 import re
 from pathlib import Path
 
-import pytest
 
 from conftest import csrf_token
 from service.storage import connect
