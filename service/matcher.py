@@ -98,6 +98,17 @@ GRAM_BUCKETS = 1 << 20
 NEAR_PHRASINGS = 3
 
 
+_GOLDEN = 0x9E3779B97F4A7C15  # 2**64 / golden ratio: multiplicative (Fibonacci) hashing
+_BUCKET_SHIFT = 64 - GRAM_BUCKETS.bit_length() + 1
+
+
+def _bucket(gram: str) -> int:
+    """The bucket of a character or character pair: the same in every process (Python's
+    own ``hash`` of a string is salted per process, which made fits differ from run to run)."""
+    code = ord(gram[0]) if len(gram) == 1 else ord(gram[0]) * 0x110000 + ord(gram[1]) + 0x110000
+    return ((code * _GOLDEN) & 0xFFFFFFFFFFFFFFFF) >> _BUCKET_SHIFT
+
+
 def _grams(text: str) -> list[str]:
     """Characters and adjacent character pairs of a text (spaces removed)."""
     text = text.replace(" ", "")
@@ -168,7 +179,7 @@ class Index:
             for phrasing in doc.phrasings:
                 phrasings += 1
                 for g in set(_grams(phrasing)):
-                    counts[hash(g) & (GRAM_BUCKETS - 1)] += 1
+                    counts[_bucket(g)] += 1
         # A pair seen in one phrasing only weighs like one never seen.
         self.gram_unknown = math.log((phrasings + 1) / 1.5)
         weights = np.full(GRAM_BUCKETS, self.gram_unknown, dtype=np.float32)
@@ -317,7 +328,7 @@ class Index:
         vec: dict[str, float] = {}
         weights = self._gram_weights
         for g in _grams(text):
-            vec[g] = vec.get(g, 0.0) + float(weights[hash(g) & (GRAM_BUCKETS - 1)])
+            vec[g] = vec.get(g, 0.0) + float(weights[_bucket(g)])
         result = (vec, math.sqrt(sum(v * v for v in vec.values())) or 1.0)
         if cache:
             if len(self._gram_cache) >= GRAM_CACHE_SIZE:
