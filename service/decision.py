@@ -74,6 +74,7 @@ DECISION_FEATURES: dict[str, str] = {
     "semantic_confirms": "最佳候选词义相似度最高时的相似度（否则为0）",
     "asks_amount": "问题在问数量（多少、几件）",
     "report_intent": "问题在问数量、年份、其他机关或报告",
+    "foreign_topic": "问题涉及其他部门职责的事项（知识库未涉及）",
 }
 
 
@@ -96,6 +97,7 @@ class Question:
     n_terms: int
     repaired: bool
     unknown_max: float = 0.0  # the heaviest such word's share (公租房 in 怎么申请公租房)
+    foreign: str | None = None  # another body's business it names (低保: 民政部门), if any
 
 
 def candidate_features(kind: str, coverage: float, precision: float, fuzzy: float, has_digit: bool,
@@ -148,7 +150,8 @@ def decision_features(top: float, second: float | None, q: Question, top_feature
             # (a figure has no semantic similarity: no lead either)
             "semantic_lead": top_features.get("semantic", 0.0) - semantic_others if top_features.get("semantic") else 0.0,
             "semantic_confirms": top_features.get("semantic", 0.0) * top_features.get("semantic_best", 0.0),
-            "asks_amount": 1.0 if q.quantity else 0.0, "report_intent": 1.0 if q.report_intent else 0.0}
+            "asks_amount": 1.0 if q.quantity else 0.0, "report_intent": 1.0 if q.report_intent else 0.0,
+            "foreign_topic": 1.0 if q.foreign else 0.0}
 
 
 @dataclass
@@ -199,8 +202,9 @@ class DecisionModel:
         """Whether any confidence could make the best candidate an answer: never a candidate
         that the candidate model itself finds more likely wrong than right (医保报销比例 is not
         公开比例, however far ahead of the others it is), and never a figure for a question
-        that asks for none (起诉 alone is no question about the number of lawsuits)."""
-        if features.get("top", 0.0) < 0.0:
+        that asks for none (起诉 alone is no question about the number of lawsuits), nor for a
+        question about another body's business that the knowledge does not cover (低保)."""
+        if features.get("top", 0.0) < 0.0 or features.get("foreign_topic"):
             return False
         return not (features.get("top_is_figure") and not features.get("report_intent"))
 

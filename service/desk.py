@@ -25,7 +25,7 @@ import sqlite_utils
 
 from . import reports as report_format
 from .knowledge import (Language, lexicon_from_db, read_agencies, read_agency, read_chitchat,
-                        read_language, read_places, read_report_terms)
+                        read_language, read_other_bodies, read_places, read_report_terms)
 from .clauses import asking_part, drop_asides, focus_texts, separate_questions
 from .decision import DecisionModel, Question, candidate_features, decision_features, sigmoid
 from .names import agency_aliases, expand_years, relative_years, split_name
@@ -129,7 +129,8 @@ class Desk(Conversation, FigureAnswers):
                  entries: dict[int, dict[str, Any]], alternates: Any, reports: list[ReportRef],
                  facts: dict[tuple[int, str], dict[str, dict[str, Any]]],
                  passages: dict[int, dict[str, Any]], version: int = 0, places: list[str] | None = None,
-                 agency: dict[str, str] | None = None, model: DecisionModel | None = None):
+                 agency: dict[str, str] | None = None, model: DecisionModel | None = None,
+                 other_bodies: dict[str, str] | None = None):
         self.pipeline = pipeline
         self.language = language
         self.settings = settings
@@ -180,6 +181,12 @@ class Desk(Conversation, FigureAnswers):
         self.encoder = SentenceEncoder(vectors, corpus_probability(pipeline.tokenizer.FREQ, pipeline.tokenizer.total))
         self._doc_vectors: dict[str, Any] = {}
         self.index = Index(self._documents(alternates), word_rarity=pipeline.word_rarity)
+        # Other bodies' business (低保, 公租房, 港澳通行证) that the knowledge's questions never
+        # speak of: a question about it is passed on, never answered with an entry that merely
+        # shares its other words (申请, 条件, 材料).
+        foreign = {t: b for t, b in (other_bodies or {}).items() if not self._covered(t)}
+        self._foreign = foreign
+        self._foreign_re = re.compile("|".join(map(re.escape, sorted(foreign, key=len, reverse=True)))) if foreign else None
 
     # -- building -----------------------------------------------------------------
     @classmethod
@@ -207,7 +214,21 @@ class Desk(Conversation, FigureAnswers):
                    chitchat=read_chitchat(folder), agencies=read_agencies(folder),
                    terms=read_report_terms(folder), entries=entries, alternates=alternates, reports=reports,
                    facts=facts, passages=passages, version=version, places=read_places(folder),
-                   agency=agency, model=DecisionModel.load(folder / "decision.toml"))
+                   agency=agency, model=DecisionModel.load(folder / "decision.toml"),
+                   other_bodies=read_other_bodies(folder))
+
+    def _covered(self, term: str) -> bool:
+        """Whether the knowledge's questions speak of a term: every word of it is a word of
+        some phrasing (not only of some answer)."""
+        toks = self._tokens(term)
+        return bool(toks) and all(t in self.index.postings and t not in self.index.answer_only for t in toks)
+
+    def foreign_topic(self, compact: str) -> str | None:
+        """The other body whose business a question names, if the knowledge does not cover it."""
+        if self._foreign_re is None:
+            return None
+        match = self._foreign_re.search(compact)
+        return self._foreign[match.group(0)] if match else None
 
     def clear_cache(self) -> None:
         """Forget cached replies (after the decision model changed)."""
@@ -333,7 +354,7 @@ class Desk(Conversation, FigureAnswers):
                      for t in terms)
         unknown_max = max((t.weight for t in terms if not t.known and t.weight > STRAY_CHAR_WEIGHT), default=0.0) / total
         q = Question(quantity=quantity, report_intent=report_intent, unknown=unknown, unknown_max=unknown_max,
-                     domain_word=domain,
+                     domain_word=domain, foreign=self.foreign_topic(compact),
                      n_terms=len(terms), repaired=any(t.repaired_from for t in terms))
         model = self.model
         best_chars = max((c.chars for c in candidates if c.doc.kind != "passage"), default=0.0)
@@ -426,6 +447,9 @@ class Desk(Conversation, FigureAnswers):
         if a.missing and asks_figure and figures and (top.doc.kind != "faq" or a.question.quantity):
             row = figures[0].doc.ref if figures[0].doc.kind == "fact" else ""
             return self._decline(a.missing, scope, row, None, base)
+        if a.question.foreign:
+            return Reply("escalated", None, "", confidence=a.confidence,
+                         reason=f"属于其他部门的职责（{a.question.foreign}），知识库未涉及", **base)
         offer = model.choice_confidence(a.features) >= model.clarify_threshold if top is not None else False
         # One common word (期限, 投诉) names a topic many entries share: a choice, not a guess
         # (行政复议 with a year or 多少 asks for a figure, which is no guess).

@@ -132,6 +132,18 @@ def read_places(folder: Path) -> list[str]:
     return [w for line in _lines(path) for w in line.split("#", 1)[0].split()]
 
 
+def read_other_bodies(folder: Path) -> dict[str, str]:
+    """Everyday topics that belong to other government bodies (``other_bodies.toml``), each
+    mapped (cleaned) to the kind of body that handles it."""
+    data = _read_toml(folder / "other_bodies.toml")
+    topics: dict[str, str] = {}
+    for body, terms in data.get("bodies", {}).items():
+        for term in terms:
+            if clean(term).strip():
+                topics[clean(term).strip()] = body
+    return topics
+
+
 def read_report_terms(folder: Path) -> dict[str, Any]:
     """Row and column aliases for report questions, from ``report_terms.toml``."""
     return _read_toml(folder / "report_terms.toml")

@@ -180,3 +180,23 @@ def test_a_place_bureau_short_name_finds_its_held_report(tmp_path) -> None:
         db.execute("update meta set value = cast(value as integer) + 1 where key = 'kb_version'")
     reply = app.test_client().post("/api/ask", json={"question": "上海统计局2021年收到多少申请"}).get_json()
     assert "上海市统计局" in reply["answer"] and "152" in reply["answer"]
+
+
+def test_another_bodys_business_is_passed_on_not_answered_by_shared_words(ask) -> None:
+    # 低保 is the civil affairs' business: "申请需要什么条件" must not find 谁可以申请.
+    reply = ask("低保申请需要什么条件，要交哪些材料？")
+    assert reply["status"] == "escalated" and reply["ticket"]["code"], reply
+    # The same words about disclosure are answered.
+    assert ask("申请政府信息公开需要什么条件")["status"] in ("answered", "clarify")
+
+
+def test_a_topic_the_knowledge_speaks_of_is_not_another_bodys(module_app) -> None:
+    from service.db import get_desk
+
+    with module_app.app_context():
+        desk = get_desk()
+        assert desk.foreign_topic("怎么申请公租房") == "住房和城乡建设部门"
+        assert desk.foreign_topic("去医院复印病历要带什么") == "卫生健康部门"
+        # 身份证明 is part of an application: the knowledge's own questions speak of it.
+        assert desk.foreign_topic("申请要带身份证明吗") is None
+        assert desk._covered("身份证明") and not desk._covered("低保")
