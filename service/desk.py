@@ -21,6 +21,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 import sqlite_utils
 
 from . import reports as report_format
@@ -184,6 +185,8 @@ class Desk(Conversation, FigureAnswers):
         # Other bodies' business (低保, 公租房, 港澳通行证) that the knowledge's questions never
         # speak of: a question about it is passed on, never answered with an entry that merely
         # shares its other words (申请, 条件, 材料).
+        self._faq_docs = np.fromiter((d.kind == "faq" for d in self.index.docs), dtype=bool,
+                                     count=len(self.index.docs))
         foreign = {t: b for t, b in (other_bodies or {}).items() if not self._covered(t)}
         self._foreign = foreign
         self._foreign_re = re.compile("|".join(map(re.escape, sorted(foreign, key=len, reverse=True)))) if foreign else None
@@ -218,10 +221,14 @@ class Desk(Conversation, FigureAnswers):
                    other_bodies=read_other_bodies(folder))
 
     def _covered(self, term: str) -> bool:
-        """Whether the knowledge's questions speak of a term: every word of it is a word of
-        some phrasing (not only of some answer)."""
+        """Whether the FAQ's own questions speak of a term: every word of it is a word of some
+        entry's phrasings (not only of an answer, a report row or a report sentence)."""
         toks = self._tokens(term)
-        return bool(toks) and all(t in self.index.postings and t not in self.index.answer_only for t in toks)
+        for tok in toks:
+            posting = self.index.postings.get(tok)
+            if posting is None or not np.any(self._faq_docs[posting[0]] & (posting[1] >= 1.0)):
+                return False
+        return bool(toks)
 
     def foreign_topic(self, compact: str) -> str | None:
         """The other body whose business a question names, if the knowledge does not cover it."""
