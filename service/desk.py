@@ -187,8 +187,13 @@ class Desk(Conversation, FigureAnswers):
         # shares its other words (申请, 条件, 材料).
         self._faq_docs = np.fromiter((d.kind == "faq" for d in self.index.docs), dtype=bool,
                                      count=len(self.index.docs))
-        foreign = {t: b for t, b in (other_bodies or {}).items() if not self._covered(t)}
+        # A topic an entry's own question names (a curator's 廉租房 entry) is the desk's. One
+        # that only some phrasings mention (临时身份证 as a proof of identity) is the other
+        # body's when the question says nothing of disclosure (临时身份证怎么开).
+        titles = [_PUNCT_RE.sub("", clean(e["question"])) for e in self.entries.values()]
+        foreign = {t: b for t, b in (other_bodies or {}).items() if not any(clean(t) in q for q in titles)}
         self._foreign = foreign
+        self._foreign_covered = {t for t in foreign if self._covered(t)}
         self._foreign_re = re.compile("|".join(map(re.escape, sorted(foreign, key=len, reverse=True)))) if foreign else None
 
     # -- building -----------------------------------------------------------------
@@ -230,12 +235,18 @@ class Desk(Conversation, FigureAnswers):
                 return False
         return bool(toks)
 
-    def foreign_topic(self, compact: str) -> str | None:
-        """The other body whose business a question names, if the knowledge does not cover it."""
+    def foreign_topic(self, compact: str, exact: bool = False) -> str | None:
+        """The other body whose business a question names, unless the knowledge's questions speak
+        of that topic and the question speaks of disclosure or is one of their phrasings
+        (``exact``: a curator put it there)."""
         if self._foreign_re is None:
             return None
-        match = self._foreign_re.search(compact)
-        return self._foreign[match.group(0)] if match else None
+        speaks_of_disclosure = any(w in compact for w in self.language.disclosure_words)
+        for match in self._foreign_re.finditer(compact):
+            term = match.group(0)
+            if term not in self._foreign_covered or not (speaks_of_disclosure or exact):
+                return self._foreign[term]
+        return None
 
     def clear_cache(self) -> None:
         """Forget cached replies (after the decision model changed)."""
@@ -361,7 +372,8 @@ class Desk(Conversation, FigureAnswers):
                      for t in terms)
         unknown_max = max((t.weight for t in terms if not t.known and t.weight > STRAY_CHAR_WEIGHT), default=0.0) / total
         q = Question(quantity=quantity, report_intent=report_intent, unknown=unknown, unknown_max=unknown_max,
-                     domain_word=domain, foreign=self.foreign_topic(compact),
+                     domain_word=domain,
+                     foreign=self.foreign_topic(compact, exact=any(c.fuzzy >= 0.999 for c in candidates[:1])),
                      n_terms=len(terms), repaired=any(t.repaired_from for t in terms))
         model = self.model
         best_chars = max((c.chars for c in candidates if c.doc.kind != "passage"), default=0.0)

@@ -59,6 +59,7 @@ class Language:
     stop_prefixes: tuple[str, ...]
     question_words: set[str]
     not_quantity_words: list[str]
+    disclosure_words: tuple[str, ...] = ()
 
 
 def read_language(folder: Path) -> Language:
@@ -72,6 +73,7 @@ def read_language(folder: Path) -> Language:
         stop_prefixes=tuple(clean(w) for w in data.get("stop_prefixes", [])),
         question_words={clean(w) for w in data.get("question_words", [])},
         not_quantity_words=[clean(w) for w in data.get("not_quantity_words", [])],
+        disclosure_words=tuple(clean(w) for w in data.get("disclosure_words", [])),
     )
 
 

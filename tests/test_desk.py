@@ -200,3 +200,17 @@ def test_a_topic_the_knowledge_speaks_of_is_not_another_bodys(module_app) -> Non
         # 身份证明 is part of an application: the knowledge's own questions speak of it.
         assert desk.foreign_topic("申请要带身份证明吗") is None
         assert desk._covered("身份证明") and not desk._covered("低保")
+
+
+def test_a_topic_only_some_phrasings_mention_is_the_desks_only_when_disclosure_is_asked(module_app) -> None:
+    from service.db import get_desk
+
+    with module_app.app_context():
+        desk = get_desk()
+        # 临时身份证 appears among the identity-proof phrasings as a proof one may show ...
+        assert desk._covered("临时身份证")
+        assert desk.foreign_topic("能用临时身份证申请信息公开吗") is None
+        # ... but a question about getting one is the police's business.
+        assert desk.foreign_topic("临时身份证怎么开") == "公安机关"
+        # A phrasing a curator added is the desk's, whatever words it has.
+        assert desk.foreign_topic("临时身份证怎么开", exact=True) is None
