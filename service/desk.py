@@ -182,6 +182,8 @@ class Desk(Conversation, FigureAnswers):
         self.encoder = SentenceEncoder(vectors, corpus_probability(pipeline.tokenizer.FREQ, pipeline.tokenizer.total))
         self._doc_vectors: dict[str, Any] = {}
         self.index = Index(self._documents(alternates), word_rarity=pipeline.word_rarity)
+        pipeline.pinyin.prefer(self.index.postings)  # weishenme bufen gongkai -> 为什么部分公开
+        pipeline.pinyin.warm()
         # Other bodies' business (低保, 公租房, 港澳通行证) that the knowledge's questions never
         # speak of: a question about it is passed on, never answered with an entry that merely
         # shares its other words (申请, 条件, 材料).
@@ -498,8 +500,18 @@ class Desk(Conversation, FigureAnswers):
             reply.reason += "；消息中还有其他问题，已作为建议列出"
         return reply
 
+    def _means_something(self, text: str) -> bool:
+        """Whether words beside small talk ask or name something: a question or amount word, a
+        word of two or more characters the knowledge uses, or another body's topic."""
+        compact = _PUNCT_RE.sub("", text)
+        if any(w in compact for w in (*self.language.question_words, *self.language.quantity_words)):
+            return True
+        if self.foreign_topic(compact) is not None:
+            return True
+        return any(len(tok) > 1 and tok in self.index.postings for tok in self._tokens(text))
+
     def _chitchat(self, question: str) -> Reply | None:
-        intent = self.smalltalk.match(question)
+        intent = self.smalltalk.match(question, knows=self._means_something)
         if intent is None:
             return None
         kind = "handoff" if intent.name == "handoff" else "chitchat"

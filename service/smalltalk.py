@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from .text import clean
 
@@ -21,6 +21,7 @@ PRIORITY = ["handoff", "complaint", "thanks", "goodbye", "identity", "praise", "
 _ASCII_WORD = re.compile(r"[a-z0-9]+(?: [a-z0-9]+)*")
 _NON_WORD = re.compile(r"[^\w\u4e00-\u9fff]+|_")
 MAX_CHARS = 30
+MAX_REMAINDER = 6  # characters beside the phrases that may be tolerated
 
 
 @dataclass
@@ -57,8 +58,13 @@ class SmallTalk:
         self._soft_sorted = {i.name: sorted(set(i.soft), key=len, reverse=True) for i in self.intents}
         self._chars = set("".join(p for p, _ in self._phrases if not p.isascii()))
 
-    def match(self, question: str) -> Intent | None:
-        """The intent a message is made of, or None when it says more than small talk."""
+    def match(self, question: str, knows: Callable[[str], bool] | None = None) -> Intent | None:
+        """The intent a message is made of, or None when it says more than small talk.
+
+        With ``knows`` (whether some words mean something to the knowledge: a topic, a
+        question word), a short remainder that means nothing to it is tolerated beside the
+        phrases (烦死了，直接给我转人工; 谢谢你今天帮了大忙), as long as the phrases make up
+        at least as much of the message as the remainder does."""
         text = clean(question)
         if len(_NON_WORD.sub("", text)) > MAX_CHARS:
             return None
@@ -91,6 +97,9 @@ class SmallTalk:
                     ascii_words = self._word_patterns[word].sub(" ", ascii_words)
             else:
                 rest = rest.replace(word, "")
-        if rest or ascii_words.strip():
-            return None
+        left = rest + "".join(ascii_words.split())
+        if left:
+            said = len(_NON_WORD.sub("", text).replace(" ", ""))
+            if knows is None or len(left) > MAX_REMAINDER or 2 * len(left) > said or knows(rest + " " + ascii_words):
+                return None
         return min(found, key=lambda i: PRIORITY.index(i.name) if i.name in PRIORITY else len(PRIORITY))

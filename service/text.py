@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Iterable
 
+from .pinyin_text import PinyinReader
+
 import jieba
 import opencc
 
@@ -276,6 +278,7 @@ class TextPipeline:
         particles = re.escape(lexicon.particles) if lexicon.particles else ""
         self._tail_re = re.compile(rf"[{particles}]+$") if particles else None
         self._paraphrase_re, self._paraphrase_map = compile_paraphrases(lexicon.paraphrases)
+        self.pinyin = PinyinReader(lambda: self.tokenizer.FREQ)
         self._cache = lru_cache(maxsize=4096)(self._tokens_uncached)
         _function_words()  # load now, not during some citizen's first question
 
@@ -307,10 +310,11 @@ class TextPipeline:
         return _SPACE_RE.sub(" ", text).strip()
 
     def rewrite(self, cleaned: str) -> str:
-        """Citizens' wordings (already cleaned) in the knowledge's words, by the paraphrase lexicon."""
-        if self._paraphrase_re is None:
-            return cleaned
-        return self._paraphrase_re.sub(cleaned)
+        """Citizens' wordings (already cleaned) in the knowledge's words, by the paraphrase
+        lexicon; what is left typed in pinyin is then read as the Chinese it spells."""
+        if self._paraphrase_re is not None:
+            cleaned = self._paraphrase_re.sub(cleaned)
+        return self.pinyin.convert(cleaned)
 
     def rewrites_in(self, cleaned: str) -> list[tuple[str, str]]:
         """The paraphrases that apply to a cleaned text, as (citizen's wording, knowledge's)."""
