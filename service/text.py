@@ -180,10 +180,12 @@ class Rewriter:
 
     @staticmethod
     def _whole(text: str, i: int, variant: str) -> bool:
-        if variant[0].isascii() and variant[0].isalnum() and i > 0 and _ascii_alnum(text[i - 1]):
+        # Letters join letters and digits join digits: submit1个 (一个 as a numeral) still
+        # has submit in it, while gk is not inside gkk and 12 is not inside 123.
+        if i > 0 and _same_kind(variant[0], text[i - 1]):
             return False
         end = i + len(variant)
-        return not (variant[-1].isascii() and variant[-1].isalnum() and end < len(text) and _ascii_alnum(text[end]))
+        return not (end < len(text) and _same_kind(variant[-1], text[end]))
 
     def sub(self, text: str) -> str:
         """The text with every variant replaced by its standard wording (spaced apart)."""
@@ -198,8 +200,9 @@ class Rewriter:
         return "".join(out)
 
 
-def _ascii_alnum(ch: str) -> bool:
-    return ch.isascii() and ch.isalnum()
+def _same_kind(a: str, b: str) -> bool:
+    """Both ASCII letters, or both ASCII digits."""
+    return a.isascii() and b.isascii() and ((a.isalpha() and b.isalpha()) or (a.isdigit() and b.isdigit()))
 
 
 def compile_paraphrases(pairs: Iterable[tuple[str, str]]) -> tuple[Rewriter | None, dict[str, str]]:
