@@ -214,3 +214,21 @@ def test_a_topic_only_some_phrasings_mention_is_the_desks_only_when_disclosure_i
         assert desk.foreign_topic("临时身份证怎么开") == "公安机关"
         # A phrasing a curator added is the desk's, whatever words it has.
         assert desk.foreign_topic("临时身份证怎么开", exact=True) is None
+
+
+@pytest.mark.parametrize(("message", "kind"), [
+    ("烦死了，直接给我转人工", "handoff"),  # 烦死 means nothing to the knowledge: tolerated
+    ("谢谢你啊，帮了大忙", "chitchat"),
+])
+def test_small_talk_tolerates_a_short_remainder_that_means_nothing(ask, message: str, kind: str) -> None:
+    reply = ask(message)
+    assert reply["status"] == "answered" and reply["kind"] == kind, reply
+
+
+@pytest.mark.parametrize("message", ["谢谢，那公租房怎么办", "你好，复议要多久", "好的，那费用呢", "转人工，我的申请到哪了"])
+def test_small_talk_with_a_topic_beside_it_is_a_question(module_app, message: str) -> None:
+    from service.db import get_desk
+
+    with module_app.app_context():
+        desk = get_desk()
+        assert desk.smalltalk.match(message, knows=desk._means_something) is None
