@@ -46,6 +46,7 @@ CANDIDATE_FEATURES: dict[str, str] = {
     "figure_unwanted": "问题不在问数量，但候选是报告数据",
     "faq_for_amount": "问题在问数量，候选却是常见问题",
     "passage_without_digit": "问题在问数量，候选正文句子里没有数字",
+    "passage_coverage": "问题的词被报告正文句子覆盖的比例",
     "semantic": "按词义（词向量）计算的与最接近问法的相似度",
     "semantic_best": "在所有候选中词义相似度最高",
 }
@@ -122,6 +123,7 @@ def candidate_features(kind: str, coverage: float, precision: float, fuzzy: floa
         "figure_unwanted": 1.0 if figure and not q.report_intent else 0.0,
         "faq_for_amount": 1.0 if kind == "faq" and q.quantity else 0.0,
         "passage_without_digit": 1.0 if kind == "passage" and q.quantity and not has_digit else 0.0,
+        "passage_coverage": coverage if kind == "passage" else 0.0,
         "unknown_words": q.unknown,
         "domain_word": 1.0 if q.domain_word else 0.0,
         "few_words": 1.0 / (1 + q.n_terms),
