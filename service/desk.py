@@ -426,18 +426,23 @@ class Desk(Conversation, FigureAnswers):
         candidate is scored by its mean log-odds over the readings, so a candidate must fit
         both the story's words and the asking clause."""
         rewritten = whole.rewritten
+        texts = focus_texts(rewritten)
         questions = [self._analyse(t) for t in separate_questions(rewritten)]
-        if questions and questions[0].candidates:
-            # Several questions: the first is answered (or asked back), the others offered.
+        if questions and questions[0].candidates and not texts:
+            # Several short questions: the first is answered (or asked back), the others offered.
             main = questions[0]
             others = [q for q in questions[1:] if q.candidates and q.top_key != main.top_key
                       and q.confidence >= self.model.clarify_threshold]
             return main, others
-        texts = focus_texts(rewritten)
         if not texts:
             return whole, []
+        # A story is read whole and by its asking clauses; an asking sentence of its own that
+        # another entry answers confidently is offered beside the answer.
         parts = [self._analyse(t) for t in texts]
-        return self._merge([whole, *parts], whole, long_message=True), []
+        main = self._merge([whole, *parts], whole, long_message=True)
+        others = [q for q in questions if q.candidates and q.top_key != main.top_key
+                  and q.confidence >= self.model.clarify_threshold]
+        return main, others
 
     def _ask(self, question: str, context: Context | None) -> Reply:
         chit = self._chitchat(question)
