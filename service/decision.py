@@ -20,6 +20,7 @@ decision.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -76,6 +77,8 @@ DECISION_FEATURES: dict[str, str] = {
     "asks_amount": "问题在问数量（多少、几件）",
     "report_intent": "问题在问数量、年份、其他机关或报告",
     "foreign_topic": "问题涉及其他部门职责的事项（知识库未涉及）",
+    "readings_agree": "长消息的各种读法（整段、各问句）中最佳候选相同的比例",
+    "best_reading": "最佳候选在对它最有利的一种读法中的得分（短问题即其得分）",
 }
 
 
@@ -134,9 +137,12 @@ def candidate_features(kind: str, coverage: float, precision: float, fuzzy: floa
 
 
 def decision_features(top: float, second: float | None, q: Question, top_features: dict[str, float],
-                      long_message: bool = False, semantic_others: float = 0.0) -> dict[str, float]:
+                      long_message: bool = False, semantic_others: float = 0.0,
+                      readings_agree: float = 0.0, best_reading: float | None = None) -> dict[str, float]:
     """The named features of the decision on the best candidate; ``semantic_others`` is the
-    highest semantic similarity among the other candidates."""
+    highest semantic similarity among the other candidates; ``readings_agree``, for a long
+    message, the share of its readings (whole, each asking clause) whose best candidate is
+    this one, and ``best_reading`` its log-odds in the reading that likes it best."""
     lead = top - second if second is not None else 6.0
     return {"bias": 1.0, "top": top, "lead": min(lead, 6.0), "few_words": 1.0 / (1 + q.n_terms),
             "unknown_words": q.unknown, "domain_word": 1.0 if q.domain_word else 0.0,
@@ -153,7 +159,8 @@ def decision_features(top: float, second: float | None, q: Question, top_feature
             "semantic_lead": top_features.get("semantic", 0.0) - semantic_others if top_features.get("semantic") else 0.0,
             "semantic_confirms": top_features.get("semantic", 0.0) * top_features.get("semantic_best", 0.0),
             "asks_amount": 1.0 if q.quantity else 0.0, "report_intent": 1.0 if q.report_intent else 0.0,
-            "foreign_topic": 1.0 if q.foreign else 0.0}
+            "foreign_topic": 1.0 if q.foreign else 0.0, "readings_agree": readings_agree,
+            "best_reading": top if best_reading is None else best_reading}
 
 
 @dataclass
@@ -362,24 +369,48 @@ CLARIFY_COST = 3.0
 
 def choose_joint_thresholds(faq: Sequence[tuple[float, str]], figure: Sequence[tuple[float, str]],
                             max_wrong: float) -> tuple[float, float]:
-    """The FAQ and figure answer thresholds with the most right answers in all while the wrong
-    ones stay within ``max_wrong`` of all answers: one budget for the desk's answers, spent
-    where it buys most (each kind alone is too few for a budget of a fraction of one answer)."""
-    def counts(scored: Sequence[tuple[float, str]]) -> list[tuple[float, int, int]]:
-        # (threshold, right, wrong) for answering everything at or above the threshold
-        out, right, wrong = [(1.01, 0, 0)], 0, 0
-        for p, o in sorted(scored, reverse=True):
-            right, wrong = right + (o == "right"), wrong + (o != "right")
-            out.append((p, right, wrong))
-        return out
-    best = (0.99, 0.99)
-    best_right = -1
-    for tf, rf, wf in counts(faq):
-        for tg, rg, wg in counts(figure):
-            answered = rf + rg + wf + wg
-            if answered and wf + wg <= max_wrong * answered and rf + rg > best_right:
-                best, best_right = (min(tf, 0.99), min(tg, 0.99)), rf + rg
-    return best
+    """The FAQ and figure answer thresholds (see :func:`choose_group_thresholds`)."""
+    chosen = choose_group_thresholds({"faq": faq, "figure": figure}, max_wrong)
+    return chosen["faq"], chosen["figure"]
+
+
+def choose_group_thresholds(groups: dict[str, Sequence[tuple[float, str]]], max_wrong: float,
+                            most_wrong: int = 15) -> dict[str, float]:
+    """An answer threshold per group of decisions (FAQ, figure, story) with the most right
+    answers in all while the wrong ones stay within ``max_wrong`` of all answers: one budget
+    for the desk's answers, spent where it buys most (each kind alone is too few for a budget
+    of a fraction of one answer).
+
+    Each group's best thresholds are found per number of wrong answers it may give (the
+    highest threshold with the most right answers for that many wrong ones); the groups'
+    counts are then combined, so the search grows with the number of wrong answers, not
+    with the product of the groups' sizes."""
+    names = list(groups)
+    frontiers: list[list[tuple[float, int, int]]] = []
+    for name in names:
+        right = wrong = 0
+        best_for: dict[int, tuple[float, int, int]] = {0: (0.99, 0, 0)}
+        for p, outcome in sorted(groups[name], reverse=True):
+            right, wrong = right + (outcome == "right"), wrong + (outcome != "right")
+            if wrong > most_wrong:
+                break
+            if wrong not in best_for or right > best_for[wrong][1]:
+                best_for[wrong] = (min(p, 0.99), right, wrong)
+        # allowing k wrong answers is worth at least what fewer wrong answers are worth
+        frontier, best = [], (0.99, 0, 0)
+        for k in range(max(best_for) + 1):
+            if k in best_for and best_for[k][1] > best[1]:
+                best = best_for[k]
+            frontier.append(best)
+        frontiers.append(frontier)
+    chosen, best_right, best_wrong = [f[0] for f in frontiers], -1, 0
+    for combo in itertools.product(*frontiers):
+        right = sum(c[1] for c in combo)
+        wrong = sum(c[2] for c in combo)
+        if right + wrong and wrong <= max_wrong * (right + wrong) and (
+                right > best_right or (right == best_right and wrong < best_wrong)):
+            chosen, best_right, best_wrong = list(combo), right, wrong
+    return {name: c[0] for name, c in zip(names, chosen)}
 
 
 def choose_clarify(scored: Sequence[tuple[float, str]]) -> float:

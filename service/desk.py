@@ -631,8 +631,11 @@ class Desk(Conversation, FigureAnswers):
         if not merged:
             return whole
         second = merged[1].logit if len(merged) > 1 else None
+        agree = sum(1 for r in readings if r.candidates and r.candidates[0].doc.key == merged[0].doc.key)
         features = decision_features(merged[0].logit, second, whole.question, merged[0].features,
-                                     long_message=long_message, semantic_others=_semantic_others(merged))
+                                     long_message=long_message, semantic_others=_semantic_others(merged),
+                                     readings_agree=agree / len(readings) if long_message else 0.0,
+                                     best_reading=best[merged[0].doc.key].logit if long_message else None)
         return replace(whole, candidates=merged, features=features, confidence=self.model.confidence(features))
 
     def _answer(self, top: Candidate, target: ReportRef | None, scope: Scope, compact: str,

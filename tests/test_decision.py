@@ -92,3 +92,30 @@ def test_a_passage_figure_with_its_unit_is_recognised_as_right() -> None:
     assert not candidate_is_right(None, case, "passage", 1, "本年新增访问1.4亿次")
     bare = {"expect": "answer", "key": "passage", "any": ["15"]}
     assert not candidate_is_right(None, bare, "passage", 1, "受理公众服务请求15156件")
+
+
+def test_group_thresholds_find_the_most_right_answers_within_the_budget() -> None:
+    import itertools
+    import random
+
+    from service.decision import choose_group_thresholds
+
+    rng = random.Random(7)
+    groups = {name: [(rng.random(), "right" if rng.random() < 0.9 else "wrong") for _ in range(25)]
+              for name in ("faq", "figure", "story")}
+    chosen = choose_group_thresholds(groups, max_wrong=0.05)
+
+    def outcome(thresholds):
+        picked = [o for name, t in thresholds.items() for p, o in groups[name] if p >= t]
+        return picked.count("right"), picked.count("wrong")
+
+    right, wrong = outcome(chosen)
+    assert wrong <= 0.05 * (right + wrong)
+    # No choice of thresholds does better (brute force over every group's scores).
+    options = {name: [0.99, *sorted({p for p, _ in scored})] for name, scored in groups.items()}
+    best = 0
+    for combo in itertools.product(*options.values()):
+        r, w = outcome(dict(zip(options, combo)))
+        if w <= 0.05 * (r + w):
+            best = max(best, r)
+    assert right == best
