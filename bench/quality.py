@@ -149,7 +149,10 @@ def print_curve(cases: list[dict[str, Any]], reports: list[Path], split: str) ->
                 continue
             top = reading.candidates[0]
             text = desk.passages[top.doc.ref]["text"] if top.doc.kind == "passage" else ""
-            points.append((reading.confidence, candidate_is_right(desk, case, top.doc.kind, top.doc.ref, text)))
+            # What no confidence could make an answer (a candidate the candidate model finds
+            # more likely wrong, another body's business) stays unanswered at every threshold.
+            confidence = reading.confidence if desk.model.answerable(reading.features) else 0.0
+            points.append((confidence, candidate_is_right(desk, case, top.doc.kind, top.doc.ref, text)))
         threshold = desk.model.answer_threshold
     print(f"\n== answered / wrong curve ({split}, {len(points)} questions; the fitted threshold is {threshold:.3f}) ==")
     print("  threshold  answered  wrong of answers")
