@@ -256,7 +256,7 @@ class Desk(Conversation, FigureAnswers):
             self._cache.clear()
 
     def _tokens(self, text: str) -> list[str]:
-        return self.pipeline.tokens(self.pipeline.normalise(text))
+        return self.pipeline.tokens(self.pipeline.normalise(text, pinyin=False))
 
     def _column_aliases(self) -> list[tuple[str, str]]:
         pairs: list[tuple[str, str]] = []
@@ -276,7 +276,7 @@ class Desk(Conversation, FigureAnswers):
         for entry_id, entry in self.entries.items():
             # A story-like phrasing is indexed by the clauses that ask: its narrative words (房东,
             # 租房) would otherwise become "known" words and stop marking off-topic questions.
-            phrasings = [self.pipeline.normalise(asking_part(q))
+            phrasings = [self.pipeline.normalise(asking_part(q), pinyin=False)
                          for q in [entry["question"], *by_entry(entry_id)]]
             tokens = [tuple(self.pipeline.tokens(p)) for p in phrasings]
             primary = {t for toks in tokens for t in toks}
@@ -297,7 +297,7 @@ class Desk(Conversation, FigureAnswers):
         row_aliases = self.terms.get("rows", {})
         for row_key, info in rows.items():
             texts = [info["label"], *row_aliases.get(row_key, []), *DERIVED_ALIASES.get(row_key, [])]
-            phrasings = [self.pipeline.normalise(t) for t in texts]
+            phrasings = [self.pipeline.normalise(t, pinyin=False) for t in texts]
             primary = {t for p in phrasings for t in self.pipeline.tokens(p)}
             for alias, col in self._col_aliases:
                 if col in info["cols"] or (col in DERIVED_COLS and "total" in info["cols"] and info["tbl"] == "三"):
@@ -308,7 +308,7 @@ class Desk(Conversation, FigureAnswers):
                       phrasing_tokens=[tuple(self.pipeline.tokens(p)) for p in phrasings], ref=row_key)
         previous: dict[str, Any] | None = None
         for pid, p in self.passages.items():
-            text = self.pipeline.normalise(p["text"])
+            text = self.pipeline.normalise(p["text"], pinyin=False)
             primary = set(self.pipeline.tokens(text)) | set(self._tokens(p["context"] or ""))
             secondary = set(self._tokens(p["section"] or ""))
             if previous is not None and previous["report_id"] == p["report_id"] and previous["section"] == p["section"]:

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 import numpy as np
-from pypinyin import lazy_pinyin
 from rapidfuzz import fuzz, process
+
+from .pinyin_text import pinyin_key
 
 # How much a token found only in a document's answer/context counts, next to one
 # found in its questions.
@@ -122,7 +123,7 @@ def _cosine(a: tuple[dict[str, float], float], b: tuple[dict[str, float], float]
 
 
 def _pinyin_key(word: str) -> str:
-    return "".join(lazy_pinyin(word))
+    return pinyin_key(word)
 
 
 class Index:

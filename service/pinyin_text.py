@@ -14,9 +14,11 @@ from __future__ import annotations
 import math
 import re
 import threading
+import unicodedata
 from collections.abc import Callable, Iterable
 
-from pypinyin import lazy_pinyin
+from pypinyin.phrases_dict import phrases_dict as PHRASES
+from pypinyin.pinyin_dict import pinyin_dict as CHARS
 
 # Latin words separated by spaces only: one stretch of what someone typed without an IME.
 _STRETCH = re.compile(r"[a-z]+(?: +[a-z]+)*")
@@ -32,9 +34,35 @@ WORD_COST = 2.0  # each extra word makes a cut less likely (fewer, longer words 
 CROSSING_COST = 6.0  # a word that runs across a space the citizen typed
 
 
+_UMLAUT = str.maketrans({"ü": "v", "ǖ": "v", "ǘ": "v", "ǚ": "v", "ǜ": "v"})
+_CHAR_KEYS: dict[str, str] = {}
+
+
+def _toneless(syllable: str) -> str:
+    syllable = syllable.translate(_UMLAUT)
+    return "".join(c for c in unicodedata.normalize("NFD", syllable) if not unicodedata.combining(c))
+
+
 def pinyin_key(word: str) -> str:
-    """Toneless pinyin of a word, letters only (申请 -> shenqing)."""
-    return "".join(lazy_pinyin(word, errors="ignore"))
+    """Toneless pinyin of a word, letters only (申请 -> shenqing, 法律 -> falv), from
+    pypinyin's phrase and character tables (a tenth of the time of ``lazy_pinyin``)."""
+    phrase = PHRASES.get(word)
+    if phrase:
+        return "".join(_toneless(p[0]) for p in phrase)
+    out = []
+    for ch in word:
+        key = _CHAR_KEYS.get(ch)
+        if key is None:
+            readings = CHARS.get(ord(ch))
+            key = _CHAR_KEYS[ch] = _toneless(readings.split(",")[0]) if readings else ""
+        out.append(key)
+    return "".join(out)
+
+
+def _keys(word: str) -> list[str]:
+    """The ways a word may be typed: 法律 as falv and as falu."""
+    key = pinyin_key(word)
+    return [key, key.replace("v", "u")] if "v" in key else [key]
 
 
 _EVERYDAY: tuple[dict[str, tuple[str, float]], float] | None = None
@@ -52,12 +80,10 @@ def _everyday(freq: dict[str, int]) -> tuple[dict[str, tuple[str, float]], float
             total = float(sum(snapshot[w] for w in words)) or 1.0
             table: dict[str, tuple[str, float]] = {}
             for word in words:
-                key = pinyin_key(word)
-                if len(key) < 2:  # a, e, o, n: too short to be sure of
-                    continue
                 cost = -math.log(snapshot[word] / total)
-                if key not in table or cost < table[key][1]:
-                    table[key] = (word, cost)
+                for key in _keys(word):
+                    if len(key) >= 2 and (key not in table or cost < table[key][1]):  # not a, e, o, n
+                        table[key] = (word, cost)
             _EVERYDAY = (table, total)
         return _EVERYDAY
 
@@ -84,20 +110,17 @@ class PinyinReader:
         everyday, total = _everyday(freq)
         table = dict(everyday)
         for word in self._preferred:
-            key = pinyin_key(word)
-            if len(key) < 2:
-                continue
             cost = -math.log(max(freq.get(word, 1), 1) / total) - KNOWLEDGE_BONUS
-            if key not in table or cost < table[key][1]:
-                table[key] = (word, cost)
+            for key in _keys(word):
+                if len(key) >= 2 and (key not in table or cost < table[key][1]):
+                    table[key] = (word, cost)
         return table
 
     def warm(self) -> None:
-        """Build the everyday words' table now, in the background, so the first citizen who
-        types pinyin does not wait for it."""
-        if _EVERYDAY is None:
-            threading.Thread(target=_everyday, args=(self._frequencies(),), daemon=True,
-                             name="pinyin-table").start()
+        """Build the table now, in the background, so the first citizen who types pinyin
+        does not wait for it."""
+        if self._table is None:
+            threading.Thread(target=self._words, daemon=True, name="pinyin-table").start()
 
     def _words(self) -> dict[str, tuple[str, float]]:
         table = self._table

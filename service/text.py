@@ -298,9 +298,10 @@ class TextPipeline:
                 _ADDED.setdefault(word, current)
                 self.tokenizer.add_word(word, freq)
 
-    def normalise(self, text: str) -> str:
-        """The comparable form of a question: clean, fillers and punctuation removed."""
-        text = self.rewrite(clean(text))
+    def normalise(self, text: str, pinyin: bool = True) -> str:
+        """The comparable form of a question: clean, fillers and punctuation removed.
+        ``pinyin=False`` for the knowledge's own texts, which are written in characters."""
+        text = self.rewrite(clean(text), pinyin=pinyin)
         if self._filler_re is not None:
             stripped = self._filler_re.sub(" ", text)
             # A question made only of courtesy words keeps them (你好 stays 你好).
@@ -312,12 +313,12 @@ class TextPipeline:
             text = " ".join(p for p in parts if p)
         return _SPACE_RE.sub(" ", text).strip()
 
-    def rewrite(self, cleaned: str) -> str:
+    def rewrite(self, cleaned: str, pinyin: bool = True) -> str:
         """Citizens' wordings (already cleaned) in the knowledge's words, by the paraphrase
         lexicon; what is left typed in pinyin is then read as the Chinese it spells."""
         if self._paraphrase_re is not None:
             cleaned = self._paraphrase_re.sub(cleaned)
-        return self.pinyin.convert(cleaned)
+        return self.pinyin.convert(cleaned) if pinyin else cleaned
 
     def rewrites_in(self, cleaned: str) -> list[tuple[str, str]]:
         """The paraphrases that apply to a cleaned text, as (citizen's wording, knowledge's)."""
