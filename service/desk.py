@@ -192,8 +192,8 @@ class Desk(Conversation, FigureAnswers):
         # A topic an entry's own question names (a curator's 廉租房 entry) is the desk's. One
         # that only some phrasings mention (临时身份证 as a proof of identity) is the other
         # body's when the question says nothing of disclosure (临时身份证怎么开).
-        titles = [_PUNCT_RE.sub("", clean(e["question"])) for e in self.entries.values()]
-        foreign = {t: b for t, b in (other_bodies or {}).items() if not any(clean(t) in q for q in titles)}
+        titles = "\n".join(_PUNCT_RE.sub("", clean(e["question"])) for e in self.entries.values())
+        foreign = {t: b for t, b in (other_bodies or {}).items() if clean(t) not in titles}
         self._foreign = foreign
         self._foreign_covered = {t for t in foreign if self._covered(t)}
         self._foreign_re = re.compile("|".join(map(re.escape, sorted(foreign, key=len, reverse=True)))) if foreign else None
