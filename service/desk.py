@@ -13,6 +13,7 @@ the ``knowledge/`` folder into memory; :meth:`Desk.ask` answers one question:
 """
 from __future__ import annotations
 
+import heapq
 import re
 import threading
 from collections import OrderedDict
@@ -43,6 +44,8 @@ from .text import TextPipeline, clean
 ANSWER_CACHE_SIZE = 8192
 # Phrasing vectors of this many documents are kept (all of them, for a normal knowledge base).
 DOC_VECTOR_CACHE = 20_000
+# Words of the knowledge that pinyin is read as before everyday words (the commonest).
+PINYIN_WORDS = 20_000
 _RELATIVE_YEARS = {"今年": 0, "本年度": 0, "去年": -1, "上一年度": -1, "上年度": -1, "前年": -2}
 _LOCAL_AGENCY_RE = re.compile(
     r"[\u4e00-\u9fff]{2,7}?(?:省|市|自治区|自治州|地区|盟|县|区)"
@@ -182,8 +185,9 @@ class Desk(Conversation, FigureAnswers):
         self.encoder = SentenceEncoder(vectors, corpus_probability(pipeline.tokenizer.FREQ, pipeline.tokenizer.total))
         self._doc_vectors: dict[str, Any] = {}
         self.index = Index(self._documents(alternates), word_rarity=pipeline.word_rarity)
-        pipeline.pinyin.prefer(self.index.postings)  # weishenme bufen gongkai -> 为什么部分公开
-        pipeline.pinyin.warm()
+        # weishenme bufen gongkai -> 为什么部分公开, the knowledge's commonest words first
+        postings = self.index.postings
+        pipeline.pinyin.prefer(heapq.nlargest(PINYIN_WORDS, postings, key=lambda t: len(postings[t][0])))
         # Other bodies' business (低保, 公租房, 港澳通行证) that the knowledge's questions never
         # speak of: a question about it is passed on, never answered with an entry that merely
         # shares its other words (申请, 条件, 材料).

@@ -11,6 +11,7 @@ pinyin (can, you, he) never start a conversion on their own.
 """
 from __future__ import annotations
 
+import heapq
 import math
 import re
 import threading
@@ -27,7 +28,7 @@ _CJK = re.compile(r"^[\u4e00-\u9fff]+$")
 ENGLISH_PINYIN = frozenset("""a an can you he she me men hen ben long ban pin tie die lie pie hang bang gang
 fan man wan tan dan sun bin din ping ding ming king sing wing ran rang run ten den de la ma mama
 ok hi o e en er ai ao ou""".split())
-COMMON_WORDS = 40000  # everyday words of jieba's dictionary that may be spelled
+COMMON_WORDS = 25000  # everyday words of jieba's dictionary that may be spelled
 MAX_WORD = 24  # letters of the longest word looked up
 KNOWLEDGE_BONUS = math.log(50.0)  # a word the knowledge uses is that much more likely
 WORD_COST = 2.0  # each extra word makes a cut less likely (fewer, longer words win)
@@ -74,13 +75,20 @@ def _everyday(freq: dict[str, int]) -> tuple[dict[str, tuple[str, float]], float
     global _EVERYDAY
     with _EVERYDAY_LOCK:
         if _EVERYDAY is None:
-            snapshot = dict(freq)  # jieba may learn a word meanwhile
-            words = sorted((w for w, f in snapshot.items() if f > 0 and len(w) <= 4 and _CJK.match(w)),
-                           key=lambda w: -snapshot[w])[:COMMON_WORDS]
-            total = float(sum(snapshot[w] for w in words)) or 1.0
+            for _ in range(5):  # jieba may learn a word meanwhile; no copy of its dictionary
+                try:
+                    found = [w for w, f in freq.items() if f > 0 and len(w) <= 4 and _CJK.match(w)]
+                    break
+                except RuntimeError:
+                    continue
+            else:
+                found = []
+            counts = {w: freq.get(w, 0) or 1 for w in heapq.nlargest(COMMON_WORDS, found, key=lambda w: freq.get(w, 0))}
+            del found
+            total = float(sum(counts.values())) or 1.0
             table: dict[str, tuple[str, float]] = {}
-            for word in words:
-                cost = -math.log(snapshot[word] / total)
+            for word, count in counts.items():
+                cost = -math.log(count / total)
                 for key in _keys(word):
                     if len(key) >= 2 and (key not in table or cost < table[key][1]):  # not a, e, o, n
                         table[key] = (word, cost)
@@ -115,12 +123,6 @@ class PinyinReader:
                 if len(key) >= 2 and (key not in table or cost < table[key][1]):
                     table[key] = (word, cost)
         return table
-
-    def warm(self) -> None:
-        """Build the table now, in the background, so the first citizen who types pinyin
-        does not wait for it."""
-        if self._table is None:
-            threading.Thread(target=self._words, daemon=True, name="pinyin-table").start()
 
     def _words(self) -> dict[str, tuple[str, float]]:
         table = self._table
