@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .decision import (CANDIDATE_FEATURES, DECISION_FEATURES, DecisionModel, choose_clarify,
-                       choose_group_thresholds, choose_semantic_route, fit_logistic, now)
+                       choose_joint_thresholds, choose_semantic_route, fit_logistic, now)
 from .desk import Analysis, Desk
 from .evaluation import hit, split_of
 
@@ -179,9 +179,8 @@ def fit(desk: Desk, cases: list[dict[str, Any]], max_wrong: float = 0.01, l2: fl
             scored.append(item)
             if DecisionModel.answerable(feats):  # the others are never answered
                 by_kind["figure" if feats.get("top_is_figure") else "faq"].append(item)
-    thresholds = choose_group_thresholds(by_kind, max_wrong)
-    answer_t = thresholds["faq"]
-    model.answer_threshold, model.figure_threshold = answer_t, thresholds["figure"]
+    answer_t, figure_t = choose_joint_thresholds(by_kind["faq"], by_kind["figure"], max_wrong)
+    model.answer_threshold, model.figure_threshold = answer_t, figure_t
     model.semantic_route = choose_semantic_route(
         [(f, model.confidence(f), right) for f, right, w in zip(drows, picks, dweights) if w == 1.0],
         answer_t, max_wrong)

@@ -122,10 +122,6 @@ def _cosine(a: tuple[dict[str, float], float], b: tuple[dict[str, float], float]
     return dot / (a[1] * b[1])
 
 
-def _pinyin_key(word: str) -> str:
-    return pinyin_key(word)
-
-
 class Index:
     """Inverted index over a list of :class:`Doc`."""
 
@@ -194,7 +190,7 @@ class Index:
         self._by_pinyin: dict[str, str] = {}
         for tok in sorted(self.postings, key=lambda t: -len(self.postings[t][0])):
             if len(tok) >= 2 and not tok.isascii():
-                self._by_pinyin.setdefault(_pinyin_key(tok), tok)
+                self._by_pinyin.setdefault(pinyin_key(tok), tok)
 
     # -- query side ---------------------------------------------------------------
     def prepare(self, tokens: Iterable[str], neutral: set[str] | None = None) -> list[QueryTerm]:
@@ -243,7 +239,7 @@ class Index:
                 j += 1
             for end in range(j, i + 1, -1):
                 window = toks[i:end]
-                known = self._by_pinyin.get(_pinyin_key("".join(window)))
+                known = self._by_pinyin.get(pinyin_key("".join(window)))
                 if known:
                     out.append((known, "".join(window)))
                     i = end

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Iterable
 
-from .pinyin_text import PinyinReader
-
 import jieba
 import opencc
+
+from .pinyin_text import PinyinReader
 
 jieba.setLogLevel(60)
 
