@@ -250,6 +250,8 @@ class Desk(Conversation, FigureAnswers):
         speaks_of_disclosure = any(w in compact for w in self.language.disclosure_words)
         for match in self._foreign_re.finditer(compact):
             term = match.group(0)
+            if not self._foreign[term]:
+                continue  # a longer word that means something else: 挂号信 is no hospital's 挂号
             if term not in self._foreign_covered or not (speaks_of_disclosure or exact):
                 return self._foreign[term]
         return None
@@ -443,6 +445,11 @@ class Desk(Conversation, FigureAnswers):
         # A story is read whole and by its asking clauses; an asking sentence of its own that
         # another entry answers confidently is offered beside the answer.
         parts = [self._analyse(t) for t in texts]
+        # Another body's business counts when the story asks about it, not when it only
+        # narrates it (陪老伴去北京看病 … 可以直接上门提交吗 asks about applying in person).
+        asked = self.foreign_topic(_PUNCT_RE.sub("", asking_part(rewritten)))
+        if asked != whole.question.foreign:
+            whole = replace(whole, question=replace(whole.question, foreign=asked))
         main = self._merge([whole, *parts], whole, long_message=True)
         others = [q for q in questions if q.candidates and q.top_key != main.top_key
                   and q.confidence >= self.model.clarify_threshold]

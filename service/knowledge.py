@@ -143,6 +143,11 @@ def read_other_bodies(folder: Path) -> dict[str, str]:
         for term in terms:
             if clean(term).strip():
                 topics[clean(term).strip()] = body
+    # Words that contain a topic but mean something else (挂号信 is registered post, not a
+    # hospital's 挂号): mapped to no body, so the longer word is read first and names none.
+    for word in data.get("not_topics", {}).get("words", []):
+        if clean(word).strip():
+            topics[clean(word).strip()] = ""
     return topics
 
 

@@ -197,7 +197,7 @@ class Index:
         """Weigh question tokens; repair unknown ones by pinyin. ``neutral`` tokens weigh 0."""
         neutral = neutral or set()
         toks = [t for t in tokens if t not in neutral]
-        toks = self._repair(toks)
+        toks = [(part, original) for tok, original in self._repair(toks) for part in self._split_compound(tok)]
         terms: list[QueryTerm] = []
         seen: set[str] = set()
         for tok, original in toks:
@@ -221,6 +221,27 @@ class Index:
                     # something else; a common word (发生) says much less.
                     terms.append(QueryTerm(tok, self.unknown_weight * max(rarity, 0.05), False))
         return terms
+
+    def _split_compound(self, tok: str) -> list[str]:
+        """A word of four or more characters that no question of the knowledge uses but that is
+        wholly made of words its questions use, each of two or more characters, as those words (咨询电话 -> 咨询 电话);
+        otherwise the word itself. A word with a single-character part (公租房, 居住证) stays
+        whole and unknown: its last character changes what it names."""
+        def known(word: str) -> bool:
+            return word in self.idf and word not in self.answer_only
+
+        if len(tok) < 4 or known(tok) or tok.isascii():
+            return [tok]
+        n = len(tok)
+        best: list[list[str] | None] = [None] * (n + 1)
+        best[0] = []
+        for end in range(2, n + 1):
+            for start in range(0, end - 1):
+                head = best[start]
+                if head is not None and known(tok[start:end]) and \
+                        (best[end] is None or len(head) + 1 < len(best[end])):
+                    best[end] = [*head, tok[start:end]]
+        return best[n] or [tok]
 
     def _repair(self, toks: list[str]) -> list[tuple[str, str | None]]:
         """Replace runs of stray characters whose pinyin spells a known word (申清 -> 申请).

@@ -216,6 +216,44 @@ def test_a_topic_only_some_phrasings_mention_is_the_desks_only_when_disclosure_i
         assert desk.foreign_topic("临时身份证怎么开", exact=True) is None
 
 
+def test_a_longer_word_that_means_something_else_names_no_other_body(module_app) -> None:
+    from service.db import get_desk
+
+    with module_app.app_context():
+        desk = get_desk()
+        assert desk.foreign_topic("去医院挂号要带什么") == "卫生健康部门"
+        # 挂号信 is registered post (listed under not_topics), not a hospital's 挂号.
+        assert desk.foreign_topic("我用挂号信寄的申请哪天算收到") is None
+
+
+def test_a_story_that_only_narrates_another_bodys_business_is_still_asked(module_app) -> None:
+    from service.db import get_desk
+
+    with module_app.app_context():
+        desk = get_desk()
+        story = ("下个月我陪老伴去北京看病，住的地方离你们不远。我想顺便去你们那里当面把申请交了，"
+                 "省得邮寄。可以直接上门提交吗？需要提前预约吗？")
+        whole = desk._analyse(story)
+        assert whole.question.foreign == "卫生健康部门"  # 看病, in the narration
+        main, _ = desk._focus(story, whole)
+        top = main.candidates[0].doc
+        assert main.question.foreign is None and desk.entries[top.ref]["key"] == "apply-in-person"
+        # Asked about in the asking clause, it is the other body's.
+        asked = "我老伴身体一直不好，这几年跑了好多家医院。下个月我们要去北京看病，请问在哪里挂号比较方便？"
+        main, _ = desk._focus(asked, desk._analyse(asked))
+        assert main.question.foreign == "卫生健康部门"
+
+
+def test_an_unknown_compound_of_known_words_is_read_as_those_words(module_app) -> None:
+    from service.db import get_desk
+
+    with module_app.app_context():
+        index = get_desk().index
+        assert index._split_compound("咨询电话") == ["咨询", "电话"]
+        # A single-character part changes what the word names: it stays whole.
+        assert index._split_compound("公租房") == ["公租房"]
+
+
 @pytest.mark.parametrize(("message", "kind"), [
     ("烦死了，直接给我转人工", "handoff"),  # 烦死 means nothing to the knowledge: tolerated
     ("谢谢你啊，帮了大忙", "chitchat"),
