@@ -103,6 +103,15 @@ def focus_texts(text: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def asking_in_context(text: str) -> list[str]:
+    """The asking clauses of a long message, each with the clause before it (the readings of
+    :func:`focus_texts` that carry their own context)."""
+    if len(re.sub(r"\W", "", text)) < LONG:
+        return []
+    clauses = split_clauses(text)
+    return [clauses[i - 1].text + clauses[i].text for i in range(1, len(clauses)) if clauses[i].asks]
+
+
 def asking_part(text: str) -> str:
     """A long message cut down to its asking clauses (the whole text if short or if none asks)."""
     if len(re.sub(r"\W", "", text)) < LONG:

@@ -28,7 +28,7 @@ import sqlite_utils
 from . import reports as report_format
 from .knowledge import (Language, lexicon_from_db, read_agencies, read_agency, read_chitchat,
                         read_language, read_other_bodies, read_places, read_report_terms)
-from .clauses import asking_part, drop_asides, focus_texts, separate_questions
+from .clauses import asking_in_context, asking_part, drop_asides, focus_texts, separate_questions
 from .decision import DecisionModel, Question, candidate_features, decision_features, sigmoid
 from .names import agency_aliases, expand_years, relative_years, split_name
 from .smalltalk import SmallTalk
@@ -451,6 +451,16 @@ class Desk(Conversation, FigureAnswers):
         if asked != whole.question.foreign:
             whole = replace(whole, question=replace(whole.question, foreign=asked))
         main = self._merge([whole, *parts], whole, long_message=True)
+        if main.candidates and not self.model.answers(main.features, main.confidence):
+            # A story's words dilute its reading; an asking clause read with the clause before
+            # it is a short question of its own. When the desk would answer that question
+            # outright and it is the story's best candidate too, it is the answer.
+            in_context = set(asking_in_context(rewritten))
+            backed = [p for t, p in zip(texts, parts) if t in in_context and p.candidates
+                      and p.top_key == main.top_key and p.candidates[0].doc.kind == "faq"
+                      and not p.question.foreign and self.model.answers(p.features, p.confidence)]
+            if backed:
+                main = max(backed, key=lambda p: p.confidence)
         others = [q for q in questions if q.candidates and q.top_key != main.top_key
                   and q.confidence >= self.model.clarify_threshold]
         return main, others

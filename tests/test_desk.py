@@ -244,6 +244,24 @@ def test_a_story_that_only_narrates_another_bodys_business_is_still_asked(module
         assert main.question.foreign == "卫生健康部门"
 
 
+def test_a_story_is_answered_by_its_asking_clause_read_in_context(module_app) -> None:
+    from service.clauses import focus_texts
+    from service.db import get_desk
+
+    story = ("我是一家小公司的会计，老板让我去统计局要一份以前的文件，说是年检的时候要用，催得特别紧，"
+             "天天问我进度。我前几天已经在网上提交了申请。我想知道怎么查询这个申请现在办到哪一步了？")
+    with module_app.app_context():
+        desk = get_desk()
+        whole = desk._analyse(story)
+        parts = [desk._analyse(t) for t in focus_texts(whole.rewritten)]
+        merged = desk._merge([whole, *parts], whole, long_message=True)
+        # The story's words dilute the whole reading below an answer ...
+        assert not desk.model.answers(merged.features, merged.confidence)
+        # ... but the asking clause with the clause before it is a question the desk answers.
+        reply = desk.ask(story)
+        assert reply.status == "answered" and reply.key == "faq:check-progress"
+
+
 def test_an_unknown_compound_of_known_words_is_read_as_those_words(module_app) -> None:
     from service.db import get_desk
 

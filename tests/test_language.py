@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from service.clauses import asking_part, drop_asides, focus_texts, separate_questions, split_clauses
+from service.clauses import asking_in_context, asking_part, drop_asides, focus_texts, separate_questions, split_clauses
 from service.knowledge import read_agency, read_chitchat
 from service.names import agency_aliases, expand_years, relative_years, split_name
 from service.smalltalk import SmallTalk
@@ -59,7 +59,9 @@ def test_the_question_inside_a_story() -> None:
     parts = focus_texts(story)
     assert any("补正要在多少天内交回去" in p for p in parts)
     assert "退休工人" not in asking_part(story)
-    assert focus_texts("多久能答复？") == []  # short: read whole
+    assert asking_in_context(story) == ["我写得清清楚楚。补正要在多少天内交回去？"]
+    assert set(asking_in_context(story)) <= set(parts)
+    assert focus_texts("多久能答复？") == [] == asking_in_context("多久能答复？")  # short: read whole
 
 
 def test_two_questions_in_one_message() -> None:
