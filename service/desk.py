@@ -372,7 +372,12 @@ class Desk(Conversation, FigureAnswers):
         # so a figure question about it is recognised and declined.
         fallback = next((r for r in self.reports if r.agency == self.settings.home_agency), None)
         groups = [target.id] if target else ([fallback.id] if fallback and missing else [])
-        candidates = self.index.search(terms, normalised, groups=groups, limit=12)
+        # The agency a question names (向国家统计局申请……) says nothing of which entry
+        # answers it: literal similarity is measured without it.
+        literal = normalised
+        for name in sorted(scope.typed.values(), key=len, reverse=True):
+            literal = literal.replace(name, "")
+        candidates = self.index.search(terms, literal if literal.strip() else normalised, groups=groups, limit=12)
         total = sum(t.weight for t in terms) or 1.0
         # Words the knowledge never uses (公租房, 居住证) make every candidate less likely.
         unknown = sum(t.weight for t in terms if not t.known and t.weight > STRAY_CHAR_WEIGHT) / total
