@@ -496,8 +496,12 @@ class Desk(Conversation, FigureAnswers):
                 return self._follow_up(context.fact, scope, candidates, a.compact, base)
         asks_figure = a.question.quantity or bool(scope.years) or "报告" in a.compact or "年报" in a.compact
         figures = [c for c in candidates[:3] if c.doc.kind != "faq" and c.score >= model.suggestion_floor]
-        if a.missing and asks_figure and figures and (top.doc.kind != "faq" or a.question.quantity):
-            row = figures[0].doc.ref if figures[0].doc.kind == "fact" else ""
+        # An amount asked of a report that is not held (2019年度报告里行政复议有几件) is
+        # declined, whether or not its kind of figure was found.
+        of_report = a.question.quantity and bool(scope.years) and ("报告" in a.compact or "年报" in a.compact)
+        if a.missing and asks_figure and (figures or of_report) and \
+                (top is None or top.doc.kind != "faq" or a.question.quantity):
+            row = figures[0].doc.ref if figures and figures[0].doc.kind == "fact" else ""
             return self._decline(a.missing, scope, row, None, base)
         if a.question.foreign:
             return Reply("escalated", None, "", confidence=a.confidence,

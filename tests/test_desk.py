@@ -262,6 +262,13 @@ def test_a_story_is_answered_by_its_asking_clause_read_in_context(module_app) ->
         assert reply.status == "answered" and reply.key == "faq:check-progress"
 
 
+def test_an_amount_asked_of_a_report_not_held_is_declined(ask) -> None:
+    # The annual-report FAQ entry shares most of these words; the year's report is not held.
+    reply = ask("统计局2018年度政府信息公开工作报告里面，行政复议一共有几件？")
+    assert reply["status"] == "answered" and reply["kind"] == "fact", reply
+    assert "暂未收录2018年" in reply["answer"]
+
+
 def test_an_unknown_compound_of_known_words_is_read_as_those_words(module_app) -> None:
     from service.db import get_desk
 

@@ -40,6 +40,8 @@ def test_a_national_body_has_no_place_and_a_market_regulator_keeps_its_name() ->
     ("苏州市府办23年度", "苏州市府办2023年度"),
     ("保存20年以上", "保存20年以上"),
     ("20年代", "20年代"),
+    ("要过去10年各省的数据", "要过去10年各省的数据"),  # 过去十年: a span of years, not 2010
+    ("近20年的公报", "近20年的公报"),
 ])
 def test_two_digit_years(text: str, expanded: str) -> None:
     assert expand_years(text) == expanded
