@@ -77,6 +77,10 @@ class Candidate:
                 "features": {k: round(v, 4) for k, v in self.features.items()}}
 
 
+# Conjunctions and prepositions that jieba's dictionary sometimes glues to the next word.
+LEADING_FUNCTION_CHARS = frozenset("或和与及把向在对给从被跟")
+
+
 @dataclass
 class QueryTerm:
     """A question token as the matcher sees it, after repair."""
@@ -230,7 +234,14 @@ class Index:
         def known(word: str) -> bool:
             return word in self.idf and word not in self.answer_only
 
-        if len(tok) < 4 or known(tok) or tok.isascii():
+        if known(tok) or tok.isascii():
+            return [tok]
+        if len(tok) >= 3 and tok[0] in LEADING_FUNCTION_CHARS:
+            # jieba's dictionary holds oddities like 或电子邮件: the conjunction comes off.
+            rest = self._split_compound(tok[1:])
+            if all(known(part) for part in rest):
+                return [tok[0], *rest]
+        if len(tok) < 4:
             return [tok]
         n = len(tok)
         best: list[list[str] | None] = [None] * (n + 1)

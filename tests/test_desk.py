@@ -277,6 +277,8 @@ def test_an_unknown_compound_of_known_words_is_read_as_those_words(module_app) -
         assert index._split_compound("咨询电话") == ["咨询", "电话"]
         # A single-character part changes what the word names: it stays whole.
         assert index._split_compound("公租房") == ["公租房"]
+        # jieba's dictionary glues a conjunction to a word (或电子邮件): it comes off.
+        assert index._split_compound("或电子邮件") == ["或", "电子邮件"]
 
 
 @pytest.mark.parametrize(("message", "kind"), [
