@@ -27,7 +27,8 @@ import sqlite_utils
 
 from . import reports as report_format
 from .knowledge import (Language, lexicon_from_db, read_agencies, read_agency, read_chitchat,
-                        read_language, read_other_bodies, read_places, read_report_terms)
+                        read_language, read_other_bodies, read_places, read_report_terms,
+                        read_shape_chars)
 from .clauses import asking_in_context, asking_part, drop_asides, focus_texts, separate_questions
 from .decision import DecisionModel, Question, candidate_features, decision_features, sigmoid
 from .names import agency_aliases, expand_years, relative_years, split_name
@@ -134,7 +135,7 @@ class Desk(Conversation, FigureAnswers):
                  facts: dict[tuple[int, str], dict[str, dict[str, Any]]],
                  passages: dict[int, dict[str, Any]], version: int = 0, places: list[str] | None = None,
                  agency: dict[str, str] | None = None, model: DecisionModel | None = None,
-                 other_bodies: dict[str, str] | None = None):
+                 other_bodies: dict[str, str] | None = None, shapes: dict[str, frozenset[str]] | None = None):
         self.pipeline = pipeline
         self.language = language
         self.settings = settings
@@ -184,7 +185,7 @@ class Desk(Conversation, FigureAnswers):
             raise RuntimeError("缺少词向量：请安装依赖包 synonyms（pip install -e .）")
         self.encoder = SentenceEncoder(vectors, corpus_probability(pipeline.tokenizer.FREQ, pipeline.tokenizer.total))
         self._doc_vectors: dict[str, Any] = {}
-        self.index = Index(self._documents(alternates), word_rarity=pipeline.word_rarity)
+        self.index = Index(self._documents(alternates), word_rarity=pipeline.word_rarity, shapes=shapes)
         # weishenme bufen gongkai -> 为什么部分公开, the knowledge's commonest words first
         postings = self.index.postings
         pipeline.pinyin.prefer(heapq.nlargest(PINYIN_WORDS, postings, key=lambda t: len(postings[t][0])))
@@ -229,7 +230,7 @@ class Desk(Conversation, FigureAnswers):
                    terms=read_report_terms(folder), entries=entries, alternates=alternates, reports=reports,
                    facts=facts, passages=passages, version=version, places=read_places(folder),
                    agency=agency, model=DecisionModel.load(folder / "decision.toml"),
-                   other_bodies=read_other_bodies(folder))
+                   other_bodies=read_other_bodies(folder), shapes=read_shape_chars(folder))
 
     def _covered(self, term: str) -> bool:
         """Whether the FAQ's own questions speak of a term: every word of it is a word of some

@@ -126,6 +126,20 @@ def read_agencies(folder: Path) -> dict[str, str]:
     return names
 
 
+def read_shape_chars(folder: Path) -> dict[str, frozenset[str]]:
+    """Look-alike characters (``shape_chars.txt``: a character, a tab, its look-alikes), as a
+    symmetric map from each character to the others of its line."""
+    path = folder / "shape_chars.txt"
+    if not path.exists():
+        return {}
+    groups: dict[str, set[str]] = {}
+    for line in _lines(path):
+        chars = [c for c in line.split("#", 1)[0].split() if len(c) == 1]
+        for c in chars:
+            groups.setdefault(c, set()).update(x for x in chars if x != c)
+    return {c: frozenset(others) for c, others in groups.items() if others}
+
+
 def read_places(folder: Path) -> list[str]:
     """Place names whose statistics bureaus are not the home agency (``places.txt``)."""
     path = folder / "places.txt"

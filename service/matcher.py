@@ -129,9 +129,11 @@ def _cosine(a: tuple[dict[str, float], float], b: tuple[dict[str, float], float]
 class Index:
     """Inverted index over a list of :class:`Doc`."""
 
-    def __init__(self, docs: Iterable[Doc], word_rarity: Callable[[str], float | None] | None = None):
+    def __init__(self, docs: Iterable[Doc], word_rarity: Callable[[str], float | None] | None = None,
+                 shapes: dict[str, frozenset[str]] | None = None):
         """``word_rarity(token)``: how rare a word is in general Chinese, 0 (very common)
         to 1 (rare), or None if it is no dictionary word (a run of stray characters).
+        ``shapes``: each character's look-alikes (内客 is a slip for 内容).
 
         ``docs`` may be a generator: each document's token sets are folded into the
         postings and then dropped, so memory holds the postings, not 100,000 sets.
@@ -191,6 +193,7 @@ class Index:
         self._gram_cache: dict[str, tuple[dict[str, float], float]] = {}
         self.groups = np.fromiter((d.group for d in self.docs), dtype=np.int64, count=n)
         self._global = self.groups == 0
+        self.shapes = shapes or {}
         self._by_pinyin: dict[str, str] = {}
         for tok in sorted(self.postings, key=lambda t: -len(self.postings[t][0])):
             if len(tok) >= 2 and not tok.isascii():
@@ -201,7 +204,8 @@ class Index:
         """Weigh question tokens; repair unknown ones by pinyin. ``neutral`` tokens weigh 0."""
         neutral = neutral or set()
         toks = [t for t in tokens if t not in neutral]
-        toks = [(part, original) for tok, original in self._repair(toks) for part in self._split_compound(tok)]
+        toks = self._join_known(
+            [(part, original) for tok, original in self._repair(toks) for part in self._split_compound(tok)])
         terms: list[QueryTerm] = []
         seen: set[str] = set()
         for tok, original in toks:
@@ -254,8 +258,38 @@ class Index:
                     best[end] = [*head, tok[start:end]]
         return best[n] or [tok]
 
+    def _join_known(self, toks: list[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
+        """Two neighbouring tokens that make one word of the knowledge's questions, when one of
+        them is not such a word (予以 + a repaired 公开 is 予以公开), as that word."""
+        def known(word: str) -> bool:
+            return word in self.postings and word not in self.answer_only
+
+        out: list[tuple[str, str | None]] = []
+        for tok, original in toks:
+            if out and not (known(out[-1][0]) and known(tok)) and known(out[-1][0] + tok):
+                prev, prev_original = out.pop()
+                joined_from = (prev_original or prev) + (original or tok) if (prev_original or original) else None
+                out.append((prev + tok, joined_from))
+            else:
+                out.append((tok, original))
+        return out
+
+    def _by_shape(self, text: str) -> str | None:
+        """The word of the knowledge's questions that ``text`` becomes when one character is
+        replaced by a look-alike (公幵 -> 公开, 掌捱 -> 掌握), if there is exactly one."""
+        if not self.shapes or not 2 <= len(text) <= 4:
+            return None
+        found: set[str] = set()
+        for i, ch in enumerate(text):
+            for alt in self.shapes.get(ch, ()):
+                word = text[:i] + alt + text[i + 1:]
+                if word in self.postings and word not in self.answer_only:
+                    found.add(word)
+        return found.pop() if len(found) == 1 else None
+
     def _repair(self, toks: list[str]) -> list[tuple[str, str | None]]:
-        """Replace runs of stray characters whose pinyin spells a known word (申清 -> 申请).
+        """Replace runs of stray characters whose pinyin spells a known word (申清 -> 申请), or
+        that spell one with a character replaced by a look-alike (内客 -> 内容).
 
         Only single characters and non-dictionary pieces are joined, so a real word the
         citizen typed (发生) is never turned into a homophone (发声).
@@ -271,7 +305,11 @@ class Index:
                 j += 1
             for end in range(j, i + 1, -1):
                 window = toks[i:end]
-                known = self._by_pinyin.get(pinyin_key("".join(window)))
+                typed = "".join(window)
+                # Of a homophone and a look-alike, the one that keeps more of what was typed
+                # (公幵 is 公开, not 攻坚).
+                found = [w for w in (self._by_pinyin.get(pinyin_key(typed)), self._by_shape(typed)) if w]
+                known = max(found, key=lambda w: sum(a == b for a, b in zip(w, typed)), default=None)
                 if known:
                     out.append((known, "".join(window)))
                     i = end

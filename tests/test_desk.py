@@ -269,6 +269,24 @@ def test_an_amount_asked_of_a_report_not_held_is_declined(ask) -> None:
     assert "暂未收录2018年" in reply["answer"]
 
 
+def test_a_look_alike_character_is_repaired(module_app) -> None:
+    from service.db import get_desk
+
+    with module_app.app_context():
+        desk = get_desk()
+
+        def words(question: str) -> list[str]:
+            return [t.text for t in desk._analyse(question).terms]
+
+        assert "内容" in words("申请书里必须写明哪些内客")            # 客 for 容
+        assert "补正" in words("要求我补止材料，期限是几天")          # 止 for 正
+        # A look-alike beats a homophone that keeps none of what was typed (公幵 is not 攻坚),
+        # and the repaired word joins its neighbour into the knowledge's word.
+        assert "予以公开" in words("2021年予以公幵的申请有多少件")
+        # Real words are never touched.
+        assert "大人物" in words("大人物的信息")
+
+
 def test_an_unknown_compound_of_known_words_is_read_as_those_words(module_app) -> None:
     from service.db import get_desk
 
