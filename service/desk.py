@@ -600,6 +600,7 @@ class Desk(Conversation, FigureAnswers):
         neutral: set[str] = set()
         for y in years:
             neutral.add(str(y))
+            neutral.add(str(y)[2:])  # 21年 is tokenised as 21
         for word in _RELATIVE_YEARS:
             neutral.add(word)
         for a in agencies:

@@ -287,6 +287,17 @@ def test_a_look_alike_character_is_repaired(module_app) -> None:
         assert "大人物" in words("大人物的信息")
 
 
+def test_a_two_digit_year_is_no_word_of_the_question(module_app) -> None:
+    from service.db import get_desk
+
+    with module_app.app_context():
+        desk = get_desk()
+        analysis = desk._analyse("21年行政复议有几件")
+        assert analysis.scope.years == [2021]
+        # 21 names the year, as 2021 would: it weighs nothing in matching.
+        assert "21" not in [t.text for t in analysis.terms]
+
+
 def test_an_unknown_compound_of_known_words_is_read_as_those_words(module_app) -> None:
     from service.db import get_desk
 
