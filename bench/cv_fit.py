@@ -1,6 +1,6 @@
 """Cross-validated quality of the fitting procedure, on the tune split only.
 
-    python bench/cv_fit.py [--folds 5] [--max-wrong 0.005]
+    python bench/cv_fit.py [--folds 5] [--max-wrong 0.003]
 
 The tune cases are cut into folds (by a hash of each case's id, of its conversation for a
 turn); for each fold, the decision model is fitted (``service.fitting.fit``) on the other
@@ -33,7 +33,7 @@ def main() -> None:
     """Fit on all folds but one, ask that one; print the pooled figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--max-wrong", type=float, default=0.005)
+    parser.add_argument("--max-wrong", type=float, default=0.003)
     parser.add_argument("--show", action="store_true", help="list the wrong answers (tune cases only)")
     args = parser.parse_args()
     from service import create_app

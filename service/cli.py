@@ -100,7 +100,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @click.option("--reports", "reports_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=ROOT / "tests" / "data" / "reports", show_default=True,
               help="folder of other agencies' reports with *.questions.jsonl checks")
-@click.option("--max-wrong", type=click.FloatRange(0.0, 0.2), default=0.005, show_default=True,
+@click.option("--max-wrong", type=click.FloatRange(0.0, 0.2), default=0.003, show_default=True,
               help="the largest share of wrong answers the answer threshold may allow on the tune split")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="where to write the model (default: decision.toml in the knowledge folder)")
@@ -111,7 +111,7 @@ def fit_decision_command(cases_dir: Path, reports_dir: Path, max_wrong: float, o
     database, fits the candidate and decision weights and the thresholds, and writes them
     to knowledge/decision.toml. The holdout split is never read.
 
-    Example: flask --app service fit-decision --max-wrong 0.005
+    Example: flask --app service fit-decision --max-wrong 0.003
     """
     import tempfile
 
