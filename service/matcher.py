@@ -230,14 +230,17 @@ class Index:
                     terms.append(QueryTerm(tok, self.unknown_weight * max(rarity, 0.05), False))
         return terms
 
-    def _split_compound(self, tok: str) -> list[str]:
-        """A word of four or more characters that no question of the knowledge uses but that is
-        wholly made of words its questions use, each of two or more characters, as those words (咨询电话 -> 咨询 电话);
-        otherwise the word itself. A word with a single-character part (公租房, 居住证) stays
-        whole and unknown: its last character changes what it names."""
-        def known(word: str) -> bool:
-            return word in self.idf and word not in self.answer_only
+    def _asked(self, word: str) -> bool:
+        """Whether some question of the knowledge (not only an answer) uses the word."""
+        return word in self.idf and word not in self.answer_only
 
+    def _split_compound(self, tok: str) -> list[str]:
+        """A word no question of the knowledge uses, as the words of theirs it is made of: four
+        or more characters in parts of two or more (咨询电话 -> 咨询 电话), or a conjunction
+        jieba glued on (或电子邮件 -> 或 电子邮件); otherwise the word itself. A word with a
+        single-character part (公租房, 居住证) stays whole and unknown: its last character
+        changes what it names."""
+        known = self._asked
         if known(tok) or tok.isascii():
             return [tok]
         if len(tok) >= 3 and tok[0] in LEADING_FUNCTION_CHARS:
@@ -261,9 +264,7 @@ class Index:
     def _join_known(self, toks: list[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
         """Two neighbouring tokens that make one word of the knowledge's questions, when one of
         them is not such a word (予以 + a repaired 公开 is 予以公开), as that word."""
-        def known(word: str) -> bool:
-            return word in self.postings and word not in self.answer_only
-
+        known = self._asked
         out: list[tuple[str, str | None]] = []
         for tok, original in toks:
             if out and not (known(out[-1][0]) and known(tok)) and known(out[-1][0] + tok):
@@ -283,7 +284,7 @@ class Index:
         for i, ch in enumerate(text):
             for alt in self.shapes.get(ch, ()):
                 word = text[:i] + alt + text[i + 1:]
-                if word in self.postings and word not in self.answer_only:
+                if self._asked(word):
                     found.add(word)
         return found.pop() if len(found) == 1 else None
 
