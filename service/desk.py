@@ -378,7 +378,8 @@ class Desk(Conversation, FigureAnswers):
         literal = normalised
         for name in sorted(scope.typed.values(), key=len, reverse=True):
             literal = literal.replace(name, "")
-        candidates = self.index.search(terms, literal if literal.strip() else normalised, groups=groups, limit=12)
+        candidates = self.index.search(terms, literal if literal.strip() else normalised, groups=groups, limit=12,
+                                       typed=normalised)
         total = sum(t.weight for t in terms) or 1.0
         # Words the knowledge never uses (公租房, 居住证) make every candidate less likely.
         unknown = sum(t.weight for t in terms if not t.known and t.weight > STRAY_CHAR_WEIGHT) / total
@@ -453,9 +454,16 @@ class Desk(Conversation, FigureAnswers):
         parts = [self._analyse(t) for t in texts]
         # Another body's business counts when the story asks about it, not when it only
         # narrates it (陪老伴去北京看病 … 可以直接上门提交吗 asks about applying in person).
-        asked = self.foreign_topic(_PUNCT_RE.sub("", asking_part(rewritten)))
-        if asked != whole.question.foreign:
-            whole = replace(whole, question=replace(whole.question, foreign=asked))
+        if whole.question.foreign:
+            asked = self.foreign_topic(_PUNCT_RE.sub("", asking_part(rewritten)))
+            # ... but a question that points back at the story (这种情况该怎么办) is about
+            # what it narrates: the topic is dropped only when the asking clauses, read with
+            # the clause before them, speak of disclosure (把申请交了 … 可以直接上门提交吗).
+            asking = "".join(asking_in_context(rewritten))
+            if asked is None and not any(w in asking for w in self.language.disclosure_words):
+                asked = whole.question.foreign
+            if asked != whole.question.foreign:
+                whole = replace(whole, question=replace(whole.question, foreign=asked))
         main = self._merge([whole, *parts], whole, long_message=True)
         if main.candidates and not self.model.answers(main.features, main.confidence):
             # A story's words dilute its reading; an asking clause read with the clause before
@@ -499,7 +507,8 @@ class Desk(Conversation, FigureAnswers):
         figures = [c for c in candidates[:3] if c.doc.kind != "faq" and c.score >= model.suggestion_floor]
         # An amount asked of a report that is not held (2019年度报告里行政复议有几件) is
         # declined, whether or not its kind of figure was found.
-        of_report = a.question.quantity and bool(scope.years) and ("报告" in a.compact or "年报" in a.compact)
+        of_report = (a.question.quantity and bool(scope.years) and ("报告" in a.compact or "年报" in a.compact)
+                     and not (top is not None and top.doc.kind == "faq" and model.answers(a.features, a.confidence)))
         if a.missing and asks_figure and (figures or of_report) and \
                 (top is None or top.doc.kind != "faq" or a.question.quantity):
             row = figures[0].doc.ref if figures and figures[0].doc.kind == "fact" else ""

@@ -127,17 +127,21 @@ def read_agencies(folder: Path) -> dict[str, str]:
 
 
 def read_shape_chars(folder: Path) -> dict[str, frozenset[str]]:
-    """Look-alike characters (``shape_chars.txt``: a character, a tab, its look-alikes), as a
-    symmetric map from each character to the others of its line."""
+    """Look-alike characters (``shape_chars.txt``: a character of the knowledge, a tab, the
+    characters typed by mistake for it), as a map from each mistyped character to the
+    characters it may stand for."""
     path = folder / "shape_chars.txt"
     if not path.exists():
         return {}
-    groups: dict[str, set[str]] = {}
+    intended: dict[str, set[str]] = {}
     for line in _lines(path):
-        chars = [c for c in line.split("#", 1)[0].split() if len(c) == 1]
-        for c in chars:
-            groups.setdefault(c, set()).update(x for x in chars if x != c)
-    return {c: frozenset(others) for c, others in groups.items() if others}
+        chars = [c for c in line.lstrip("\ufeff").split("#", 1)[0].split() if len(c) == 1]
+        if len(chars) < 2:
+            continue
+        for alike in chars[1:]:
+            if alike != chars[0]:
+                intended.setdefault(alike, set()).add(chars[0])
+    return {c: frozenset(words) for c, words in intended.items()}
 
 
 def read_places(folder: Path) -> list[str]:
@@ -159,7 +163,8 @@ def read_other_bodies(folder: Path) -> dict[str, str]:
                 topics[clean(term).strip()] = body
     # Words that contain a topic but mean something else (挂号信 is registered post, not a
     # hospital's 挂号): mapped to no body, so the longer word is read first and names none.
-    for word in data.get("not_topics", {}).get("words", []):
+    not_topics = data.get("not_topics", {})
+    for word in (not_topics.get("words", []) if isinstance(not_topics, dict) else not_topics):
         if clean(word).strip():
             topics[clean(word).strip()] = ""
     return topics

@@ -231,7 +231,8 @@ class Index:
         return terms
 
     def _asked(self, word: str) -> bool:
-        """Whether some question of the knowledge (not only an answer) uses the word."""
+        """Whether some FAQ phrasing, report row or report sentence of the knowledge uses the
+        word (not only an FAQ answer)."""
         return word in self.idf and word not in self.answer_only
 
     def _split_compound(self, tok: str) -> list[str]:
@@ -280,6 +281,8 @@ class Index:
         replaced by a look-alike (公幵 -> 公开, 掌捱 -> 掌握), if there is exactly one."""
         if not self.shapes or not 2 <= len(text) <= 4:
             return None
+        if all(self._gram_weights[_bucket(a + b)] < self.gram_unknown for a, b in zip(text, text[1:])):
+            return None  # the knowledge writes these characters side by side (内容不全): no slip
         found: set[str] = set()
         for i, ch in enumerate(text):
             for alt in self.shapes.get(ch, ()):
@@ -322,8 +325,10 @@ class Index:
 
     # -- search -------------------------------------------------------------------
     def search(self, terms: list[QueryTerm], normalised: str, *, groups: Iterable[int] = (),
-               limit: int = 10) -> list[Candidate]:
-        """Best documents for the weighed terms, searching global docs and ``groups``."""
+               limit: int = 10, typed: str | None = None) -> list[Candidate]:
+        """Best documents for the weighed terms, searching global docs and ``groups``.
+        ``normalised`` is compared literally with the phrasings; ``typed``, the question as
+        typed when ``normalised`` leaves words out, still counts as an exact match."""
         total = sum(t.weight for t in terms)
         if total <= 0 or not self.docs:
             return []
@@ -341,6 +346,7 @@ class Index:
         top = top[acc[top] > 0]
         top = top[np.argsort(-acc[top], kind="stable")]  # best coverage first
         query_compact = normalised.replace(" ", "")
+        typed_compact = (typed or "").replace(" ", "")
         query_set = {t.text for t in terms}
         out: list[Candidate] = []
         kept: list[float] = []  # the best ``limit`` scores so far (a min-heap)
@@ -350,6 +356,8 @@ class Index:
             if len(kept) >= limit and _best_possible(coverage) < kept[0]:
                 break  # no later (lower-coverage) candidate can enter the top ``limit``
             fuzzy, near = self._fuzzy(doc, query_compact)
+            if typed_compact and typed_compact != query_compact and typed_compact in doc.phrasings:
+                fuzzy, near = 1.0, (doc.phrasings.index(typed_compact), *near)
             if doc.kind == "passage":
                 precision = 0.0
                 # A sentence of a long report shares a word or two with almost anything:

@@ -87,7 +87,7 @@ def agency_aliases(full: str) -> list[str]:
 
 _TWO_DIGIT_YEAR = re.compile(r"(?<![\d.])([12]\d|3[0-5])年(?![代前后内以来多间里]|左右)")
 # Words before "10年" that make it a number of years.
-_DURATION_BEFORE = ("过去", "近", "最近", "这", "那", "前", "后", "多", "每", "满", "了", "有", "快", "将近", "头", "整整")
+_DURATION_BEFORE = ("过去", "近", "最近", "将近", "整整", "满", "每", "头")
 _RELATIVE = [(re.compile(r"上一?年度?(?!结转)"), -1), (re.compile(r"去年"), -1), (re.compile(r"前年"), -2),
              (re.compile(r"今年|本年度(?!新收|办理|制发|废止|处理|收费|新制作|新公开)"), 0)]
 

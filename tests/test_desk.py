@@ -238,6 +238,11 @@ def test_a_story_that_only_narrates_another_bodys_business_is_still_asked(module
         main, _ = desk._focus(story, whole)
         top = main.candidates[0].doc
         assert main.question.foreign is None and desk.entries[top.ref]["key"] == "apply-in-person"
+        # A question that points back at a story about another body's business is about it.
+        pointing = ("我母亲今年七十多岁了，一直在领低保，上个月突然被取消了，街道也没给个说法，"
+                    "我们全家都很着急。请问这种情况该怎么办？")
+        main, _ = desk._focus(pointing, desk._analyse(pointing))
+        assert main.question.foreign == "民政部门"
         # Asked about in the asking clause, it is the other body's.
         asked = "我老伴身体一直不好，这几年跑了好多家医院。下个月我们要去北京看病，请问在哪里挂号比较方便？"
         main, _ = desk._focus(asked, desk._analyse(asked))
@@ -267,6 +272,20 @@ def test_an_amount_asked_of_a_report_not_held_is_declined(ask) -> None:
     reply = ask("统计局2018年度政府信息公开工作报告里面，行政复议一共有几件？")
     assert reply["status"] == "answered" and reply["kind"] == "fact", reply
     assert "暂未收录2018年" in reply["answer"]
+    # When a report comes out is no amount of it: the FAQ entry answers.
+    reply = ask("2024年的年报几月份出？")
+    assert reply["status"] == "answered" and reply["key"] == "faq:annual-report", reply
+
+
+def test_a_phrasing_typed_word_for_word_is_an_exact_match(module_app) -> None:
+    from service.db import get_desk
+
+    with module_app.app_context():
+        desk = get_desk()
+        # Literal similarity leaves out the agency named, but a curator's phrasing typed as
+        # it is written is still exact.
+        top = desk._analyse("哪些人可以向国家统计局申请政府信息公开？").candidates[0]
+        assert desk.entries[top.doc.ref]["key"] == "who-may-apply" and top.fuzzy == 1.0
 
 
 def test_a_look_alike_character_is_repaired(module_app) -> None:
@@ -283,8 +302,10 @@ def test_a_look_alike_character_is_repaired(module_app) -> None:
         # A look-alike beats a homophone that keeps none of what was typed (公幵 is not 攻坚),
         # and the repaired word joins its neighbour into the knowledge's word.
         assert "予以公开" in words("2021年予以公幵的申请有多少件")
-        # Real words are never touched.
+        # Real words are never touched, nor characters the knowledge writes side by side
+        # (内容不全: 不全 is not a slip for 不会).
         assert "大人物" in words("大人物的信息")
+        assert "不会" not in words("答复的内容不全怎么办")
 
 
 def test_a_two_digit_year_is_no_word_of_the_question(module_app) -> None:

@@ -42,6 +42,8 @@ def test_a_national_body_has_no_place_and_a_market_regulator_keeps_its_name() ->
     ("20年代", "20年代"),
     ("要过去10年各省的数据", "要过去10年各省的数据"),  # 过去十年: a span of years, not 2010
     ("近20年的公报", "近20年的公报"),
+    ("那21年的呢", "那2021年的呢"),
+    ("我看了21年的年报", "我看了2021年的年报"),
 ])
 def test_two_digit_years(text: str, expanded: str) -> None:
     assert expand_years(text) == expanded
