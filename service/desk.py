@@ -452,6 +452,7 @@ class Desk(Conversation, FigureAnswers):
         # A story is read whole and by its asking clauses; an asking sentence of its own that
         # another entry answers confidently is offered beside the answer.
         parts = [self._analyse(t) for t in texts]
+        in_context = asking_in_context(rewritten)
         # Another body's business counts when the story asks about it, not when it only
         # narrates it (陪老伴去北京看病 … 可以直接上门提交吗 asks about applying in person).
         if whole.question.foreign:
@@ -459,7 +460,7 @@ class Desk(Conversation, FigureAnswers):
             # ... but a question that points back at the story (这种情况该怎么办) is about
             # what it narrates: the topic is dropped only when the asking clauses, read with
             # the clause before them, speak of disclosure (把申请交了 … 可以直接上门提交吗).
-            asking = "".join(asking_in_context(rewritten))
+            asking = "".join(in_context)
             if asked is None and not any(w in asking for w in self.language.disclosure_words):
                 asked = whole.question.foreign
             if asked != whole.question.foreign:
@@ -469,8 +470,7 @@ class Desk(Conversation, FigureAnswers):
             # A story's words dilute its reading; an asking clause read with the clause before
             # it is a short question of its own. When the desk would answer that question
             # outright and it is the story's best candidate too, it is the answer.
-            in_context = set(asking_in_context(rewritten))
-            backed = [p for t, p in zip(texts, parts) if t in in_context and p.candidates
+            backed = [p for t, p in zip(texts, parts) if t in in_context
                       and p.top_key == main.top_key and p.candidates[0].doc.kind == "faq"
                       and not p.question.foreign and self.model.answers(p.features, p.confidence)]
             if backed:
