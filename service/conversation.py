@@ -59,13 +59,15 @@ class Conversation:
         """A short question that refers back (这个怎么收费, 那最多延多久) is read together with
         the topic answered last: every candidate is scored by its mean log-odds over the
         question alone and the question after the last entry's question. One that another
-        entry answers with near certainty on its own words is a new question."""
+        entry answers on its own words (with near certainty, or as the desk would answer it
+        with no conversation before) is a new question."""
         compact = _PUNCT_RE.sub("", clean(question))
         if len(compact) > 20 or not _ANAPHOR_RE.search(compact) or whole.scope.years:
             return whole
         top = whole.candidates[0] if whole.candidates else None
-        if (top is not None and top.doc.kind == "faq" and top.score >= OWN_QUESTION and top.doc.ref != entry_id
-                and len(whole.terms) > 1):
+        if (top is not None and top.doc.kind == "faq" and top.doc.ref != entry_id
+                and ((top.score >= OWN_QUESTION and len(whole.terms) > 1)
+                     or self.model.answers(whole.features, whole.confidence))):
             return whole  # 那寄信可以吗 after 网上申请: a question of its own, about another entry
         joined = self._analyse(self.entries[entry_id]["question"] + "，" + question)
         return self._merge([whole, joined], whole)

@@ -507,8 +507,7 @@ class Desk(Conversation, FigureAnswers):
         figures = [c for c in candidates[:3] if c.doc.kind != "faq" and c.score >= model.suggestion_floor]
         # An amount asked of a report that is not held (2019年度报告里行政复议有几件) is
         # declined, whether or not its kind of figure was found.
-        of_report = (a.question.quantity and bool(scope.years) and ("报告" in a.compact or "年报" in a.compact)
-                     and not (top is not None and top.doc.kind == "faq" and model.answers(a.features, a.confidence)))
+        of_report = a.question.quantity and bool(scope.years) and ("报告" in a.compact or "年报" in a.compact)
         if a.missing and asks_figure and (figures or of_report) and \
                 (top is None or top.doc.kind != "faq" or a.question.quantity):
             row = figures[0].doc.ref if figures and figures[0].doc.kind == "fact" else ""

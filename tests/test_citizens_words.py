@@ -56,6 +56,15 @@ def test_a_column_follow_up_keeps_the_row(client) -> None:
     assert reply["key"] == "fact:disclosed/legal_services" and "8" in reply["answer"]
 
 
+def test_a_short_follow_up_the_desk_answers_on_its_own_words_is_a_new_question(client) -> None:
+    first = _ask(client, "申请信息公开要收费吗？", "own")
+    assert first["key"] == "faq:is-it-free"
+    # 那这个 refers back, but the question names its own topic: read with the last one, the
+    # two entries would tie and the citizen would be asked to choose.
+    reply = _ask(client, "那这个收费的标准是多少？", "own")
+    assert reply["status"] == "answered" and reply["key"] == "faq:fee-standards", reply
+
+
 def test_a_new_complete_question_starts_afresh(client) -> None:
     _ask(client, "2021年收到多少政府信息公开申请", "fresh")
     reply = _ask(client, "申请政府信息公开要收费吗", "fresh")

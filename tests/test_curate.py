@@ -350,19 +350,19 @@ def test_entry_page_links_to_the_test_pane(staff, db) -> None:
 
 
 def test_synonym_changes_matching_at_once_and_can_be_removed(staff, db, client) -> None:
-    question = "申请公开多久能有个准信"
+    question = "申请公开多久能有个准话"
     assert ask(client, question)["status"] != "answered"
-    response = staff.post("/staff/lexicon/synonyms", term="准信", canonical="答复")
+    response = staff.post("/staff/lexicon/synonyms", term="准话", canonical="答复")
     assert response.status_code == 302
     reply = ask(client, question)
     assert reply["status"] == "answered" and reply["entry_id"] == entry_id(db, "reply-deadline")
-    assert "准信" in staff.text("/staff/lexicon")
+    assert "准话" in staff.text("/staff/lexicon")
     [log] = audit_rows(db, "add_synonym")
-    assert log["target"] == "synonym:准信" and json.loads(log["after"]) == {"term": "准信", "canonical": "答复"}
-    assert staff.post("/staff/lexicon/synonyms/delete", term="准信").status_code == 302
-    assert db.execute("select 1 from synonyms where term = '准信'").fetchone() is None
+    assert log["target"] == "synonym:准话" and json.loads(log["after"]) == {"term": "准话", "canonical": "答复"}
+    assert staff.post("/staff/lexicon/synonyms/delete", term="准话").status_code == 302
+    assert db.execute("select 1 from synonyms where term = '准话'").fetchone() is None
     assert ask(client, question)["status"] != "answered"
-    assert audit_rows(db, "remove_synonym")[0]["target"] == "synonym:准信"
+    assert audit_rows(db, "remove_synonym")[0]["target"] == "synonym:准话"
 
 
 @pytest.mark.parametrize(("term", "canonical", "message"), [

@@ -272,6 +272,10 @@ def test_an_amount_asked_of_a_report_not_held_is_declined(ask) -> None:
     reply = ask("统计局2018年度政府信息公开工作报告里面，行政复议一共有几件？")
     assert reply["status"] == "answered" and reply["kind"] == "fact", reply
     assert "暂未收录2018年" in reply["answer"]
+    # However sure the annual-report entry is of its own words, an amount of a year not held
+    # is no question it answers.
+    reply = ask("国家统计局2017年的年报里一共收到多少件申请？")
+    assert reply["kind"] == "fact" and "暂未收录2017年" in reply["answer"], reply
     # When a report comes out is no amount of it: the FAQ entry answers.
     reply = ask("2024年的年报几月份出？")
     assert reply["status"] == "answered" and reply["key"] == "faq:annual-report", reply
