@@ -45,6 +45,9 @@ def main() -> None:
     pairs = report_files()
     cases = [c for c in load_cases(sorted(EVAL.glob("part_*.jsonl")) + [q for _, q in pairs])
              if split_of(c) == "tune"]
+    # The calibration questions join every fold's fit (they only set its thresholds) and are
+    # never asked here.
+    calibration = [c for c in load_cases(sorted(EVAL.glob("calibration*.jsonl"))) if split_of(c) == "calibration"]
     tmp = Path(tempfile.mkdtemp(prefix="cv-fit-"))
     app = create_app({"TESTING": True, "DATABASE": str(tmp / "q.db"), "RATELIMIT_ENABLED": False,
                       "INSTANCE_PATH": str(tmp / "instance")})
@@ -61,7 +64,8 @@ def main() -> None:
     pooled = Report()
     for k in range(args.folds):
         with app.app_context():
-            fit(get_desk(), [c for c in cases if fold_of(c, args.folds) != k], max_wrong=args.max_wrong)
+            fit(get_desk(), [c for c in cases if fold_of(c, args.folds) != k] + calibration,
+                max_wrong=args.max_wrong)
         pooled.rows += run(ask, [c for c in cases if fold_of(c, args.folds) == k]).rows
     print(f"{'all (cross-validated)':22s} {pooled.tally().line()}")
     for name, t in pooled.by("expect").items():

@@ -167,7 +167,8 @@ def main() -> None:
     """Parse flags, run the sets, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="score a running server over HTTP (reports must be imported there)")
-    parser.add_argument("--split", choices=["tune", "holdout", "all", "both"], default="both")
+    parser.add_argument("--split", choices=["tune", "holdout", "calibration", "all", "both"], default="both",
+                        help="calibration: the questions the fit sets its thresholds on (figures only)")
     parser.add_argument("--show", action="store_true", help="list the tune split's failures")
     parser.add_argument("--only", help="only sets whose file name contains this")
     parser.add_argument("--curve", action="store_true",
@@ -175,6 +176,8 @@ def main() -> None:
     args = parser.parse_args()
     pairs = report_files()
     paths = sorted(EVAL.glob("part_*.jsonl")) + [checks for _, checks in pairs]
+    if args.split in ("calibration", "all"):
+        paths += sorted(EVAL.glob("calibration*.jsonl"))
     if args.only:
         paths = [p for p in paths if args.only in p.name]
     cases = load_cases(paths)

@@ -96,7 +96,8 @@ ROOT = Path(__file__).resolve().parent.parent
 @with_appcontext
 @click.option("--cases", "cases_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=ROOT / "tests" / "data" / "eval", show_default=True,
-              help="folder of labelled question sets (part_*.jsonl); only their tune split is read")
+              help="folder of labelled question sets (part_*.jsonl, calibration*.jsonl); their tune split "
+                   "fits the model, their calibration split the answer thresholds; holdout is never read")
 @click.option("--reports", "reports_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=ROOT / "tests" / "data" / "reports", show_default=True,
               help="folder of other agencies' reports with *.questions.jsonl checks")
@@ -108,8 +109,9 @@ def fit_decision_command(cases_dir: Path, reports_dir: Path, max_wrong: float, o
     """Fit the desk's decision model on the tune split of the labelled questions.
 
     Builds the shipped knowledge (and the reports that have checks) in a temporary
-    database, fits the candidate and decision weights and the thresholds, and writes them
-    to knowledge/decision.toml. The holdout split is never read.
+    database, fits the candidate and decision weights on the tune split and the thresholds
+    on the tune and calibration splits, and writes them to knowledge/decision.toml. The
+    holdout split is never read.
 
     Example: flask --app service fit-decision --max-wrong 0.003
     """
@@ -135,13 +137,17 @@ def fit_decision_command(cases_dir: Path, reports_dir: Path, max_wrong: float, o
                     import_report(db, report.read_bytes(), report.name)
         from .db import desk_settings
         desk = Desk.build(db, folder, desk_settings(current_app))
-        cases = load_cases(sorted(cases_dir.glob("part_*.jsonl")) + checks)
+        cases = load_cases(sorted(cases_dir.glob("part_*.jsonl")) + sorted(cases_dir.glob("calibration*.jsonl"))
+                           + checks)
         result = fit(desk, cases, max_wrong=max_wrong)
         db.close()
     target = out or folder / "decision.toml"
     target.write_text(result.model.dump(), encoding="utf-8")
     click.echo(f"已拟合：{result.cases} 个问题、{result.candidates} 个候选；调参集上回答 {result.answered} 个，"
                f"其中正确 {result.right} 个、错误 {result.wrong} 个。")
+    if result.calibration:
+        click.echo(f"校准集 {result.calibration} 个问题（只用于定阈值）：回答 {result.calibration_answered} 个，"
+                   f"其中错误 {result.calibration_wrong} 个。")
     click.echo(f"回答阈值 {result.model.answer_threshold:.3f}，澄清阈值 {result.model.clarify_threshold:.3f}；"
                f"已写入 {target}")
 

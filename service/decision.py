@@ -268,7 +268,8 @@ class DecisionModel:
     def dump(self) -> str:
         """The model as TOML text, with comments naming each feature."""
         lines = ["# The desk's decision model, fitted by `flask --app service fit-decision` on the tune",
-                 "# split of tests/data/eval (never the holdout). Edit by refitting, not by hand.", ""]
+                 "# split of tests/data/eval (never the holdout); the answer thresholds also answer to",
+                 "# its calibration split. Edit by refitting, not by hand.", ""]
         lines.append("[meta]")
         for k, v in self.meta.items():
             lines.append(f"{k} = {_toml_value(v)}")

@@ -249,12 +249,14 @@ class Desk(Conversation, FigureAnswers):
         if self._foreign_re is None:
             return None
         speaks_of_disclosure = any(w in compact for w in self.language.disclosure_words)
-        for match in self._foreign_re.finditer(compact):
-            term = match.group(0)
-            if not self._foreign[term]:
-                continue  # a longer word that means something else: 挂号信 is no hospital's 挂号
-            if term not in self._foreign_covered or not (speaks_of_disclosure or exact):
-                return self._foreign[term]
+        # 上市公司的年报 names the topic 上市公司年报 as much as the two words side by side do.
+        for text in dict.fromkeys((compact, compact.replace("的", ""))):
+            for match in self._foreign_re.finditer(text):
+                term = match.group(0)
+                if not self._foreign[term]:
+                    continue  # a longer word that means something else: 挂号信 is no hospital's 挂号
+                if term not in self._foreign_covered or not (speaks_of_disclosure or exact):
+                    return self._foreign[term]
         return None
 
     def clear_cache(self) -> None:

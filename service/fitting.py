@@ -29,6 +29,9 @@ class FitReport:
     answered: int
     right: int
     wrong: int
+    calibration: int = 0
+    calibration_answered: int = 0
+    calibration_wrong: int = 0
 
 
 def candidate_is_right(desk: Desk, case: dict[str, Any], doc_kind: str, ref: Any, text: str) -> bool:
@@ -46,10 +49,10 @@ def candidate_is_right(desk: Desk, case: dict[str, Any], doc_kind: str, ref: Any
     return False
 
 
-def usable(case: dict[str, Any]) -> bool:  # noqa: D401
-    """Cases the fit learns from: single questions of the tune split that expect an answer
-    with a stable key, or an escalation."""
-    if split_of(case) != "tune" or case["expect"] not in FITTED_EXPECTATIONS:
+def usable(case: dict[str, Any], split: str = "tune") -> bool:  # noqa: D401
+    """Cases the fit learns from: single questions of the tune split (or of the calibration
+    split, for the thresholds) that expect an answer with a stable key, or an escalation."""
+    if split_of(case) != split or case["expect"] not in FITTED_EXPECTATIONS:
         return False
     if case.get("conv") and int(case.get("turn", 1)) > 1:
         return False  # a follow-up depends on the turn before
@@ -70,6 +73,20 @@ def _skipped(desk: Desk, case: dict[str, Any], a: Analysis) -> bool:
     """Questions decided before the model: small talk, and reports not held."""
     top = a.candidates[0] if a.candidates else None
     return bool(a.missing and top is not None and top.doc.kind != "faq")
+
+
+def _decision(desk: Desk, case: dict[str, Any]) -> tuple[Analysis, bool] | None:
+    """The reading the desk decides a question on, and whether its best candidate is right;
+    None for a question decided before the model or with no candidate."""
+    whole = desk._analyse(case["q"])
+    if _skipped(desk, case, whole):
+        return None
+    a, _ = desk._focus(case["q"], whole)
+    if not a.candidates:
+        return None
+    top = a.candidates[0]
+    text = desk.passages[top.doc.ref]["text"] if top.doc.kind == "passage" else ""
+    return a, candidate_is_right(desk, case, top.doc.kind, top.doc.ref, text)
 
 
 _NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?(?:万|亿)?")
@@ -118,9 +135,10 @@ def cell_cases(desk: Desk) -> list[dict[str, Any]]:
 
 
 def fit(desk: Desk, cases: list[dict[str, Any]], max_wrong: float = 0.01, l2: float = 1.0) -> FitReport:
-    """Fit both models and the thresholds on the usable tune cases (and on the figure
-    sentences of the held reports, asked back)."""
+    """Fit both models on the usable tune cases (and on the figure sentences of the held
+    reports, asked back), and the thresholds on the tune and calibration cases."""
     chosen = [c for c in cases if usable(c) and desk._chitchat(c["q"]) is None]
+    calibration = [c for c in cases if usable(c, "calibration") and desk._chitchat(c["q"]) is None]
     rows, labels, weights = [], [], []
     # The knowledge's own figure sentences teach the candidate model what a passage match
     # looks like; they weigh less than citizens' questions and stay out of the thresholds.
@@ -145,15 +163,10 @@ def fit(desk: Desk, cases: list[dict[str, Any]], max_wrong: float = 0.01, l2: fl
     dtop3: list[list[tuple[str, Any, str]]] = []
     dweights: list[float] = []
     for case in chosen + synthetic:
-        whole = desk._analyse(case["q"])
-        if _skipped(desk, case, whole):
+        decided = _decision(desk, case)
+        if decided is None:
             continue
-        a, _ = desk._focus(case["q"], whole)
-        if not a.candidates:
-            continue
-        top = a.candidates[0]
-        text = desk.passages[top.doc.ref]["text"] if top.doc.kind == "passage" else ""
-        right = candidate_is_right(desk, case, top.doc.kind, top.doc.ref, text)
+        a, right = decided
         drows.append(a.features)
         dlabels.append(int(right))
         picks.append(right)
@@ -179,10 +192,25 @@ def fit(desk: Desk, cases: list[dict[str, Any]], max_wrong: float = 0.01, l2: fl
             scored.append(item)
             if DecisionModel.answerable(feats):  # the others are never answered
                 by_kind["figure" if feats.get("top_is_figure") else "faq"].append(item)
+    # The calibration questions were written after the knowledge and the code had been tuned
+    # on the tune split: tune's questions look easier than new ones (their words were added
+    # to the knowledge, their failures mended), so the thresholds also answer to questions
+    # nobody has tuned against. They teach the weights nothing.
+    calibrated = []
+    for case in calibration:
+        decided = _decision(desk, case)
+        if decided is None:
+            continue
+        a, right = decided
+        item = (model.confidence(a.features), "right" if right else "wrong")
+        calibrated.append((a.features, item))
+        if DecisionModel.answerable(a.features):
+            by_kind["figure" if a.features.get("top_is_figure") else "faq"].append(item)
     answer_t, figure_t = choose_joint_thresholds(by_kind["faq"], by_kind["figure"], max_wrong)
     model.answer_threshold, model.figure_threshold = answer_t, figure_t
     model.semantic_route = choose_semantic_route(
-        [(f, model.confidence(f), right) for f, right, w in zip(drows, picks, dweights) if w == 1.0],
+        [(f, model.confidence(f), right) for f, right, w in zip(drows, picks, dweights) if w == 1.0]
+        + [(f, p, outcome == "right") for f, (p, outcome) in calibrated],
         answer_t, max_wrong)
     # The choice model, on the questions not answered: does a choice of three hold the answer?
     crows, clabels, cweights = [], [], []
@@ -199,8 +227,12 @@ def fit(desk: Desk, cases: list[dict[str, Any]], max_wrong: float = 0.01, l2: fl
                 if model.answers(feats, p)]
     model.meta = {"fitted": now(), "command": "flask --app service fit-decision",
                   "cases": len(chosen), "candidates": len(rows), "max_wrong": max_wrong,
-                  "tune_answered": len(answered), "tune_wrong": sum(o == "wrong" for o in answered)}
+                  "tune_answered": len(answered), "tune_wrong": sum(o == "wrong" for o in answered),
+                  "calibration_cases": len(calibration)}
     desk.model = model
     desk.clear_cache()
+    answered_calibration = [o for feats, (p, o) in calibrated if model.answers(feats, p)]
     return FitReport(model, len(chosen), len(rows), len(answered),
-                     sum(o == "right" for o in answered), sum(o == "wrong" for o in answered))
+                     sum(o == "right" for o in answered), sum(o == "wrong" for o in answered),
+                     len(calibration), len(answered_calibration),
+                     sum(o == "wrong" for o in answered_calibration))

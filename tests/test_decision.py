@@ -62,6 +62,33 @@ def test_the_fit_command_reads_only_the_tune_split_and_writes_a_model(runner, tm
     assert "已拟合" in result.output and out.exists()
     model = DecisionModel.load(out)
     assert model.meta["cases"] > 400 and model.meta["tune_wrong"] <= 0.01 * model.meta["tune_answered"] + 1
+    # The calibration questions set the thresholds with tune's, and are reported apart.
+    assert model.meta["calibration_cases"] >= 400 and "校准集" in result.output
+
+
+def test_calibration_questions_move_the_thresholds_never_the_weights(module_app) -> None:
+    from service.db import get_desk
+    from service.evaluation import load_cases
+    from service.fitting import fit
+
+    eval_dir = Path(__file__).resolve().parent / "data" / "eval"
+    tune = [c for c in load_cases([eval_dir / "part_c.jsonl"]) if c["id"] < "C100"]
+    calibration = load_cases([eval_dir / "calibration.jsonl"])[:120]
+    with module_app.app_context():
+        desk = get_desk()
+        shipped = desk.model
+        try:
+            # (each fit starts from the shipped model: it ranks the candidates the fit sees)
+            alone = fit(desk, tune, max_wrong=0.003).model
+            desk.model = shipped
+            desk.clear_cache()
+            both = fit(desk, tune + calibration, max_wrong=0.003)
+        finally:
+            desk.model = shipped
+            desk.clear_cache()
+    assert both.model.candidate == alone.candidate and both.model.decision == alone.decision
+    assert both.calibration == 120 and both.calibration_answered > 0
+    assert both.model.meta["calibration_cases"] == 120 and alone.meta["calibration_cases"] == 0
 
 
 def test_a_figure_is_decided_by_the_figure_weights() -> None:

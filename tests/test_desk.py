@@ -222,6 +222,8 @@ def test_a_longer_word_that_means_something_else_names_no_other_body(module_app)
     with module_app.app_context():
         desk = get_desk()
         assert desk.foreign_topic("去医院挂号要带什么") == "卫生健康部门"
+        # A topic's words with 的 between them name it too (上市公司年报).
+        assert desk.foreign_topic("哪里能下载上市公司的年报") == "证券监管部门"
         # 挂号信 is registered post (listed under not_topics), not a hospital's 挂号.
         assert desk.foreign_topic("我用挂号信寄的申请哪天算收到") is None
 

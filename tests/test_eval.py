@@ -39,6 +39,24 @@ def test_the_evaluation_is_big_enough_and_labelled_by_stable_keys() -> None:
             assert c.get("key") is None or c["key"].startswith(("faq:", "fact:", "passage")), c["id"]
 
 
+def test_the_calibration_questions_are_a_split_of_their_own() -> None:
+    """Questions written after the tuning, for the fit's thresholds only: never tune or holdout,
+    and labelled by keys the knowledge has."""
+    import tomllib
+
+    cases = load_sets(sorted(EVAL.glob("calibration*.jsonl")))
+    assert len(cases) >= 400
+    assert {split_of(c) for c in cases} == {"calibration"}
+    assert {c["expect"] for c in cases} == {"answer", "escalate"}
+    faq_keys = {e["key"] for e in tomllib.loads((HERE.parent / "knowledge" / "faq.toml").read_text("utf-8"))["entry"]}
+    for c in cases:
+        key = c.get("key") or ""
+        assert (key.startswith("faq:") and key[4:] in faq_keys) or key.startswith("fact:") or key == "passage" \
+            or (c["expect"] == "escalate" and not key), c["id"]
+    # The same id without the mark would be tune or holdout: the mark decides.
+    assert split_of({**cases[0], "split": None}) in ("tune", "holdout")
+
+
 def test_public_question_set(ask) -> None:
     """The public sample (tests/data/public_questions.jsonl): answered or honestly passed on,
     never wrong."""

@@ -67,6 +67,9 @@ def test_tokens_use_domain_dictionary_and_synonyms(pipeline) -> None:
 def test_stop_words_and_amount_words_dropped(pipeline) -> None:
     tokens = pipeline.tokens(pipeline.normalise("现行有效的规章有几件"))
     assert tokens == ["现行有效", "规章"]
+    # Words that frame a topic without naming one weigh nothing (方面, 关于, 觉得).
+    tokens = pipeline.tokens(pipeline.normalise("我觉得关于信息公开方面的行政诉讼"))
+    assert "方面" not in tokens and "关于" not in tokens and "觉得" not in tokens and "行政诉讼" in tokens
 
 
 def test_word_rarity_orders_common_and_rare_words(pipeline) -> None:
