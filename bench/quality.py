@@ -176,8 +176,8 @@ def main() -> None:
     args = parser.parse_args()
     pairs = report_files()
     paths = sorted(EVAL.glob("part_*.jsonl")) + [checks for _, checks in pairs]
-    if args.split in ("calibration", "all"):
-        paths += sorted(EVAL.glob("calibration*.jsonl"))
+    if args.split == "calibration":
+        paths = sorted(EVAL.glob("calibration*.jsonl"))
     if args.only:
         paths = [p for p in paths if args.only in p.name]
     cases = load_cases(paths)

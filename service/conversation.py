@@ -18,6 +18,9 @@ from .text import clean, is_number
 # question of its own, not a follow-up (a candidate's probability, not the answer threshold,
 # which the fit moves).
 OWN_QUESTION = 0.95
+# A word of a follow-up's own weighs at least this share of a word the knowledge never uses
+# (需要 and 期限, which many entries share, weigh about a third; 收费 and 标准 half).
+OWN_WORD_WEIGHT = 0.4
 
 
 class Conversation:
@@ -59,18 +62,27 @@ class Conversation:
         """A short question that refers back (这个怎么收费, 那最多延多久) is read together with
         the topic answered last: every candidate is scored by its mean log-odds over the
         question alone and the question after the last entry's question. One that another
-        entry answers on its own words (with near certainty, or as the desk would answer it
-        with no conversation before) is a new question."""
+        entry answers with near certainty on its own words, or as the desk would answer it
+        with no conversation before when it names more than one thing of its own, is a new
+        question: 那这个收费的标准是多少, but not 那这个需要多长时间 (only 期限 is its own)."""
         compact = _PUNCT_RE.sub("", clean(question))
         if len(compact) > 20 or not _ANAPHOR_RE.search(compact) or whole.scope.years:
             return whole
         top = whole.candidates[0] if whole.candidates else None
-        if (top is not None and top.doc.kind == "faq" and top.doc.ref != entry_id
-                and ((top.score >= OWN_QUESTION and len(whole.terms) > 1)
-                     or self.model.answers(whole.features, whole.confidence))):
+        if (top is not None and top.doc.kind == "faq" and top.doc.ref != entry_id and len(whole.terms) > 1
+                and (top.score >= OWN_QUESTION
+                     or (self._own_words(whole.terms) > 1 and self.model.answers(whole.features, whole.confidence)))):
             return whole  # 那寄信可以吗 after 网上申请: a question of its own, about another entry
         joined = self._analyse(self.entries[entry_id]["question"] + "，" + question)
         return self._merge([whole, joined], whole)
+
+    def _own_words(self, terms: list[QueryTerm]) -> int:
+        """How many words of a question name something: not question words (什么), and not
+        words as common in the knowledge as 需要 or 期限 (by their weight, against the weight of
+        a word the knowledge never uses)."""
+        asking = set(self.language.question_words)
+        floor = OWN_WORD_WEIGHT * self.index.unknown_weight
+        return sum(t.text not in asking and t.weight >= floor for t in terms)
 
     def _names_row(self, compact: str, candidates: list[Candidate]) -> bool:
         """Does a sum question name a row of its own (那行政诉讼一共多少)?"""

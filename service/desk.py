@@ -249,14 +249,12 @@ class Desk(Conversation, FigureAnswers):
         if self._foreign_re is None:
             return None
         speaks_of_disclosure = any(w in compact for w in self.language.disclosure_words)
-        # 上市公司的年报 names the topic 上市公司年报 as much as the two words side by side do.
-        for text in dict.fromkeys((compact, compact.replace("的", ""))):
-            for match in self._foreign_re.finditer(text):
-                term = match.group(0)
-                if not self._foreign[term]:
-                    continue  # a longer word that means something else: 挂号信 is no hospital's 挂号
-                if term not in self._foreign_covered or not (speaks_of_disclosure or exact):
-                    return self._foreign[term]
+        for match in self._foreign_re.finditer(compact):
+            term = match.group(0)
+            if not self._foreign[term]:
+                continue  # a longer word that means something else: 挂号信 is no hospital's 挂号
+            if term not in self._foreign_covered or not (speaks_of_disclosure or exact):
+                return self._foreign[term]
         return None
 
     def clear_cache(self) -> None:
@@ -508,8 +506,13 @@ class Desk(Conversation, FigureAnswers):
         asks_figure = a.question.quantity or bool(scope.years) or "报告" in a.compact or "年报" in a.compact
         figures = [c for c in candidates[:3] if c.doc.kind != "faq" and c.score >= model.suggestion_floor]
         # An amount asked of a report that is not held (2019年度报告里行政复议有几件) is
-        # declined, whether or not its kind of figure was found.
-        of_report = a.question.quantity and bool(scope.years) and ("报告" in a.compact or "年报" in a.compact)
+        # declined, whether or not its kind of figure was found, unless an FAQ entry answers
+        # the question outright (2022年的年度报告包括几个方面的内容 asks about the report, not
+        # a figure in it) and no report row covers the question's words.
+        names_a_row = any(c.doc.kind == "fact" and c.coverage >= 0.5 for c in candidates)
+        of_report = (a.question.quantity and bool(scope.years) and ("报告" in a.compact or "年报" in a.compact)
+                     and (names_a_row or not (top is not None and top.doc.kind == "faq"
+                                              and model.answers(a.features, a.confidence))))
         if a.missing and asks_figure and (figures or of_report) and \
                 (top is None or top.doc.kind != "faq" or a.question.quantity):
             row = figures[0].doc.ref if figures and figures[0].doc.kind == "fact" else ""

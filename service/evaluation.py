@@ -31,7 +31,8 @@ SUBSTANTIVE = ("faq", "fact")
 def split_of(case: dict[str, Any]) -> str:
     """``holdout`` or ``tune``: fixed once by a hash of the case's id (or conversation); or
     ``calibration`` for the questions that say so (written after the knowledge and the code
-    had been tuned; the fit sets its answer thresholds on them and nothing else reads them)."""
+    had been tuned; the fit sets its answer thresholds on them; their failures are not read
+    one by one)."""
     if case.get("split") == "calibration":
         return "calibration"
     ident = case.get("conv") or case["id"]

@@ -174,6 +174,9 @@ def fit(desk: Desk, cases: list[dict[str, Any]], max_wrong: float = 0.01, l2: fl
         dcases.append(case)
         dtop3.append([(c.doc.kind, c.doc.ref, desk.passages[c.doc.ref]["text"] if c.doc.kind == "passage" else "")
                       for c in a.candidates[:3]])
+    # The calibration questions are read under the same model as tune's (the reading a long
+    # message is decided on depends on it); they only join the thresholds, below.
+    calibration_read = [d for d in (_decision(desk, case) for case in calibration) if d is not None]
     # FAQ answers and figures get decision weights of their own (a figure question that finds
     # its row is a different bet from a procedure question in a citizen's own words), and
     # thresholds that share one budget of wrong answers, spent where it buys most.
@@ -197,11 +200,7 @@ def fit(desk: Desk, cases: list[dict[str, Any]], max_wrong: float = 0.01, l2: fl
     # to the knowledge, their failures mended), so the thresholds also answer to questions
     # nobody has tuned against. They teach the weights nothing.
     calibrated = []
-    for case in calibration:
-        decided = _decision(desk, case)
-        if decided is None:
-            continue
-        a, right = decided
+    for a, right in calibration_read:
         item = (model.confidence(a.features), "right" if right else "wrong")
         calibrated.append((a.features, item))
         if DecisionModel.answerable(a.features):

@@ -63,6 +63,12 @@ def test_a_short_follow_up_the_desk_answers_on_its_own_words_is_a_new_question(c
     # two entries would tie and the citizen would be asked to choose.
     reply = _ask(client, "那这个收费的标准是多少？", "own")
     assert reply["status"] == "answered" and reply["key"] == "faq:fee-standards", reply
+    # One that names nothing of its own (需要多长时间: only 期限) still refers back: no
+    # answer about a disclosure request's deadline after a question about survey licences.
+    first = _ask(client, "开展涉外调查需要什么许可？", "generic")
+    assert first["key"] == "faq:foreign-survey-licence", first
+    reply = _ask(client, "那这个需要多长时间", "generic")
+    assert reply["key"] != "faq:reply-deadline", reply
 
 
 def test_a_new_complete_question_starts_afresh(client) -> None:

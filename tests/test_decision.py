@@ -66,7 +66,7 @@ def test_the_fit_command_reads_only_the_tune_split_and_writes_a_model(runner, tm
     assert model.meta["calibration_cases"] >= 400 and "校准集" in result.output
 
 
-def test_calibration_questions_move_the_thresholds_never_the_weights(module_app) -> None:
+def test_calibration_questions_join_the_thresholds_never_the_weights(module_app) -> None:
     from service.db import get_desk
     from service.evaluation import load_cases
     from service.fitting import fit
