@@ -21,6 +21,13 @@ OWN_QUESTION = 0.95
 # A word of a follow-up's own weighs at least this share of a word the knowledge never uses
 # (需要 and 期限, which many entries share, weigh about a third; 收费 and 标准 half).
 OWN_WORD_WEIGHT = 0.4
+# A report row a question names covers at least this share of its words.
+ROW_COVERAGE = 0.5
+
+
+def covering_rows(candidates: list[Candidate]) -> list[Candidate]:
+    """The report rows among the candidates that cover most of a question's words."""
+    return [c for c in candidates if c.doc.kind == "fact" and c.coverage >= ROW_COVERAGE]
 
 
 class Conversation:
@@ -80,9 +87,8 @@ class Conversation:
         """How many words of a question name something: not question words (什么), and not
         words as common in the knowledge as 需要 or 期限 (by their weight, against the weight of
         a word the knowledge never uses)."""
-        asking = set(self.language.question_words)
         floor = OWN_WORD_WEIGHT * self.index.unknown_weight
-        return sum(t.text not in asking and t.weight >= floor for t in terms)
+        return sum(t.text not in self.language.question_words and t.weight >= floor for t in terms)
 
     def _names_row(self, compact: str, candidates: list[Candidate]) -> bool:
         """Does a sum question name a row of its own (那行政诉讼一共多少)?"""
@@ -96,7 +102,7 @@ class Conversation:
         for name in self.agencies:
             if len(name) >= 2:
                 rest = rest.replace(name, "")
-        return len(rest) >= 2 and any(c.doc.kind == "fact" and c.coverage >= 0.5 for c in candidates)
+        return len(rest) >= 2 and bool(covering_rows(candidates))
 
     def _sum_follow_up(self, context: Context, base: dict[str, Any]) -> Reply | None:
         """合起来多少: the sum of the last two figures of one report (two rows of one column,
@@ -130,7 +136,7 @@ class Conversation:
         if any(not t.known and t.weight > STRAY_CHAR_WEIGHT for t in terms):
             return False  # it names something the knowledge does not hold (那公租房呢)
         changes = (bool(scope.years or scope.agencies) or self._named_column(compact, None) is not None
-                   or any(c.doc.kind == "fact" and c.coverage >= 0.5 for c in candidates))
+                   or bool(covering_rows(candidates)))
         if not changes:
             return False  # 那你们的电话呢: nothing of a figure to change
         if len(compact) <= 24 and _FOLLOW_UP_RE.search(compact):
@@ -146,7 +152,7 @@ class Conversation:
         year = scope.years[-1] if scope.years else context.year
         # The row a follow-up names: one that covers most of its words (a follow-up is too
         # short for the candidate model's score to mean much on its own).
-        rows = [c for c in candidates if c.doc.kind == "fact" and c.coverage >= 0.5]
+        rows = covering_rows(candidates)
         if not self._names_row(compact, candidates):
             rows = []  # only a column, a year or an agency changes (那法人或其他组织呢)
         row_doc = rows[0].doc if rows else None

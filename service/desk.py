@@ -33,7 +33,7 @@ from .clauses import asking_in_context, asking_part, drop_asides, focus_texts, s
 from .decision import DecisionModel, Question, candidate_features, decision_features, sigmoid
 from .names import agency_aliases, expand_years, relative_years, split_name
 from .smalltalk import SmallTalk
-from .conversation import Conversation
+from .conversation import Conversation, covering_rows
 from .figures import FigureAnswers
 from .replies import (_DIGIT_RE, _PUNCT_RE, _SUM_RE, _YEAR_RE, DERIVED_ALIASES, DERIVED_COLS, DERIVED_ROWS,
                       Analysis, Context, ReportRef, Reply, Scope)
@@ -503,18 +503,8 @@ class Desk(Conversation, FigureAnswers):
                     return summed
             if self._is_follow_up(a.compact, scope, candidates, a.terms):
                 return self._follow_up(context.fact, scope, candidates, a.compact, base)
-        asks_figure = a.question.quantity or bool(scope.years) or "报告" in a.compact or "年报" in a.compact
-        figures = [c for c in candidates[:3] if c.doc.kind != "faq" and c.score >= model.suggestion_floor]
-        # An amount asked of a report that is not held (2019年度报告里行政复议有几件) is
-        # declined, whether or not its kind of figure was found, unless an FAQ entry answers
-        # the question outright (2022年的年度报告包括几个方面的内容 asks about the report, not
-        # a figure in it) and no report row covers the question's words.
-        names_a_row = any(c.doc.kind == "fact" and c.coverage >= 0.5 for c in candidates)
-        of_report = (a.question.quantity and bool(scope.years) and ("报告" in a.compact or "年报" in a.compact)
-                     and (names_a_row or not (top is not None and top.doc.kind == "faq"
-                                              and model.answers(a.features, a.confidence))))
-        if a.missing and asks_figure and (figures or of_report) and \
-                (top is None or top.doc.kind != "faq" or a.question.quantity):
+        if a.missing and self._declines_missing(a, top):
+            figures = [c for c in candidates[:3] if c.doc.kind != "faq" and c.score >= model.suggestion_floor]
             row = figures[0].doc.ref if figures and figures[0].doc.kind == "fact" else ""
             return self._decline(a.missing, scope, row, None, base)
         if a.question.foreign:
@@ -682,6 +672,24 @@ class Desk(Conversation, FigureAnswers):
                                      readings_agree=agree / len(readings) if long_message else 0.0,
                                      best_reading=best[merged[0].doc.key].logit if long_message else None)
         return replace(whole, candidates=merged, features=features, confidence=self.model.confidence(features))
+
+    def _declines_missing(self, a: Analysis, top: Candidate | None) -> bool:
+        """Whether a question naming a report that is not held asks for one of its figures,
+        and so is declined: its kind of figure was found, or an amount is asked of the
+        report (2019年度报告里行政复议有几件) whether or not it was found, unless an FAQ
+        entry answers the question outright (2022年的年度报告包括几个方面的内容 asks about
+        the report, not a figure in it) and no report row covers the question's words."""
+        names_report = "报告" in a.compact or "年报" in a.compact
+        if not (a.question.quantity or a.scope.years or names_report):
+            return False
+        if top is not None and top.doc.kind == "faq" and not a.question.quantity:
+            return False
+        if any(c.doc.kind != "faq" and c.score >= self.model.suggestion_floor for c in a.candidates[:3]):
+            return True
+        return bool(a.question.quantity and a.scope.years and names_report
+                    and (covering_rows(a.candidates)
+                         or not (top is not None and top.doc.kind == "faq"
+                                 and self.model.answers(a.features, a.confidence))))
 
     def _answer(self, top: Candidate, target: ReportRef | None, scope: Scope, compact: str,
                 base: dict[str, Any]) -> Reply:
