@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import secrets
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -11,6 +12,7 @@ import sqlite_utils
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .knowledge import now
+from .storage import immediate
 
 ROLES = ("curator", "reviewer", "admin")
 ROLE_NAMES = {"curator": "知识维护员", "reviewer": "答复审核员", "admin": "管理员"}
@@ -50,61 +52,188 @@ def create_user(db: sqlite_utils.Database, username: str, password: str, role: s
     }).last_pk)
 
 
-def authenticate(db: sqlite_utils.Database, username: str, password: str) -> dict[str, Any]:
+# Sign-in throttling. Failures are counted per account *and* address: five wrong passwords
+# from one address lock that address out of that account for LOCK_MINUTES, never the owner
+# elsewhere. An address that fails on many accounts is stopped as a whole. When an account
+# is under attack from many addresses (ACCOUNT_ALERT failures within the window), only
+# addresses that have not yet failed on it may try: the owner, typing the password right
+# the first time, still gets in; a botnet gets one guess per address.
+ADDRESS_MAX_FAILURES = 20
+ACCOUNT_ALERT = 50
+FAILURE_WINDOW = timedelta(minutes=LOCK_MINUTES)
+_DUMMY_HASH: list[str] = []
+
+
+def _dummy_hash() -> str:
+    if not _DUMMY_HASH:
+        _DUMMY_HASH.append(generate_password_hash(secrets.token_hex(8)))
+    return _DUMMY_HASH[0]
+
+
+def _failure_keys(username: str, address: str | None) -> dict[str, str]:
+    name = username.strip().lower()
+    addr = address or "unknown"
+    return {"pair": f"pair:{name}|{addr}", "address": f"addr:{addr}", "account": f"acct:{name}"}
+
+
+def _failures(db: sqlite_utils.Database, key: str, at: datetime) -> int:
+    row = db.execute("select failures, last_at from login_failures where key = ?", [key]).fetchone()
+    if row is None or at - datetime.fromisoformat(row[1]) > FAILURE_WINDOW:
+        return 0
+    return int(row[0])
+
+
+def _count_failure(db: sqlite_utils.Database, keys: dict[str, str], at: datetime) -> None:
+    stamp = at.isoformat(timespec="seconds")
+    expired = (at - FAILURE_WINDOW).isoformat(timespec="seconds")
+    with immediate(db):
+        db.execute("delete from login_failures where last_at < ?", [expired])
+        for key in keys.values():
+            # The window starts at the first failure; a key past its window starts again.
+            db.execute("insert into login_failures (key, failures, last_at) values (?, 1, ?) "
+                       "on conflict(key) do update set failures = failures + 1", [key, stamp])
+
+
+def sign_in_refused(db: sqlite_utils.Database, username: str, address: str | None,
+                    at: datetime | None = None) -> bool:
+    """Whether this address may not try this account now (see the throttling rules above)."""
+    at = at or datetime.now(timezone.utc)
+    keys = _failure_keys(username, address)
+    pair = _failures(db, keys["pair"], at)
+    return (pair >= MAX_FAILURES or _failures(db, keys["address"], at) >= ADDRESS_MAX_FAILURES
+            or (pair > 0 and _failures(db, keys["account"], at) >= ACCOUNT_ALERT))
+
+
+def authenticate(db: sqlite_utils.Database, username: str, password: str,
+                 address: str | None = None) -> dict[str, Any]:
     """The user for these credentials; raise :class:`AccountError` otherwise.
 
-    After MAX_FAILURES wrong passwords in a row the account is locked for LOCK_MINUTES.
-    The message never tells whether the user name exists.
+    Every failure costs the same (one scrypt check, against a dummy hash when the name is
+    unknown) and says the same, so neither the message nor the time tells whether a name
+    exists, is locked or disabled.
     """
-    row = db.execute("select id, username, password_hash, role, active, locked_until "
+    at = datetime.now(timezone.utc)
+    row = db.execute("select id, username, password_hash, role, active "
                      "from users where username = ?", [username.strip()]).fetchone()
-    # One message for every failure, locked or not, known name or not: it tells nothing.
     refused = AccountError(FAILED_LOGIN)
-    if row is None:
-        generate_password_hash(password)  # same cost as a real check: no timing hint
+    throttled = sign_in_refused(db, username, address, at)
+    matches = check_password_hash(row[2] if row else _dummy_hash(), password)
+    if row is None or throttled or not row[4] or not matches:
+        _count_failure(db, _failure_keys(username, address), at)  # always: the same time
         raise refused
-    user_id, name, pw_hash, role, active, locked_until = row
-    current = datetime.now(timezone.utc)
-    if locked_until and datetime.fromisoformat(locked_until) > current:
-        raise refused
-    if not active:
-        raise refused
-    if not check_password_hash(pw_hash, password):
-        # Counted in one statement, so parallel guesses cannot all read the same count.
-        failures = db.execute("update users set failed_logins = failed_logins + 1 where id = ? "
-                              "returning failed_logins", [user_id]).fetchone()[0]
-        if failures >= MAX_FAILURES:
-            lock = (current + timedelta(minutes=LOCK_MINUTES)).isoformat(timespec="seconds")
-            db.execute("update users set failed_logins = 0, locked_until = ? where id = ?", [lock, user_id])
-        raise refused
+    user_id, name, _hash, role, _active = row
+    db.execute("delete from login_failures where key = ?", [_failure_keys(username, address)["pair"]])
     db.execute("update users set failed_logins = 0, locked_until = null, last_login = ? where id = ?",
                [now(), user_id])
     return {"id": user_id, "username": name, "role": role}
 
 
-def change_password(db: sqlite_utils.Database, user_id: int, old: str, new: str) -> None:
-    """Change a user's own password after checking the old one."""
+def unlock(db: sqlite_utils.Database, username: str) -> int:
+    """Forget every failed sign-in counted against this account; return how many keys."""
+    name = username.strip().lower()
+    with immediate(db):
+        count = db.execute("delete from login_failures where key = ? or key like ? escape '\\'",
+                           [f"acct:{name}", "pair:" + _like(name) + "|%"]).rowcount
+        db.execute("update users set failed_logins = 0, locked_until = null where lower(username) = ?", [name])
+    return int(count)
+
+
+def _name_of(db: sqlite_utils.Database, user_id: int) -> str:
+    row = db.execute("select lower(username) from users where id = ?", [user_id]).fetchone()
+    return row[0] if row else ""
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# -- server-side sessions ------------------------------------------------------------------
+
+SESSION_HOURS = 8
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+def _session_id(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(db: sqlite_utils.Database, user_id: int, address: str | None, agent: str | None,
+                  hours: float = SESSION_HOURS) -> str:
+    """Open a staff session; return the token for the cookie (only its hash is stored)."""
+    token = secrets.token_urlsafe(32)
+    at = datetime.now(timezone.utc)
+    db["staff_sessions"].insert({
+        "id": _session_id(token), "user_id": user_id, "created": at.isoformat(timespec="seconds"),
+        "last_seen": at.isoformat(timespec="seconds"),
+        "expires": (at + timedelta(hours=hours)).isoformat(timespec="seconds"),
+        "address": (address or "")[:64], "agent": (agent or "")[:200],
+    })
+    return token
+
+
+def session_user(db: sqlite_utils.Database, token: str) -> dict[str, Any] | None:
+    """The active user of a live session, or None (ended, expired, account disabled)."""
+    sid = _session_id(token)
+    row = db.execute("select s.user_id, s.expires, s.last_seen from staff_sessions s "
+                     "where s.id = ? and s.ended is null", [sid]).fetchone()
+    if row is None:
+        return None
+    at = datetime.now(timezone.utc)
+    if datetime.fromisoformat(row[1]) <= at:
+        return None
+    user = get_user(db, row[0])
+    if user is None:
+        return None
+    if at - datetime.fromisoformat(row[2]) > TOUCH_EVERY:  # not a write per request
+        db.execute("update staff_sessions set last_seen = ? where id = ?", [at.isoformat(timespec="seconds"), sid])
+    user["session_id"] = sid
+    return user
+
+
+def end_session(db: sqlite_utils.Database, token_or_id: str, why: str, *, is_id: bool = False) -> bool:
+    """End one session (by its cookie token, or by its stored id); True if it was live."""
+    sid = token_or_id if is_id else _session_id(token_or_id)
+    return db.execute("update staff_sessions set ended = ?, ended_why = ? where id = ? and ended is null",
+                      [now(), why, sid]).rowcount > 0
+
+
+def end_user_sessions(db: sqlite_utils.Database, user_id: int, why: str, keep: str | None = None) -> int:
+    """End every live session of a user (except the session id ``keep``); return how many."""
+    return int(db.execute("update staff_sessions set ended = ?, ended_why = ? where user_id = ? "
+                          "and ended is null and id != ?", [now(), why, user_id, keep or ""]).rowcount)
+
+
+def live_sessions(db: sqlite_utils.Database, user_id: int | None = None) -> list[dict[str, Any]]:
+    """Sessions not ended nor expired, newest first, with their user's name."""
+    sql = ("select s.id, s.user_id, u.username, s.created, s.last_seen, s.expires, s.address, s.agent "
+           "from staff_sessions s join users u on u.id = s.user_id where s.ended is null and s.expires > ?")
+    params: list[Any] = [datetime.now(timezone.utc).isoformat(timespec="seconds")]
+    if user_id is not None:
+        sql += " and s.user_id = ?"
+        params.append(user_id)
+    return [dict(r) for r in db.query(sql + " order by s.created desc limit 500", params)]
+
+
+def change_password(db: sqlite_utils.Database, user_id: int, old: str, new: str,
+                    keep_session: str | None = None) -> None:
+    """Change a user's own password after checking the old one; every other session of
+    the user ends."""
     row = db.execute("select password_hash from users where id = ?", [user_id]).fetchone()
     if row is None or not check_password_hash(row[0], old):
         raise AccountError("原密码不正确。")
     check_password_rules(new)
-    db.execute("update users set password_hash = ?, updated = ? where id = ?",
-               [generate_password_hash(new), now(), user_id])
+    with immediate(db):
+        db.execute("update users set password_hash = ?, updated = ? where id = ?",
+                   [generate_password_hash(new), now(), user_id])
+        end_user_sessions(db, user_id, "password", keep=keep_session)
 
 
 def get_user(db: sqlite_utils.Database, user_id: int) -> dict[str, Any] | None:
-    """An active user by id, or None; ``stamp`` changes whenever the password does."""
-    row = db.execute("select id, username, role, password_hash from users where id = ? and active = 1",
-                     [user_id]).fetchone()
+    """An active user by id, or None."""
+    row = db.execute("select id, username, role from users where id = ? and active = 1", [user_id]).fetchone()
     if row is None:
         return None
-    return {"id": row[0], "username": row[1], "role": row[2], "stamp": password_stamp(row[3])}
-
-
-def password_stamp(password_hash: str) -> str:
-    """A short fingerprint of the password hash, kept in the session: a new password (own
-    change or an admin's reset) ends every session opened with the old one."""
-    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+    return {"id": row[0], "username": row[1], "role": row[2]}
 
 
 def audit(db: sqlite_utils.Database, user: dict[str, Any] | None, action: str, target: str,
@@ -119,15 +248,23 @@ def audit(db: sqlite_utils.Database, user: dict[str, Any] | None, action: str, t
 
 
 def set_account(db: sqlite_utils.Database, user_id: int, role: str, active: bool) -> None:
-    """Change an account's role and whether it may sign in."""
+    """Change an account's role and whether it may sign in; a change ends the account's
+    sessions, so it takes effect at once (a disabled user is signed out everywhere)."""
     if role not in ROLES:
         raise AccountError(f"角色无效：{role}")
-    db.execute("update users set role = ?, active = ?, updated = ? where id = ?",
-               [role, 1 if active else 0, now(), user_id])
+    with immediate(db):
+        before = db.execute("select role, active from users where id = ?", [user_id]).fetchone()
+        db.execute("update users set role = ?, active = ?, updated = ? where id = ?",
+                   [role, 1 if active else 0, now(), user_id])
+        if before is not None and (before[0] != role or bool(before[1]) != active):
+            end_user_sessions(db, user_id, "account")
 
 
 def reset_password(db: sqlite_utils.Database, user_id: int, password: str) -> None:
     """Set a new password for an account (by an administrator) and lift any lock."""
     check_password_rules(password)
-    db.execute("update users set password_hash = ?, failed_logins = 0, locked_until = null, updated = ? "
-               "where id = ?", [generate_password_hash(password), now(), user_id])
+    with immediate(db):
+        db.execute("update users set password_hash = ?, failed_logins = 0, locked_until = null, updated = ? "
+                   "where id = ?", [generate_password_hash(password), now(), user_id])
+        unlock(db, _name_of(db, user_id))
+        end_user_sessions(db, user_id, "password")

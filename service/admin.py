@@ -5,7 +5,8 @@ import json
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
-from .accounts import ROLES, AccountError, audit, create_user, reset_password, set_account
+from .accounts import (ROLES, AccountError, audit, create_user, end_session, end_user_sessions, live_sessions,
+                       reset_password, set_account, unlock)
 from .auth import role_required
 from .db import get_db
 from .storage import immediate
@@ -18,9 +19,19 @@ PAGE = 50
 @role_required("admin")
 def users():  # type: ignore[no-untyped-def]
     """All staff accounts."""
-    rows = list(get_db().query("select id, username, role, active, last_login, created, locked_until "
-                               "from users order by username"))
-    return render_template("staff/users.html", users=rows, roles=ROLES)
+    return render_template("staff/users.html", users=_users(), roles=ROLES)
+
+
+def _users() -> list[dict]:
+    """Accounts with how many live sessions each has."""
+    counts: dict[int, int] = {}
+    for row in live_sessions(get_db()):
+        counts[row["user_id"]] = counts.get(row["user_id"], 0) + 1
+    rows = [dict(r) for r in get_db().query("select id, username, role, active, last_login, created "
+                                            "from users order by username")]
+    for row in rows:
+        row["sessions"] = counts.get(row["id"], 0)
+    return rows
 
 
 @bp.post("/users")
@@ -35,9 +46,7 @@ def create():  # type: ignore[no-untyped-def]
             audit(get_db(), g.user, "create_user", f"user:{user_id}",
                   after={"username": form.get("username"), "role": form.get("role")})
     except AccountError as exc:
-        rows = list(get_db().query("select id, username, role, active, last_login, created, locked_until "
-                                   "from users order by username"))
-        return render_template("staff/users.html", users=rows, roles=ROLES, error=str(exc)), 400
+        return render_template("staff/users.html", users=_users(), roles=ROLES, error=str(exc)), 400
     flash("账号已创建。")
     return redirect(url_for("admin.users"))
 
@@ -69,6 +78,53 @@ def update(user_id: int):  # type: ignore[no-untyped-def]
         flash(str(exc))
         return redirect(url_for("admin.users"))
     flash("账号已更新。")
+    return redirect(url_for("admin.users"))
+
+
+@bp.get("/sessions")
+@role_required("admin")
+def sessions():  # type: ignore[no-untyped-def]
+    """Live staff sessions (all, or one account's), each with a button that ends it."""
+    user_id = request.args.get("user", type=int)
+    return render_template("staff/sessions.html", sessions=live_sessions(get_db(), user_id), user_id=user_id,
+                           current=g.user.get("session_id"))
+
+
+@bp.post("/sessions/end")
+@role_required("admin")
+def end_sessions():  # type: ignore[no-untyped-def]
+    """End one session (``session``) or every session of an account (``user``)."""
+    db = get_db()
+    sid, user_id = request.form.get("session", ""), request.form.get("user", type=int)
+    with immediate(db):
+        if sid:
+            row = db.execute("select user_id from staff_sessions where id = ?", [sid]).fetchone()
+            ended = int(end_session(db, sid, "admin", is_id=True))
+            target = f"user:{row[0]}" if row else "session"
+        elif user_id is not None:
+            ended = end_user_sessions(db, user_id, "admin", keep=g.user.get("session_id"))
+            target = f"user:{user_id}"
+        else:
+            flash("请选择要结束的会话。")
+            return redirect(url_for("admin.sessions"))
+        audit(db, g.user, "end_sessions", target, after={"ended": ended})
+    flash(f"已结束 {ended} 个登录会话。")
+    return redirect(url_for("admin.sessions", user=user_id) if user_id else url_for("admin.sessions"))
+
+
+@bp.post("/users/<int:user_id>/unlock")
+@role_required("admin")
+def unlock_user(user_id: int):  # type: ignore[no-untyped-def]
+    """Lift the sign-in locks of an account."""
+    db = get_db()
+    row = db.execute("select username from users where id = ?", [user_id]).fetchone()
+    if row is None:
+        flash("账号不存在。")
+        return redirect(url_for("admin.users"))
+    with immediate(db):
+        unlock(db, row[0])
+        audit(db, g.user, "unlock_user", f"user:{user_id}")
+    flash(f"已解除账号 {row[0]} 的登录锁定。")
     return redirect(url_for("admin.users"))
 
 

@@ -12,7 +12,7 @@ from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
 from .accounts import (ROLE_NAMES, ROLES, AccountError, audit, authenticate, change_password, create_user,
-                       get_user)
+                       end_session, session_user, start_session, unlock)
 from .db import get_db
 from .security import limiter, login_limit
 
@@ -20,11 +20,11 @@ bp = Blueprint("auth", __name__, url_prefix="/staff")
 
 
 def _load_user() -> None:
-    user_id = session.get("user_id")
-    user = get_user(get_db(), user_id) if user_id else None
-    if user is not None and session.get("stamp") != user["stamp"]:
-        session.clear()  # the password changed since this session began
-        user = None
+    """The signed-in user, from the server-side session the cookie's token names."""
+    token = session.get("sid")
+    user = session_user(get_db(), token) if isinstance(token, str) and token else None
+    if user is None and "sid" in session:
+        session.clear()  # ended (logout, an admin, a password or role change) or expired
     g.user = user
 
 
@@ -88,13 +88,14 @@ def login():  # type: ignore[no-untyped-def]
         except ValidationError:
             return render_template("staff/login.html", error="页面已过期或请求来源无效，请刷新页面后重试。"), 400
         try:
-            user = authenticate(get_db(), request.form.get("username", ""), request.form.get("password", ""))
+            user = authenticate(get_db(), request.form.get("username", ""), request.form.get("password", ""),
+                                request.remote_addr)
         except AccountError as exc:
             error = str(exc)
         else:
             session.clear()
-            session["user_id"] = user["id"]
-            session["stamp"] = get_user(get_db(), user["id"])["stamp"]  # type: ignore[index]
+            session["sid"] = start_session(get_db(), user["id"], request.remote_addr,
+                                           request.headers.get("User-Agent"))
             session.permanent = True
             return redirect(_safe_next(request.args.get("next")))
     return render_template("staff/login.html", error=error), (401 if error else 200)
@@ -102,7 +103,10 @@ def login():  # type: ignore[no-untyped-def]
 
 @bp.post("/logout")
 def logout():  # type: ignore[no-untyped-def]
-    """Sign out."""
+    """Sign out: the session ends on the server too, so a copied cookie is worthless."""
+    token = session.get("sid")
+    if isinstance(token, str) and token:
+        end_session(get_db(), token, "logout")
     session.clear()
     return redirect(url_for("auth.login"))
 
@@ -125,11 +129,11 @@ def password():  # type: ignore[no-untyped-def]
             error = "两次输入的新密码不一致。"
         else:
             try:
-                change_password(get_db(), g.user["id"], request.form.get("old", ""), new)
+                change_password(get_db(), g.user["id"], request.form.get("old", ""), new,
+                                keep_session=g.user["session_id"])
             except AccountError as exc:
                 error = str(exc)
             else:
-                session["stamp"] = get_user(get_db(), g.user["id"])["stamp"]  # type: ignore[index]
                 audit(get_db(), g.user, "change_own_password", f"user:{g.user['id']}")
                 flash("密码已修改。其他设备上的登录已失效。")
                 return redirect(url_for("auth.home"))
@@ -155,10 +159,27 @@ def create_user_command(name: str, role: str, password: str | None) -> None:
     click.echo(f"已创建账号 {name}（{ROLE_NAMES[role]}）。")
 
 
+@click.command("unlock-user")
+@click.argument("name")
+@with_appcontext
+def unlock_user_command(name: str) -> None:
+    """Lift every sign-in lock on a staff account (all addresses).
+
+    Example: flask --app service unlock-user wang
+    """
+    db = get_db()
+    if not db.execute("select 1 from users where username = ?", [name.strip()]).fetchone():
+        raise click.ClickException(f"账号不存在：{name}")
+    unlock(db, name)
+    audit(db, None, "unlock_user", f"user:{name.strip()}")
+    click.echo(f"已解除账号 {name.strip()} 的登录锁定。")
+
+
 def init_app(app: Flask) -> None:
-    """Load the signed-in user before each request; register the CLI command."""
+    """Load the signed-in user before each request; register the CLI commands."""
     app.before_request(_load_user)
     app.cli.add_command(create_user_command)
+    app.cli.add_command(unlock_user_command)
 
     @app.context_processor
     def inject_user() -> dict[str, Any]:

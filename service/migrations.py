@@ -151,6 +151,21 @@ def _blank_cells(db: sqlite_utils.Database) -> None:
     db["facts"].add_column("blank", int, not_null_default=0)
 
 
+@migration("0008_staff_sessions")
+def _staff_sessions(db: sqlite_utils.Database) -> None:
+    # Staff sessions live on the server: the cookie carries only a random token whose hash
+    # is kept here, so logout, disabling an account, a role or password change, or an
+    # admin can end a session at once.
+    db["staff_sessions"].create(
+        {"id": str, "user_id": int, "created": str, "last_seen": str, "expires": str,
+         "address": str, "agent": str, "ended": str, "ended_why": str},
+        pk="id", foreign_keys=[("user_id", "users", "id")], not_null={"user_id", "created", "expires"},
+    )
+    db["staff_sessions"].create_index(["user_id", "ended"])
+    # Failed sign-ins per account *and* address, so that nobody can lock out an owner.
+    db["login_failures"].create({"key": str, "failures": int, "last_at": str}, pk="key")
+
+
 def apply_migrations(db: sqlite_utils.Database) -> list[str]:
     """Apply the migrations not yet recorded; return the names applied now."""
     applied_now: list[str] = []

@@ -99,10 +99,10 @@ def test_review_findings_are_4xx_not_500(app, client, auth) -> None:
     assert response.status_code == 302 and "\n" not in response.headers["Location"]
 
 
-def test_parallel_wrong_passwords_still_lock_the_account(app, auth) -> None:
+def test_parallel_wrong_passwords_lock_the_address_not_the_owner(app, auth) -> None:
     import threading
 
-    from service.accounts import AccountError, authenticate
+    from service.accounts import AccountError, authenticate, sign_in_refused
     from service.storage import connect
 
     auth.create("target", "reviewer")
@@ -110,7 +110,7 @@ def test_parallel_wrong_passwords_still_lock_the_account(app, auth) -> None:
     def guess() -> None:
         db = connect(app.config["DATABASE"])
         try:
-            authenticate(db, "target", "wrong-password-9")
+            authenticate(db, "target", "wrong-password-9", "203.0.113.9")
         except AccountError:
             pass
         db.close()
@@ -120,5 +120,119 @@ def test_parallel_wrong_passwords_still_lock_the_account(app, auth) -> None:
         t.start()
     for t in threads:
         t.join()
-    row = connect(app.config["DATABASE"]).execute("select locked_until from users where username = 'target'").fetchone()
-    assert row[0] is not None
+    db = connect(app.config["DATABASE"])
+    assert db.execute("select failures from login_failures where key = 'pair:target|203.0.113.9'").fetchone()[0] == 12
+    assert sign_in_refused(db, "target", "203.0.113.9")
+    with pytest.raises(AccountError):  # the right password from the attacker's address: refused
+        authenticate(db, "target", auth.PASSWORD, "203.0.113.9")
+    # The owner, elsewhere, signs in as usual.
+    assert authenticate(db, "target", auth.PASSWORD, "198.51.100.7")["username"] == "target"
+
+
+def test_an_attack_from_many_addresses_leaves_the_owner_one_clean_try(app, auth) -> None:
+    from service.accounts import ACCOUNT_ALERT, AccountError, authenticate
+    from service.storage import connect
+
+    auth.create("boss", "admin")
+    db = connect(app.config["DATABASE"])
+    for i in range(ACCOUNT_ALERT):
+        with pytest.raises(AccountError):
+            authenticate(db, "boss", f"guess-{i}-x", f"10.0.{i // 200}.{i % 200}")
+    # Under attack: an address that already failed may not try again, even rightly...
+    with pytest.raises(AccountError):
+        authenticate(db, "boss", auth.PASSWORD, "10.0.0.3")
+    # ...but an address that has not failed on this account (the owner's) still gets in.
+    assert authenticate(db, "boss", auth.PASSWORD, "192.0.2.44")["role"] == "admin"
+
+
+def test_every_failed_sign_in_costs_the_same(app, auth) -> None:
+    """Unknown, disabled, locked and wrong-password accounts all pay one password check."""
+    import time
+
+    from service.accounts import AccountError, authenticate
+    from service.storage import connect
+
+    auth.create("known", "curator")
+    auth.create("gone", "curator")
+    db = connect(app.config["DATABASE"])
+    db.execute("update users set active = 0 where username = 'gone'")
+    for _ in range(6):  # lock the pair 'known' from this address
+        with pytest.raises(AccountError):
+            authenticate(db, "known", "wrong-password-1", "10.9.9.9")
+
+    def cost(name: str, address: str) -> float:
+        best = 1e9
+        for _ in range(3):
+            start = time.perf_counter()
+            with pytest.raises(AccountError):
+                authenticate(db, name, "wrong-password-2", address)
+            best = min(best, time.perf_counter() - start)
+        return best
+
+    times = {"unknown": cost("nobody-here", "10.1.1.1"), "disabled": cost("gone", "10.1.1.2"),
+             "locked": cost("known", "10.9.9.9"), "wrong": cost("known", "10.1.1.3")}
+    # A password check takes tens of milliseconds; skipping it would take well under one.
+    assert min(times.values()) > 0.2 * max(times.values()), times
+
+
+def test_logout_ends_the_session_on_the_server(client, auth) -> None:
+    auth.login("copier", "reviewer")
+    stolen = client.get_cookie("session").value
+    auth.logout()
+    client.set_cookie("session", stolen)  # a copy of the cookie taken before logout
+    assert client.get("/staff/").status_code == 302  # back to the login page
+
+
+def _login_other(app, username: str, password: str):  # type: ignore[no-untyped-def]
+    import re
+
+    other = app.test_client()
+    page = other.get("/staff/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert other.post("/staff/login", data={"username": username, "password": password,
+                                            "csrf_token": token}).status_code == 302
+    return other
+
+
+def test_admin_sees_and_ends_sessions_and_changes_end_them(app, client, auth) -> None:
+    from conftest import csrf_token as token_of
+    from service.storage import connect
+
+    auth.create("worker", "reviewer")
+    other = _login_other(app, "worker", auth.PASSWORD)
+    assert other.get("/staff/").status_code == 200
+
+    auth.login("chief", "admin")
+    db = connect(app.config["DATABASE"])
+    worker_id = db.execute("select id from users where username = 'worker'").fetchone()[0]
+    listing = client.get(f"/staff/admin/sessions?user={worker_id}").get_data(as_text=True)
+    assert "worker" in listing and "结束" in listing
+    sid = db.execute("select id from staff_sessions where user_id = ? and ended is null", [worker_id]).fetchone()[0]
+    response = client.post("/staff/admin/sessions/end",
+                           data={"session": sid, "csrf_token": token_of(client, "/staff/admin/sessions")})
+    assert response.status_code == 302
+    assert other.get("/staff/").status_code == 302  # ended at once
+
+    # A role change ends the account's sessions too.
+    other = _login_other(app, "worker", auth.PASSWORD)
+    assert other.get("/staff/").status_code == 200
+    client.post(f"/staff/admin/users/{worker_id}",
+                data={"role": "curator", "active": "1", "csrf_token": token_of(client, "/staff/admin/users")})
+    assert other.get("/staff/").status_code == 302
+    assert "end_sessions" in [r[0] for r in db.execute("select action from audit_log")]
+
+
+def test_unlock_user_command(app, auth) -> None:
+    from service.accounts import AccountError, authenticate, sign_in_refused
+    from service.storage import connect
+
+    auth.create("locked1", "curator")
+    db = connect(app.config["DATABASE"])
+    for _ in range(5):
+        with pytest.raises(AccountError):
+            authenticate(db, "locked1", "wrong-password-3", "10.2.2.2")
+    assert sign_in_refused(db, "locked1", "10.2.2.2")
+    result = app.test_cli_runner().invoke(args=["unlock-user", "locked1"])
+    assert result.exit_code == 0 and "已解除" in result.output
+    assert not sign_in_refused(db, "locked1", "10.2.2.2")
+    assert app.test_cli_runner().invoke(args=["unlock-user", "nobody9"]).exit_code != 0
