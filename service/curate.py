@@ -9,13 +9,12 @@ from pathlib import Path
 from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, render_template,
                    request, url_for)
 
-from . import faq
+from . import faq, uploads
 from .accounts import audit
 from .auth import role_required
 from .db import get_db, get_desk
-from .knowledge import import_report as store_import
-from .knowledge import report_summary
-from .reports import ReportFormatError, parse_report
+from .knowledge import report_summary, save_report
+from .reports import Report, ReportFormatError
 from .storage import immediate
 from .text import is_number
 
@@ -34,6 +33,35 @@ def _upload_dir() -> Path:
         if time.time() - old.stat().st_mtime > UPLOAD_TTL_SECONDS:
             old.unlink(missing_ok=True)
     return path
+
+
+def _parse_limits() -> uploads.Limits:
+    """The resources one upload's parse may use (config ``UPLOAD_PARSE_*``, else the defaults)."""
+    default, config = uploads.Limits(), current_app.config
+    return uploads.Limits(memory_mb=int(config.get("UPLOAD_PARSE_MEMORY_MB", default.memory_mb)),
+                          cpu_seconds=int(config.get("UPLOAD_PARSE_CPU_SECONDS", default.cpu_seconds)),
+                          wall_seconds=float(config.get("UPLOAD_PARSE_WALL_SECONDS", default.wall_seconds)))
+
+
+def _parse_lock() -> Path:
+    """The lock file that lets one upload at a time be parsed on this host."""
+    return Path(current_app.instance_path) / "upload-parse.lock"
+
+
+def _parse_report(data: bytes, suffix: str, agency: str | None, year: int | None) -> Report:
+    """Parse an uploaded report in a limited child process (see :mod:`service.uploads`)."""
+    return uploads.parse_report(data, f"upload{suffix}", agency=agency, year=year,
+                                lock_path=_parse_lock(), limits=_parse_limits())
+
+
+def _parse_faq(data: bytes, suffix: str) -> list[faq.ImportRow]:
+    """Parse an uploaded FAQ table in a limited child process."""
+    return uploads.parse_faq(data, f"upload{suffix}", lock_path=_parse_lock(), limits=_parse_limits())
+
+
+def _busy(template: str, exc: uploads.ParserBusy):  # type: ignore[no-untyped-def]
+    """Another upload is being parsed: ask to retry, without holding this worker."""
+    return render_template(template, error=str(exc)), 429, {"Retry-After": "30"}
 
 
 def _overrides() -> tuple[str | None, int | None, str | None]:
@@ -62,7 +90,9 @@ def import_report():  # type: ignore[no-untyped-def]
     if error is None:
         data = upload.read()  # type: ignore[union-attr]
         try:
-            report = parse_report(data, f"upload{suffix}", agency=agency, year=year)
+            report = _parse_report(data, suffix, agency, year)
+        except uploads.ParserBusy as exc:
+            return _busy("staff/import_report.html", exc)
         except ReportFormatError as exc:
             error = f"无法导入：{exc}"
     if error is not None:
@@ -89,17 +119,21 @@ def confirm_import():  # type: ignore[no-untyped-def]
     if error is not None:
         return render_template("staff/import_report.html", error=error), 400
     filename = request.form.get("filename", path.name)[:200]
+    # Parse first, outside any transaction: a large report takes seconds, and the
+    # database's write lock must never wait on it (a citizen's ticket would).
     try:
-        with immediate(get_db()):  # the report and its audit row together
-            report, report_id, replaced = store_import(get_db(), path.read_bytes(), filename,
-                                                       agency=agency, year=year)
-            audit(get_db(), g.user, "replace_report" if replaced else "import_report", f"report:{report_id}",
-                  after={"agency": report.agency, "year": report.year, "file": filename,
-                         "facts": len(report.facts), "problems": report.problems})
+        report = _parse_report(path.read_bytes(), suffix, agency, year)
+    except uploads.ParserBusy as exc:
+        return _busy("staff/import_report.html", exc)  # the preview stays for a retry
     except ReportFormatError as exc:
-        return render_template("staff/import_report.html", error=f"无法导入：{exc}"), 400
-    finally:
         path.unlink(missing_ok=True)
+        return render_template("staff/import_report.html", error=f"无法导入：{exc}"), 400
+    with immediate(get_db()):  # the report and its audit row together, in one short transaction
+        report_id, replaced = save_report(get_db(), report, filename)
+        audit(get_db(), g.user, "replace_report" if replaced else "import_report", f"report:{report_id}",
+              after={"agency": report.agency, "year": report.year, "file": filename,
+                     "facts": len(report.facts), "problems": report.problems})
+    path.unlink(missing_ok=True)
     flash(("已替换" if replaced else "已导入") + f"{report.year}年{report.agency}的年度报告。")
     return redirect(f"/reports/{report_id}")
 
@@ -266,7 +300,9 @@ def faq_import():  # type: ignore[no-untyped-def]
     try:
         if suffix not in FAQ_SUFFIXES:
             raise faq.ImportFormatError("只支持 .xlsx（Excel）或 .csv 格式的文件。")
-        plan = faq.plan_import(get_db(), faq.parse_import(data, f"upload{suffix}"))
+        plan = faq.plan_import(get_db(), _parse_faq(data, suffix))
+    except uploads.ParserBusy as exc:
+        return _busy("staff/faq_import.html", exc)
     except faq.ImportFormatError as exc:
         return render_template("staff/faq_import.html", error=f"无法导入，未做任何修改：{exc}"), 400
     token = secrets.token_urlsafe(24)
@@ -286,8 +322,15 @@ def faq_import_confirm():  # type: ignore[no-untyped-def]
         return render_template("staff/faq_import.html", error="预览已过期或无效，请重新上传文件。"), 400
     filename = request.form.get("filename", "")[:200]
     try:
-        plan = faq.apply_import(get_db(), g.user, faq.parse_import(path.read_bytes(), path.name),
-                                expected=request.form.get("fingerprint", ""), filename=filename)
+        rows = _parse_faq(path.read_bytes(), suffix)  # outside the transaction apply_import opens
+    except uploads.ParserBusy as exc:
+        return _busy("staff/faq_import.html", exc)  # the preview stays for a retry
+    except faq.ImportFormatError as exc:
+        path.unlink(missing_ok=True)
+        return render_template("staff/faq_import.html", error=str(exc)), 400
+    try:
+        plan = faq.apply_import(get_db(), g.user, rows, expected=request.form.get("fingerprint", ""),
+                                filename=filename)
     except faq.FaqError as exc:
         return render_template("staff/faq_import.html", error=str(exc)), 400
     finally:

@@ -22,6 +22,7 @@ from .accounts import audit
 from .knowledge import FAQ_STATUSES, bump_version, now
 from .storage import immediate
 from .text import clean, is_number
+from .uploads import ArchiveRefused, check_archive
 
 STATUS_NAMES = {"published": "发布", "draft": "草稿", "archived": "归档"}
 FIELD_NAMES = {"key": "编号", "question": "标准问题", "alternates": "相似问法", "answer": "答案",
@@ -43,8 +44,14 @@ _KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _SPACE_RE = re.compile(r"\s+")
 _PUNCT_RE = re.compile(r"[^\w\u4e00-\u9fff]+|_")
 _STATUS_WORDS = {**{v: k for k, v in STATUS_NAMES.items()}, **{s: s for s in FAQ_STATUSES}}
-# Spreadsheet programs run a CSV cell that starts with one of these as a formula.
-_FORMULA_START = ("=", "+", "-", "@")
+# Spreadsheet programs run a CSV cell that starts with one of the first six as a formula
+# (some drop a leading tab or CR first). The export puts an apostrophe before such a cell,
+# and before a cell that starts with an apostrophe itself, so that the import can take
+# exactly one off again and every text comes back as it was.
+_CSV_GUARDED = ("=", "+", "-", "@", "\t", "\r", "'")
+#: Columns read from an import file (the FAQ has 7; the rest are ignored, however many a
+#: spreadsheet declares).
+MAX_COLUMNS = 50
 
 
 class FaqError(Exception):
@@ -336,10 +343,20 @@ def export_csv(db: sqlite_utils.Database) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     for row in export_rows(db):
-        # A leading apostrophe keeps spreadsheets from running a cell as a formula;
-        # the import takes it off again.
-        writer.writerow(["'" + v if v.startswith(_FORMULA_START) else v for v in row])
+        writer.writerow([csv_guard(v) for v in row])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def csv_guard(text: str) -> str:
+    """A CSV cell a spreadsheet shows as text: an apostrophe before a cell that would start
+    a formula, or that starts with an apostrophe (undone by :func:`csv_unguard`)."""
+    return "'" + text if text.startswith(_CSV_GUARDED) else text
+
+
+def csv_unguard(cell: str) -> str:
+    """The text of a CSV cell written by :func:`csv_guard`: one apostrophe fewer, only
+    where the export put one."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(_CSV_GUARDED) else cell
 
 
 def export_xlsx(db: sqlite_utils.Database) -> bytes:
@@ -374,10 +391,7 @@ def _cell_text(value: Any) -> str:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    text = str(value).replace("\r\n", "\n").replace("\r", "\n").strip()
-    if text.startswith("'") and text[1:2] in _FORMULA_START:
-        text = text[1:]
-    return text
+    return str(value).replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
 def _read_csv(data: bytes) -> list[list[Any]]:
@@ -392,7 +406,7 @@ def _read_csv(data: bytes) -> list[list[Any]]:
     rows: list[list[Any]] = []
     try:
         for row in csv.reader(io.StringIO(text, newline="")):
-            rows.append(row)
+            rows.append([csv_unguard(cell) for cell in row[:MAX_COLUMNS]])
             if len(rows) > MAX_ROWS + 1:
                 break
     except csv.Error as exc:
@@ -403,16 +417,24 @@ def _read_csv(data: bytes) -> list[list[Any]]:
 def _read_xlsx(data: bytes) -> list[list[Any]]:
     from openpyxl import load_workbook
 
+    try:
+        check_archive(data)  # before anything is inflated
+    except ArchiveRefused as exc:
+        raise ImportFormatError(str(exc)) from exc
     rows: list[list[Any]] = []
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # style warnings of workbooks from other programs
             book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
             try:
-                for row in book.worksheets[0].iter_rows(values_only=True):
-                    rows.append(list(row))
-                    if len(rows) > MAX_ROWS + 1:
-                        break
+                # Explicit bounds, never the sheet's declared <dimension>: "A1:XFD5001" in a
+                # 5 KB file would otherwise pad every row to 16,384 cells.
+                for row in book.worksheets[0].iter_rows(max_row=MAX_ROWS + 2, max_col=MAX_COLUMNS,
+                                                        values_only=True):
+                    width = len(row)
+                    while width and row[width - 1] is None:
+                        width -= 1
+                    rows.append(list(row[:width]))
             finally:
                 book.close()
     except Exception as exc:  # noqa: BLE001 - any failure to read a workbook is the file's fault
@@ -490,13 +512,18 @@ def parse_import(data: bytes, filename: str) -> list[ImportRow]:
             raise ImportFormatError(f"状态“{values['status']}”无效，应为发布、草稿或归档。", number, "状态")
         question = _one_line(values["question"])
         alternates: list[str] = []
+        seen_keys: set[str] = set()
         for line in values["alternates"].split("\n"):
             line = _one_line(line)
             if line:
-                problem = _alternate_problem(line, question, alternates)
+                line_key = _same_key(line)
+                # The earlier lines are compared only for a line known to repeat one:
+                # a cell of thousands of short lines stays linear.
+                problem = _alternate_problem(line, question, alternates if line_key in seen_keys else [])
                 if problem:
                     raise ImportFormatError(problem, number, "相似问法")
                 alternates.append(line)
+                seen_keys.add(line_key)
         rows.append(ImportRow(number, key, question, alternates, values["answer"], values["category"],
                               values["source"], status))
     return rows

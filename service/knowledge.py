@@ -320,16 +320,28 @@ def import_report(db: sqlite_utils.Database, data: bytes | str, filename: str, *
     """Parse and store a report; return it, its id and whether it replaced an older copy.
 
     The file is parsed completely before anything is written (a file that is not a
-    report raises :class:`reports.ReportFormatError` and changes nothing); the old copy
-    of the same agency and year is replaced in the same transaction.
+    report raises :class:`reports.ReportFormatError` and changes nothing), and outside any
+    transaction: parsing a large report takes seconds, and while a write transaction is
+    open no citizen's question can open a ticket. (The staff upload pages parse in a
+    limited child process, :func:`uploads.parse_report`, and then call :func:`save_report`.)
     """
+    if db.conn.in_transaction:
+        raise RuntimeError("import_report parses the file: call it outside a transaction, "
+                           "or parse first and write with save_report")
     report = reports.parse_report(data, filename, agency=agency, year=year)
+    report_id, replaced = save_report(db, report, filename)
+    return report, report_id, replaced
+
+
+def save_report(db: sqlite_utils.Database, report: reports.Report, source_name: str) -> tuple[int, bool]:
+    """Write a parsed report in one short transaction (a savepoint of the caller's, if any),
+    replacing the same agency and year; return its id and whether it replaced a copy."""
     with immediate(db):
         replaced = db.execute("select 1 from reports where agency = ? and year = ?",
                               [report.agency, report.year]).fetchone() is not None
-        report_id = store_report(db, report, filename)
+        report_id = store_report(db, report, source_name)
         bump_version(db)
-    return report, report_id, replaced
+    return report_id, replaced
 
 
 def report_summary(report: reports.Report) -> list[str]:

@@ -22,9 +22,11 @@ import io
 import re
 import unicodedata
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import PurePath
-from typing import Iterable, Union
+from typing import Any, Iterable, Union
+
+from .uploads import ArchiveRefused, check_archive
 
 # --------------------------------------------------------------------------- vocabulary
 
@@ -178,6 +180,16 @@ class Report:
     problems: list[str] = field(default_factory=list)
     format: str = "2021"
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (for JSON), read back by :meth:`from_dict`."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Report":
+        """The report that :meth:`to_dict` wrote."""
+        return cls(**{**data, "facts": [Fact(**f) for f in data["facts"]],
+                      "passages": [Passage(**p) for p in data["passages"]]})
+
     def value(self, row_key: str, col_key: str, table: str | None = None) -> float | None:
         """Return the value of one cell, or None when the report does not have it."""
         for f in self.facts:
@@ -283,7 +295,9 @@ def parse_text(text: str, agency: str | None = None, year: int | None = None) ->
     """
     blocks: list[Block] = []
     table: Grid | None = None
-    row: list[str] | None = None
+    # A cell read line by line is a list of its lines until the end (joining as it grew
+    # made a cell of many lines quadratic).
+    row: list[Any] | None = None
     after_cell = False
 
     def open_table() -> Grid:
@@ -303,15 +317,17 @@ def parse_text(text: str, agency: str | None = None, year: int | None = None) ->
             if row is None:
                 row = []
                 open_table().append(row)
-            row.append(cell.group(1).strip())
+            row.append([cell.group(1).strip()])
             after_cell = True
         elif not line.strip():
             row, after_cell = None, False
         elif after_cell and row and not _SECTION_HEAD.match(line.strip()) and not _is_note(line.strip()):
-            row[-1] += "\n" + line.strip()
+            row[-1].append(line.strip())
         else:
             table, row, after_cell = None, None, False
             blocks.append(line)
+    blocks = [[[c if isinstance(c, str) else "\n".join(c) for c in r] for r in block]
+              if isinstance(block, list) else block for block in blocks]
     # Paragraphs indented with a tab look like one-cell tables: give them back as text.
     blocks = [cell for block in blocks for cell in
               ([r[0] for r in block] if isinstance(block, list) and all(len(r) == 1 for r in block) else [block])]
@@ -342,6 +358,20 @@ def _html_blocks(soup) -> list[Block]:
 
     blocks: list[Block] = []
     buf: list[str] = []
+    # The elements with a <br>, a <table> or a block inside, found in one pass: asking
+    # each inline element with find() built a name filter per element (9 of the 15 s a
+    # 7 MB page of inline spans took).
+    holds_break: set[int] = set()
+    holds_table: set[int] = set()
+    breaks = {"br", "table", *_HTML_BLOCK_TAGS}
+    for tag in (soup.body or soup).descendants:
+        if not isinstance(tag, Tag) or tag.name not in breaks:
+            continue
+        for marks in ((holds_break, holds_table) if tag.name == "table" else (holds_break,)):
+            parent = tag.parent
+            while parent is not None and id(parent) not in marks:
+                marks.add(id(parent))
+                parent = parent.parent
 
     def flush() -> None:
         for piece in "".join(buf).split("\0"):
@@ -360,11 +390,11 @@ def _html_blocks(soup) -> list[Block]:
                 buf.append("\0")
             elif child.name == "table":
                 flush()
-                if child.find("table"):  # a layout table: its cells hold the content
+                if id(child) in holds_table:  # a layout table: its cells hold the content
                     walk(child)
                 else:
                     blocks.append(_html_grid(child))
-            elif child.name in _HTML_BLOCK_TAGS or child.find(["br", "table", *_HTML_BLOCK_TAGS]):
+            elif child.name in _HTML_BLOCK_TAGS or id(child) in holds_break:
                 flush()
                 walk(child)
                 flush()
@@ -386,7 +416,8 @@ def _html_grid(table) -> Grid:
     grid: Grid = []
     pending: dict[int, tuple[int, int]] = {}  # column -> (rows still covered, width)
     for tr in table.find_all("tr"):
-        cells = list(tr.find_all(["td", "th"], recursive=False))
+        cells = iter([c for c in tr.children if getattr(c, "name", None) in ("td", "th")])
+        td = next(cells, None)
         row: list[str] = []
         col = 0
         while True:
@@ -396,13 +427,13 @@ def _html_grid(table) -> Grid:
                     pending[col] = (left - 1, width)
                 row.append("")
                 col += width
-            elif cells:
-                td = cells.pop(0)
+            elif td is not None:
                 rowspan, colspan = _span(td, "rowspan"), _span(td, "colspan")
                 row.append(td.get_text("\n").strip())
                 if rowspan > 1:
                     pending[col] = (rowspan - 1, colspan)
                 col += colspan
+                td = next(cells, None)
             elif any(c > col for c in pending):
                 col = min(c for c in pending if c > col)
             else:
@@ -417,6 +448,10 @@ def parse_docx(data: bytes, agency: str | None = None, year: int | None = None) 
     from docx.table import Table, _Cell
     from docx.text.paragraph import Paragraph
 
+    try:
+        check_archive(data)  # before anything is inflated
+    except ArchiveRefused as exc:
+        raise ReportFormatError(str(exc)) from exc
     try:
         document = docx.Document(io.BytesIO(data))
     except Exception as exc:  # python-docx raises several types for broken packages
