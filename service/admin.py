@@ -140,14 +140,19 @@ def audit_log():  # type: ignore[no-untyped-def]
             params.append(value)
     target = request.args.get("target", "").strip()
     if target:
-        where.append("target like ?")
-        params.append(f"{target}%")
+        # A prefix as a range, so the index on target is used (LIKE would scan the log).
+        where.append("target >= ? and target < ?")
+        params += [target, target + "\U0010ffff"]
     page = max(1, request.args.get("page", 1, type=int) or 1)
     sql = "select * from audit_log" + (" where " + " and ".join(where) if where else "")
     rows = list(get_db().query(sql + " order by id desc limit ? offset ?", [*params, PAGE + 1, (page - 1) * PAGE]))
     for row in rows:
         for key in ("before", "after"):
             row[key] = json.dumps(json.loads(row[key]), ensure_ascii=False, indent=1) if row[key] else ""
-    actions = [r[0] for r in get_db().execute("select distinct action from audit_log order by action")]
+    # The distinct actions by skipping along the action index: one step per action, not per row.
+    actions = [r[0] for r in get_db().execute(
+        "with recursive a(action) as (select min(action) from audit_log union all "
+        "select (select min(action) from audit_log where action > a.action) from a where a.action is not null) "
+        "select action from a where action is not null")]
     return render_template("staff/audit.html", rows=rows[:PAGE], more=len(rows) > PAGE, page=page,
                            actions=actions, args=request.args)

@@ -23,6 +23,7 @@ the day it ends.
 """
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -72,6 +73,14 @@ class WorkCalendar:
         """The years covered, for messages."""
         years = sorted({d.year for d in chinese_calendar.constants.holidays} | self.extra_years)
         return f"{years[0]}–{years[-1]}年" if years else "（无）"
+
+    def fingerprint(self) -> str:
+        """What the working days depend on (the package's version and the overrides): due
+        dates stored with another fingerprint must be computed again."""
+        digest = hashlib.sha256(getattr(chinese_calendar, "__version__", "").encode())
+        for part in (sorted(self.extra_holidays), sorted(self.extra_workdays), sorted(self.extra_years)):
+            digest.update(repr(part).encode())
+        return digest.hexdigest()[:16]
 
     def is_workday(self, day: date) -> bool:
         """Whether ``day`` is a working day; raise :class:`CalendarRangeError` if unknown."""

@@ -166,6 +166,81 @@ def _staff_sessions(db: sqlite_utils.Database) -> None:
     db["login_failures"].create({"key": str, "failures": int, "last_at": str}, pk="key")
 
 
+@migration("0010_mask_personal_numbers")
+def _mask_personal_numbers(db: sqlite_utils.Database) -> None:
+    # Questions are masked before they are stored (service/privacy.py); mask what was
+    # stored before that, in the log, the tickets and any phrasing promoted from them.
+    from .privacy import mask_personal
+
+    for table, columns in (("asks", ("question", "normalised")), ("tickets", ("question", "normalised")),
+                           ("alternates", ("text",))):
+        rows = db.execute(f"select id, {', '.join(columns)} from {table} where "
+                          + " or ".join(f"{c} glob '*[0-9@]*'" for c in columns)).fetchall()
+        for row in rows:
+            masked = [mask_personal(v) if isinstance(v, str) else v for v in row[1:]]
+            if masked != list(row[1:]):
+                db.execute(f"update {table} set {', '.join(c + ' = ?' for c in columns)} where id = ?",
+                           [*masked, row[0]])
+
+
+@migration("0009_ticket_queue")
+def _ticket_queue(db: sqlite_utils.Database) -> None:
+    # The reviewers' lists page in SQL over indexes, however many tickets there are. A
+    # ticket's group (the same normalised question; an empty one groups nothing) is a
+    # column; each group's counts (ticket_groups) and the number of tickets in each status
+    # (ticket_counts) are kept by triggers, in the same transaction as any insert, delete
+    # or change of a ticket's question, count or status.
+    opened = "status in ('new', 'in_progress', 'waiting')"  # as tickets.OPEN_SQL writes it
+    db.execute("alter table tickets add column grp text "
+               "generated always as (coalesce(nullif(normalised, ''), 'id:' || id)) virtual")
+    db.execute("create table ticket_groups (grp text primary key, same_count integer not null, "
+               "asked_total integer not null, open_count integer not null) without rowid")
+    db.execute("insert into ticket_groups (grp, same_count, asked_total, open_count) "
+               f"select grp, count(*), coalesce(sum(asked_count), 0), total({opened}) from tickets group by grp")
+    join = (f"insert into ticket_groups (grp, same_count, asked_total, open_count) "
+            f"values (new.grp, 1, coalesce(new.asked_count, 0), coalesce(new.{opened}, 0)) "
+            "on conflict (grp) do update set same_count = same_count + 1, "
+            "asked_total = asked_total + excluded.asked_total, open_count = open_count + excluded.open_count;")
+    leave = ("update ticket_groups set same_count = same_count - 1, "
+             "asked_total = asked_total - coalesce(old.asked_count, 0), "
+             f"open_count = open_count - coalesce(old.{opened}, 0) "
+             "where grp = old.grp; delete from ticket_groups where grp = old.grp and same_count <= 0;")
+    db.execute(f"create trigger tickets_group_insert after insert on tickets begin {join} end")
+    db.execute("create trigger tickets_group_update after update of id, normalised, asked_count, status on tickets "
+               f"begin {leave} {join} end")
+    db.execute(f"create trigger tickets_group_delete after delete on tickets begin {leave} end")
+    db.execute("create table ticket_counts (status text primary key, n integer not null) without rowid")
+    db.execute("insert into ticket_counts (status, n) select status, count(*) from tickets group by status")
+    add = ("insert into ticket_counts (status, n) values (new.status, 1) "
+           "on conflict (status) do update set n = n + 1;")
+    remove = "update ticket_counts set n = n - 1 where status = old.status;"
+    db.execute(f"create trigger tickets_count_insert after insert on tickets begin {add} end")
+    db.execute(f"create trigger tickets_count_update after update of status on tickets begin {remove} {add} end")
+    db.execute(f"create trigger tickets_count_delete after delete on tickets begin {remove} end")
+    db.execute("create index ticket_groups_asked on ticket_groups (asked_total, same_count, open_count)")
+    # One index per way the queue is read: all, open, one status, one type; a group's tickets.
+    db.execute("create index tickets_created on tickets (created, id)")
+    db.execute("create index tickets_status_created on tickets (status, created, id)")
+    db.execute(f"create index tickets_open_created on tickets (created, id) where {opened}")
+    db.execute("create index tickets_kind_created on tickets (kind, created, id)")
+    db.execute("create index tickets_kind_status on tickets (kind, status)")
+    db.execute("create index tickets_grp_status on tickets (grp, status)")
+    db.execute(f"create index tickets_open_grp on tickets (grp, id) where {opened}")
+    db.execute("drop index if exists idx_tickets_status")  # a prefix of tickets_status_created
+    # The reply deadline of an application, stored so that lists sort and page by it in SQL.
+    db.execute("alter table tickets add column due_on text")
+    db.execute("create index tickets_running_due on tickets (due_on, id, status, kind, created) "
+               "where due_on is not null and outcome is null")
+    from .applications import default_calendar, store_due_dates
+
+    store_due_dates(db, default_calendar())
+    # The ticket page finds the first question of its ticket in the log.
+    db.execute("create index asks_ticket on asks (ticket_id) where ticket_id is not null")
+    # The audit log page filters by user, action or target, newest first.
+    for column in ("username", "action", "target"):
+        db.execute(f"create index audit_log_{column} on audit_log ({column}, id)")
+
+
 def apply_migrations(db: sqlite_utils.Database) -> list[str]:
     """Apply the migrations not yet recorded; return the names applied now."""
     applied_now: list[str] = []

@@ -38,7 +38,7 @@ bp.add_app_template_filter(tickets.display_time, "local_time")
 apps_bp = Blueprint("applications", __name__, url_prefix="/staff")
 
 QUEUE_STATUSES = {"open": "待处理（新建、处理中、等待补充）", **STATUSES, "all": "全部"}
-ORDERS = {"newest": "最新的在前", "oldest": "最早的在前"}
+ORDERS = {"newest": "最新的在前", "oldest": "最早的在前", "due": "答复期限最近的在前"}
 KINDS = {"faq": "常见问题", "fact": "报告数据", "passage": "报告正文"}
 ASK_STATUSES = {"answered": "已回答", "clarify": "请求澄清", "escalated": "转人工"}
 TICKET_KINDS = {"inquiry": "一般咨询", "application": "政府信息公开申请"}
@@ -52,7 +52,6 @@ MAX_SUPPLEMENT_NOTE = 500
 NOT_CLOSABLE = "政府信息公开申请须在“办理类型”中选择办理结果后办结，不能直接关闭。"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-_ALL = 1_000_000_000  # "every row" for tickets.queue, which pages in SQL
 
 
 @bp.after_request
@@ -107,19 +106,14 @@ _APP_FIELDS = ("kind", "applicant_type", "channel", "received_on", "supplement_r
                "supplement_received_on", "extension_days", "extension_reason", "outcome", "outcome_on")
 
 
-def _application_facts(db: sqlite_utils.Database) -> dict[int, dict[str, Any]]:
-    """Every ticket's kind and application facts, by id."""
-    return {r["id"]: dict(r) for r in db.query(f"select id, status, {', '.join(_APP_FIELDS)} from tickets")}
-
-
 @bp.get("/tickets")
 @role_required("reviewer")
 def index():  # type: ignore[no-untyped-def]
     """The queue: filter by status, type and how often the question was asked, sort, page.
 
-    Overdue applications come first, then the chosen order. ``tickets.queue`` knows
-    neither the type nor deadlines (working days are not SQL), so the matching rows are
-    filtered, ordered and paged here.
+    Overdue applications come first, then the chosen order (by deadline, they lead
+    anyway). ``tickets.queue`` filters, orders and pages in SQL by the due date each
+    application stores; only the clocks of the rows shown are worked out here.
     """
     status = request.args.get("status", "open")
     status = status if status in QUEUE_STATUSES else "open"
@@ -130,22 +124,14 @@ def index():  # type: ignore[no-untyped-def]
     min_asked = _int(request.args.get("min_asked"), 1, 1, 100_000)
     page = _int(request.args.get("page"), 1, 1, 1_000_000)
     db = get_db()
-    rows, _ = tickets.queue(db, status=status, min_asked=min_asked, order=order, page=1, per_page=_ALL)
-    facts = _application_facts(db)
-    wanted = {"all": lambda k: True, "inquiry": lambda k: k == "inquiry",
-              "application": lambda k: k == "application",
-              "unclassified": lambda k: k not in TICKET_KINDS}[kind]
-    rows = [r for r in rows if wanted(facts[r["id"]]["kind"])]
     cal, on = calendar(), today()
-    for row in rows:
-        row["kind"] = facts[row["id"]]["kind"]
-        if row["kind"] == "application" and facts[row["id"]]["received_on"]:
-            row["clock"] = clock_view(db, cal, facts[row["id"]], on)
-    rows.sort(key=lambda r: not (r.get("clock") and r["clock"]["overdue"]))  # stable: the order stays within
-    total = len(rows)
+    applications.refresh_due_dates(db, cal)  # one read, unless the holidays changed
+    rows, total = tickets.queue(db, status=status, min_asked=min_asked, order=order, kind=kind,
+                                today=on.isoformat(), page=page, per_page=tickets.PAGE_SIZE)
     pages = max(1, -(-total // tickets.PAGE_SIZE))
-    rows = rows[(page - 1) * tickets.PAGE_SIZE:page * tickets.PAGE_SIZE]
     for row in rows:
+        if row["kind"] == "application" and row["received_on"]:
+            row["clock"] = clock_view(db, cal, row, on)
         row["phone_masked"] = tickets.mask_phone(row["contact_phone"])
         row["email_masked"] = tickets.mask_email(row["contact_email"])
         row["name_masked"] = tickets.mask_name(row["contact_name"])
@@ -195,11 +181,14 @@ def _page(ticket_id: int, error: str | None = None, form: dict[str, Any] | None 
         return render_template("error.html", status=exc.status, message=exc.message), exc.status
     entry_q = request.args.get("entry_q", "").strip()[:100]
     events = [dict(e, label=APPLICATION_ACTIONS.get(e["action"], e["label"])) for e in tickets.events(db, ticket_id)]
+    similar = tickets.similar_open(db, ticket)
+    similar_total = ticket["open_count"] - (ticket["status"] in tickets.OPEN_STATUSES)
     is_application = ticket["kind"] == "application" and bool(ticket["received_on"])
     return render_template(
         "staff/ticket.html", ticket=ticket, error=error, form=form or {},
         history=tickets.session_history(db, ticket), candidates=tickets.resolve_candidates(db, ticket["candidates"]),
-        similar=tickets.similar_open(db, ticket), events=events,
+        similar=similar, similar_total=similar_total, events=events,
+        event_total=tickets.event_count(db, ticket_id) if len(events) >= tickets.EVENTS_SHOWN else len(events),
         entry_q=entry_q, entries=tickets.search_entries(db, entry_q) if entry_q else [],
         statuses=STATUSES, kinds=KINDS, ask_statuses=ASK_STATUSES,
         categories=list(dict.fromkeys([*FAQ_CATEGORIES, *faq.categories(db)])),

@@ -21,13 +21,14 @@ import threading
 import time
 import unicodedata
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import sqlite_utils
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import faq
 from .accounts import audit
+from .keys import key_id
 from .knowledge import bump_version, now
 from .storage import connect, immediate
 from .text import clean, is_number
@@ -115,26 +116,53 @@ def new_password() -> str:
     return "".join(secrets.choice("0123456789") for _ in range(PASSWORD_DIGITS))
 
 
-def password_digest(code: str, password: str, secret: str | bytes | None) -> str:
+def _key_list(secret: str | bytes | Sequence[str | bytes] | None) -> list[str | bytes]:
+    if not secret:
+        return []
+    if isinstance(secret, (str, bytes)):
+        return [secret]
+    return [k for k in secret if k]
+
+
+def password_digest(code: str, password: str, secret: str | bytes | Sequence[str | bytes] | None) -> str:
     """How a query password is stored.
 
-    With the service's secret key: a keyed HMAC-SHA256 of code and password, fast enough
-    to open hundreds of tickets a second without holding the write lock, and useless to
-    someone who copies the database without the key. Without a key (scripts, tests): a
-    slow salted hash.
+    With the service's secret key (the current one, first of a list): a keyed HMAC-SHA256
+    of code and password, tagged with the key's id so that it is still checked after the
+    key is rotated; fast enough to open hundreds of tickets a second without holding the
+    write lock, and useless to someone who copies the database without the keys. Without
+    a key (scripts, tests): a slow salted hash.
     """
-    if not secret:
+    keys = _key_list(secret)
+    if not keys:
         return generate_password_hash(password)
-    key = secret.encode() if isinstance(secret, str) else secret
+    key = keys[0].encode() if isinstance(keys[0], str) else keys[0]
     mac = hmac.new(key, f"{code}:{password}".encode(), hashlib.sha256).hexdigest()
-    return f"hmac-sha256${mac}"
+    return f"hmac-sha256${key_id(key)}${mac}"
 
 
-def password_matches(stored: str, code: str, password: str, secret: str | bytes | None) -> bool:
-    """Check a query password against what :func:`password_digest` stored."""
-    if stored.startswith("hmac-sha256$"):
-        return bool(secret) and hmac.compare_digest(stored, password_digest(code, password, secret))
-    return check_password_hash(stored, password)
+def password_matches(stored: str, code: str, password: str,
+                     secret: str | bytes | Sequence[str | bytes] | None) -> bool:
+    """Check a query password against what :func:`password_digest` stored, under whichever
+    of the keys (current or retired) it was made with."""
+    if not stored.startswith("hmac-sha256$"):
+        return check_password_hash(stored, password)
+    parts = stored.split("$")
+    keys = _key_list(secret)
+    if len(parts) == 3:  # tagged with its key's id
+        keys = [k for k in keys if key_id(k) == parts[1]]
+    ok = False
+    for key in keys:  # untagged (made before keys had ids): try each, in constant time each
+        raw = key.encode() if isinstance(key, str) else key
+        mac = hmac.new(raw, f"{code}:{password}".encode(), hashlib.sha256).hexdigest()
+        ok |= hmac.compare_digest(parts[-1], mac)
+    return ok
+
+
+def needs_rehash(stored: str, secret: str | bytes | Sequence[str | bytes] | None) -> bool:
+    """Whether a stored password was made under another key than the current one."""
+    keys = _key_list(secret)
+    return bool(keys) and not stored.startswith(f"hmac-sha256${key_id(keys[0])}$")
 
 
 def open_ticket(db: sqlite_utils.Database, *, question: str, normalised: str, session: str | None,
@@ -187,10 +215,15 @@ class AskLog:
     ``batch`` rows (or ``max_delay`` seconds' worth) and writes them in one short
     transaction. Tickets and follow-up context are never batched. Rows still buffered
     when a process is killed outright (not stopped) are lost: analytics only.
+
+    A buffered row keeps the code of its ticket beside the ticket's id, and the id is
+    looked up again by code when the row is written: a backup restored in between gives
+    the ids past its last ticket to new tickets holding other questions. The row then
+    links to its ticket if the restored database has it, and to none otherwise.
     """
 
     def __init__(self) -> None:
-        self._rows: list[tuple[Any, ...]] = []
+        self._rows: list[tuple[tuple[Any, ...], str | None]] = []
         self._since = time.monotonic()
         self._lock = threading.Lock()
         self._flusher_pid: int | None = None
@@ -226,11 +259,17 @@ class AskLog:
         if batch > 1 and path:
             self._ensure_flusher(path, max_delay)
         row = tuple(now() if c == "created" else record.get(c) for c in _ASK_COLUMNS)
+        code = None
+        if row[_TICKET_AT] is not None:
+            code = record.get("ticket_code")
+            if code is None:
+                found = db.execute("select code from tickets where id = ?", [row[_TICKET_AT]]).fetchone()
+                code = found[0] if found else None
         with self._lock:
             self._last_add = time.monotonic()
             if not self._rows:
                 self._since = self._last_add
-            self._rows.append(row)
+            self._rows.append((row, code))
             due = len(self._rows) >= batch or time.monotonic() - self._since >= max_delay
         if due:
             self.flush(db)
@@ -247,12 +286,23 @@ class AskLog:
         if rows:
             try:
                 with immediate(db):
-                    db.conn.executemany(_ASK_INSERT, rows)
+                    db.conn.executemany(_ASK_INSERT, [_relinked(db, row, code) for row, code in rows])
             except sqlite3.Error:
                 with self._lock:  # keep them for the next try rather than lose them
                     self._rows[:0] = rows
                 raise
         return len(rows)
+
+
+_TICKET_AT = _ASK_COLUMNS.index("ticket_id")
+
+
+def _relinked(db: sqlite_utils.Database, row: tuple[Any, ...], code: str | None) -> tuple[Any, ...]:
+    """An ``asks`` row with the id the database now gives its ticket's code (None if none)."""
+    if row[_TICKET_AT] is None:
+        return row
+    found = db.execute("select id from tickets where code = ?", [code]).fetchone() if code else None
+    return (*row[:_TICKET_AT], found[0] if found else None, *row[_TICKET_AT + 1:])
 
 
 ASK_LOG = AskLog()
@@ -291,10 +341,11 @@ def clean_code(code: str) -> str:
 
 
 def lookup_keys(code: str, client: str | None) -> list[str]:
-    """The throttle keys of one lookup: the ticket code (when well formed) and the client."""
+    """The throttle keys of one lookup: the client, and (when the code is well formed) the
+    ticket code and the code from this client."""
     keys = [f"ip:{client or 'unknown'}"]
     if _CODE_RE.match(code):
-        keys.append(f"code:{code}")
+        keys += [f"code:{code}", f"pair:{code}|{client or 'unknown'}"]
     return keys
 
 
@@ -314,6 +365,11 @@ def lookup_wait(db: sqlite_utils.Database, keys: Iterable[str], at: datetime | N
             until = datetime.fromisoformat(row[1]) + _lock_length(row[0])
             wait = max(wait, (until - at).total_seconds())
     return math.ceil(wait)
+
+
+def _failure_count(db: sqlite_utils.Database, key: str) -> int:
+    row = db.execute("select failures from ticket_lookups where key = ?", [key]).fetchone()
+    return int(row[0]) if row else 0
 
 
 def record_lookup_failure(db: sqlite_utils.Database, keys: Iterable[str], at: datetime | None = None) -> None:
@@ -361,7 +417,14 @@ def citizen_ticket(db: sqlite_utils.Database, code: str, password: str, client: 
     code = clean_code(code)
     password = re.sub(r"\s", "", unicodedata.normalize("NFKC", password or ""))[:64]
     keys = lookup_keys(code, client)
-    wait = lookup_wait(db, keys, at)
+    # A client that keeps failing is stopped, and so is a client failing on one ticket. A
+    # ticket whose code is under attack (failures from many clients) is closed to every
+    # client that has failed on it, but not to one that has not: its owner, typing the
+    # right password, is never locked out by strangers; a botnet gets one guess per address.
+    own = [k for k in keys if not k.startswith("code:")]
+    wait = lookup_wait(db, own, at)
+    if len(keys) == 3 and _failure_count(db, keys[2]) > 0:
+        wait = max(wait, lookup_wait(db, [keys[1]], at))
     if wait > 0:
         raise LookupThrottled(wait)
     rows = list(db.query("select * from tickets where code = ?", [code])) if _CODE_RE.match(code) else []
@@ -375,7 +438,10 @@ def citizen_ticket(db: sqlite_utils.Database, code: str, password: str, client: 
     if not ok:
         record_lookup_failure(db, keys, at)
         raise TicketError(WRONG_CREDENTIALS, 403)
-    db.execute("delete from ticket_lookups where key = ?", [f"code:{code}"])
+    db.execute("delete from ticket_lookups where key in (?, ?)", [f"code:{code}", f"pair:{code}|{client or 'unknown'}"])
+    if needs_rehash(ticket["password_hash"], secret):  # made under a retired key
+        db.execute("update tickets set password_hash = ? where id = ?",
+                   [password_digest(code, password, secret), ticket["id"]])
     return ticket
 
 
@@ -469,45 +535,196 @@ def mask_email(email: str | None) -> str:
 
 # -- the reviewers' queue and ticket page ----------------------------------------------
 
-# Tickets with the same normalised question form a group; an empty normalisation groups nothing.
-_GROUP = "coalesce(nullif({t}.normalised, ''), 'id:' || {t}.id)"
-_GROUPS = ("with groups as (select " + _GROUP.format(t="tickets") + " as grp, count(*) as same_count, "
-           "sum(asked_count) as asked_total from tickets group by grp) ")
+# Tickets with the same normalised question form a group (an empty normalisation groups
+# nothing). ``tickets.grp`` is a ticket's group key, ``ticket_groups`` holds each group's
+# counts and ``ticket_counts`` the number of tickets in each status, all kept by the
+# database itself (migration 0009_ticket_queue), so that no list has to aggregate over
+# every ticket when it is read.
+OPEN_SQL = "status in ('new', 'in_progress', 'waiting')"  # word for word as in the partial indexes
+TICKET_KINDS = ("inquiry", "application")
+SIMILAR_SHOWN = 100  # open tickets of the same question offered to answer together
+EVENTS_SHOWN = 200  # a ticket asked again and again gets an event each time
+# With at most this many tickets to list from the groups asked often enough, the queue
+# reads those groups first and sorts their tickets; with more, it walks the tickets in
+# order and checks each one's group, as the matches then fill a page soon.
+SPARSE_GROUPS = 20_000
+_COLUMNS = ("t.id, t.code, t.question, t.status, t.created, t.asked_count, t.contact_name, t.contact_phone, "
+            "t.contact_email, t.kind, t.received_on, t.supplement_requested_on, t.supplement_received_on, "
+            "t.extension_days, t.extension_reason, t.outcome, t.due_on, u.username as assignee, "
+            "g.same_count, g.asked_total")
+_KIND_SQL = "('inquiry', 'application')"
+# Conditions on ids, so that a walk along an index need not read the tickets themselves:
+# not classified by a reviewer; not an application whose clock runs (or is overdue).
+_UNCLASSIFIED = f"t.id not in (select id from tickets indexed by tickets_kind_status where kind in {_KIND_SQL})"
+_RUNNING = "t.due_on is not null and t.outcome is null"
+_NOT_RUNNING = ("t.id not in (select id from tickets indexed by tickets_running_due "
+                "where due_on is not null and outcome is null)")
+_OVERDUE = "t.due_on < ? and t.outcome is null"
+_NOT_OVERDUE = "t.id not in (select id from tickets indexed by tickets_running_due where due_on < ? and outcome is null)"
+
+
+class _Part:
+    """A stretch of the queue: the tickets matching ``condition`` (with ``params``), read from
+    the index of running applications when ``running``, sorted by ``keys``; ``size`` of them."""
+
+    def __init__(self, condition: str | None, params: list[Any], running: bool, keys: tuple[str, str],
+                 ascending: bool):
+        self.condition, self.params, self.running = condition, params, running
+        self.keys, self.ascending, self.size = keys, ascending, 0
+
+
+class _Queue:
+    """The filters of one queue request, and how to count and read them from indexes.
+
+    Every read names its index (``indexed by``) and its join order (``cross join``): left
+    to itself, the planner chose to sort every ticket for some of the filters. A page is
+    read in two steps: the ids along an index (with limit and offset), then those rows.
+    """
+
+    def __init__(self, db: sqlite_utils.Database, status: str, kind: str, min_asked: int):
+        self.db = db
+        self.where: list[str] = []
+        self.params: list[Any] = []
+        if status == "open":
+            self.where.append("t." + OPEN_SQL)
+            self.source, self.statuses = "tickets_open_created", list(OPEN_STATUSES)
+        elif status in STATUSES:
+            self.where.append("t.status = ?")
+            self.params.append(status)
+            self.source, self.statuses = "tickets_status_created", [status]
+        else:
+            self.source, self.statuses = "tickets_created", list(STATUSES)
+        self.kind = kind if kind in (*TICKET_KINDS, "unclassified") else "all"
+        if self.kind in TICKET_KINDS:  # tickets reviewers classified: few, whatever the status
+            self.source = "tickets_kind_created"
+        self.min_asked = max(1, min_asked)
+        # Every group was asked at least once, unless rows were written by hand.
+        self.grouped = self.min_asked > 1 or db.execute(
+            "select 1 from ticket_groups where asked_total < ? limit 1", [self.min_asked]).fetchone() is not None
+
+    def _where(self, kind: str, part: _Part | None = None) -> tuple[str, list[Any]]:
+        where, params = list(self.where), list(self.params)
+        if kind in TICKET_KINDS:
+            where.append("t.kind = ?")
+            params.append(kind)
+        elif kind == "unclassified":
+            where.append(_UNCLASSIFIED)
+        elif kind == "classified":
+            where.append(f"t.kind in {_KIND_SQL}")
+        if part is not None and part.condition:
+            where.append(part.condition)
+            params += part.params
+        return ("where " + " and ".join(where) + " " if where else ""), params
+
+    def _from(self, source: str, *, sparse: bool = False) -> tuple[str, list[Any]]:
+        """Tickets read from ``source`` in its order, with the groups asked often enough; or,
+        ``sparse``, those groups first and their tickets."""
+        if not self.grouped:
+            return f"from tickets t indexed by {source} ", []
+        if sparse:
+            return ("from ticket_groups g indexed by ticket_groups_asked cross join tickets t "
+                    "indexed by tickets_grp_status on t.grp = g.grp and g.asked_total >= ? "), [self.min_asked]
+        return (f"from tickets t indexed by {source} cross join ticket_groups g "
+                "on g.grp = t.grp and g.asked_total >= ? "), [self.min_asked]
+
+    def _count(self, source: str, kind: str, part: _Part | None = None, *, sparse: bool = False) -> int:
+        sql_from, from_params = self._from(source, sparse=sparse)
+        clause, params = self._where(kind, part)
+        return int(self.db.execute("select count(*) " + sql_from + clause, [*from_params, *params]).fetchone()[0])
+
+    def count(self, part: _Part | None = None) -> int:
+        """How many tickets match (within ``part``, a stretch of running applications)."""
+        if part is not None:
+            return self._count("tickets_running_due", self.kind, part)
+        if self.kind in TICKET_KINDS:
+            return self._count("tickets_kind_status", self.kind)
+        if not self.grouped:  # kept by the database as tickets come and change status
+            every = int(self.db.execute(
+                f"select coalesce(sum(n), 0) from ticket_counts where status in ({', '.join('?' * len(self.statuses))})",
+                self.statuses).fetchone()[0])
+        elif self.source != "tickets_status_created":  # the groups know how many (open) tickets they hold
+            column = "same_count" if self.source == "tickets_created" else "open_count"
+            every = int(self.db.execute(f"select coalesce(sum({column}), 0) from ticket_groups indexed by "
+                                        "ticket_groups_asked where asked_total >= ?", [self.min_asked]).fetchone()[0])
+        else:
+            every = self._count(self.source, "all", sparse=True)
+        if self.kind == "unclassified":  # all but those reviewers classified, which are few
+            every -= self._count("tickets_kind_status", "classified")
+        return every
+
+    def rows(self, part: _Part, offset: int, limit: int) -> list[dict[str, Any]]:
+        """``limit`` rows of ``part`` from ``offset``. Past its middle a part is read from the
+        other end, so that its last page costs what its first does."""
+        limit = min(limit, part.size - offset)
+        if limit <= 0:
+            return []
+        backwards = offset > part.size // 2
+        if backwards:
+            offset = part.size - offset - limit
+        direction = "asc" if part.ascending != backwards else "desc"
+        if part.running:
+            sql_from, from_params = self._from("tickets_running_due")
+        else:
+            sparse = self.grouped and self.source != "tickets_kind_created" and part.size <= SPARSE_GROUPS
+            sql_from, from_params = self._from(self.source, sparse=sparse)
+        clause, params = self._where(self.kind, part)
+        ids = [r[0] for r in self.db.execute(
+            "select t.id " + sql_from + clause + f"order by {part.keys[0]} {direction}, {part.keys[1]} {direction} "
+            "limit ? offset ?", [*from_params, *params, limit, offset])]
+        found = {r["id"]: dict(r) for r in self.db.query(
+            f"select {_COLUMNS} from tickets t cross join ticket_groups g on g.grp = t.grp "
+            f"left join users u on u.id = t.assigned_to where t.id in ({', '.join('?' * len(ids))})", ids)}
+        rows = [found[i] for i in ids if i in found]
+        return rows[::-1] if backwards else rows
 
 
 def queue(db: sqlite_utils.Database, *, status: str = "open", min_asked: int = 1, order: str = "newest",
-          page: int = 1, per_page: int = PAGE_SIZE) -> tuple[list[dict[str, Any]], int]:
+          kind: str = "all", today: str | None = None, page: int = 1,
+          per_page: int = PAGE_SIZE) -> tuple[list[dict[str, Any]], int]:
     """One page of tickets and the number of tickets matching.
 
     ``status``: a key of :data:`STATUSES`, ``open`` (not answered or closed) or ``all``.
+    ``kind``: ``inquiry``, ``application``, ``unclassified`` (neither) or ``all``.
     ``min_asked``: how often the question was asked at least, over all sessions (the sum
     of ``asked_count`` over the tickets sharing the normalised question).
+    ``order``: ``newest`` or ``oldest`` first by the time asked; or ``due``: applications
+    whose reply clock runs, the earliest deadline first, then the others newest first.
+    ``today`` (an ISO date): applications overdue on that day (due before it, without an
+    outcome) come first, in the chosen order, then the others.
+
+    Each stretch is read in order from an index and paged in SQL; the counts come from
+    ``ticket_counts``, ``ticket_groups`` and indexes, never from grouping every ticket.
     """
-    where, params = ["g.asked_total >= ?"], [max(1, min_asked)]
-    if status == "open":
-        where.append(f"t.status in ({', '.join('?' for _ in OPEN_STATUSES)})")
-        params += OPEN_STATUSES
-    elif status in STATUSES:
-        where.append("t.status = ?")
-        params.append(status)
-    join = f"from tickets t join groups g on g.grp = {_GROUP.format(t='t')} "
-    clause = "where " + " and ".join(where)
-    total = db.execute(_GROUPS + "select count(*) " + join + clause, params).fetchone()[0]
-    direction = "asc" if order == "oldest" else "desc"
-    rows = db.query(
-        _GROUPS + "select t.id, t.code, t.question, t.status, t.created, t.asked_count, t.contact_name, "
-        "t.contact_phone, t.contact_email, u.username as assignee, g.same_count, g.asked_total " + join +
-        "left join users u on u.id = t.assigned_to " + clause +
-        f" order by t.created {direction}, t.id {direction} limit ? offset ?",
-        [*params, per_page, (max(1, page) - 1) * per_page])
-    return [dict(r) for r in rows], int(total)
+    q = _Queue(db, status, kind, min_asked)
+    total = q.count()
+    by_time = ("t.created", "t.id")
+    if order == "due":
+        first = _Part(_RUNNING, [], True, ("t.due_on", "t.id"), True)
+        rest = _Part(_NOT_RUNNING, [], False, by_time, False)
+    elif today:
+        first = _Part(_OVERDUE, [today], True, by_time, order == "oldest")
+        rest = _Part(_NOT_OVERDUE, [today], False, by_time, order == "oldest")
+    else:
+        first, rest = None, _Part(None, [], False, by_time, order == "oldest")
+    parts = [rest]
+    if first is not None:
+        first.size = q.count(first)
+        parts.insert(0, first)
+    rest.size = total - (first.size if first else 0)
+    offset, rows = (max(1, page) - 1) * per_page, []
+    for part in parts:
+        if len(rows) < per_page and offset < part.size:
+            rows += q.rows(part, offset, per_page - len(rows))
+        offset = max(0, offset - part.size)
+    return rows, total
 
 
 def get_ticket(db: sqlite_utils.Database, ticket_id: int) -> dict[str, Any]:
-    """A ticket with its assignee's and replier's names; :class:`TicketNotFound` otherwise."""
+    """A ticket with its assignee's and replier's names and its group's counts
+    (``same_count``, ``asked_total``, ``open_count``); :class:`TicketNotFound` otherwise."""
     rows = list(db.query(
-        _GROUPS + "select t.*, a.username as assignee, r.username as replier, g.same_count, g.asked_total "
-        f"from tickets t join groups g on g.grp = {_GROUP.format(t='t')} "
+        "select t.*, a.username as assignee, r.username as replier, g.same_count, g.asked_total, g.open_count "
+        "from tickets t join ticket_groups g on g.grp = t.grp "
         "left join users a on a.id = t.assigned_to left join users r on r.id = t.replied_by "
         "where t.id = ?", [ticket_id]))
     if not rows:
@@ -515,14 +732,16 @@ def get_ticket(db: sqlite_utils.Database, ticket_id: int) -> dict[str, Any]:
     return dict(rows[0])
 
 
-def similar_open(db: sqlite_utils.Database, ticket: dict[str, Any]) -> list[dict[str, Any]]:
-    """Other tickets with the same normalised question that still wait for an answer."""
+def similar_open(db: sqlite_utils.Database, ticket: dict[str, Any], limit: int | None = None) -> list[dict[str, Any]]:
+    """The first ``limit`` (:data:`SIMILAR_SHOWN`) other tickets with the same normalised
+    question that still wait for an answer, oldest first (``open_count`` of
+    :func:`get_ticket` says how many there are)."""
     if not ticket.get("normalised"):
         return []
     return [dict(r) for r in db.query(
-        f"select id, code, question, status, created, asked_count from tickets where normalised = ? "
-        f"and id != ? and status in ({', '.join('?' for _ in OPEN_STATUSES)}) order by id",
-        [ticket["normalised"], ticket["id"], *OPEN_STATUSES])]
+        "select id, code, question, status, created, asked_count from tickets t indexed by tickets_open_grp "
+        f"where t.grp = ? and t.{OPEN_SQL} and t.id != ? order by t.id limit ?",
+        [ticket["normalised"], ticket["id"], limit or SIMILAR_SHOWN])]
 
 
 def session_history(db: sqlite_utils.Database, ticket: dict[str, Any], limit: int = 20) -> list[dict[str, Any]]:
@@ -565,10 +784,16 @@ def resolve_candidates(db: sqlite_utils.Database, candidates_json: str | None) -
     return out
 
 
-def events(db: sqlite_utils.Database, ticket_id: int) -> list[dict[str, Any]]:
-    """A ticket's history, oldest first."""
-    return [dict(r, label=ACTIONS.get(r["action"], r["action"]))
-            for r in db.query("select * from ticket_events where ticket_id = ? order by id", [ticket_id])]
+def events(db: sqlite_utils.Database, ticket_id: int, limit: int | None = None) -> list[dict[str, Any]]:
+    """A ticket's last ``limit`` (:data:`EVENTS_SHOWN`) events, oldest first (see :func:`event_count`)."""
+    rows = db.query("select * from ticket_events where ticket_id = ? order by id desc limit ?",
+                    [ticket_id, limit or EVENTS_SHOWN])
+    return [dict(r, label=ACTIONS.get(r["action"], r["action"])) for r in rows][::-1]
+
+
+def event_count(db: sqlite_utils.Database, ticket_id: int) -> int:
+    """How many events a ticket has (each repeated question adds one)."""
+    return int(db.execute("select count(*) from ticket_events where ticket_id = ?", [ticket_id]).fetchone()[0])
 
 
 def search_entries(db: sqlite_utils.Database, text: str, limit: int = 20) -> list[dict[str, Any]]:
