@@ -25,9 +25,47 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+# What gunicorn answers itself, before the app sees a request (a malformed request line,
+# headers too long), in plain Chinese like every page of the service.
+GUNICORN_ERRORS = {
+    400: "请求格式不正确。",
+    414: "请求的网址过长。",
+    431: "请求头过大。",
+    500: "服务暂时出现问题，请稍后再试。",
+    501: "不支持该请求方式。",
+}
+
+
+def quiet_gunicorn() -> None:
+    """Responses do not name the server software (``Server: gunicorn``), and gunicorn's own
+    error pages are in Chinese, not its English HTML."""
+    import html
+
+    from gunicorn import util
+    from gunicorn.http import wsgi
+
+    plain_headers = wsgi.Response.default_headers
+
+    def default_headers(self):  # type: ignore[no-untyped-def]
+        return [line for line in plain_headers(self) if not line.startswith("Server:")]
+
+    def write_error(sock, status_int, reason, mesg):  # type: ignore[no-untyped-def]
+        message = GUNICORN_ERRORS.get(int(status_int), GUNICORN_ERRORS[400 if int(status_int) < 500 else 500])
+        body = ("<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>政务公开智能问答</title>"
+                f"</head><body><h1>{html.escape(message)}</h1></body></html>").encode("utf-8")
+        head = (f"HTTP/1.1 {int(status_int)} {reason}\r\nConnection: close\r\n"
+                f"Content-Type: text/html; charset=utf-8\r\nContent-Length: {len(body)}\r\n\r\n").encode("latin-1")
+        util.write_nonblock(sock, head + body)
+
+    wsgi.Response.default_headers = default_headers  # type: ignore[method-assign]
+    util.write_error = write_error
+
+
 def serve_gunicorn(app, host: str, port: int, workers: int) -> None:  # type: ignore[no-untyped-def]
     """Run under gunicorn with the app preloaded, so workers share the loaded dictionary."""
     from gunicorn.app.base import BaseApplication
+
+    quiet_gunicorn()
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -55,6 +93,10 @@ def main(argv: list[str] | None = None) -> None:
     server = args.server
     if server == "auto":
         server = "gunicorn" if sys.platform != "win32" else "waitress"
+    os.umask(0o077)  # what the service writes (database, WAL, backups, keys) is its own
+    if not app.config.get("PROXY_COUNT"):
+        print("提示：未设置 INQUIRY_PROXY_COUNT，按直接连接的地址计算频率限制。若服务在反向代理（如 nginx）之后，"
+              "请设置 INQUIRY_PROXY_COUNT=代理层数，否则所有访问者共用代理的地址。", flush=True)
     print(f"政务公开智能问答已启动：http://{args.host}:{args.port}/ （数据库：{app.config['DATABASE']}，"
           f"{server}，{args.workers if server == 'gunicorn' else 1} 个进程）", flush=True)
     if server == "gunicorn":

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import secrets
 import sqlite3
 from pathlib import Path
 from typing import Any, Mapping
@@ -15,7 +14,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the Flask app: config, database (migrated and seeded), blueprints."""
-    instance = (test_config or {}).get("INSTANCE_PATH")  # tests keep their files apart
+    # Tests keep their files apart; an operator may keep the instance folder (secret keys,
+    # config.py, the default database) elsewhere with INQUIRY_INSTANCE.
+    instance = (test_config or {}).get("INSTANCE_PATH") or (
+        os.environ.get("INQUIRY_INSTANCE") if test_config is None else None)
     app = Flask(__name__, instance_relative_config=True, static_folder=str(ROOT / "static"),
                 instance_path=str(instance) if instance else None)
     app.config.from_mapping(
@@ -33,10 +35,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=8 * 3600,
-        # Rate limits per client address (Flask-Limiter syntax); storage in memory, or
-        # RATELIMIT_STORAGE_URI="redis://host:6379" to share them between hosts.
+        # Rate limits per client address (Flask-Limiter syntax), counted for all workers of
+        # the host in instance/ratelimits.db, or RATELIMIT_STORAGE_URI="redis://host:6379"
+        # to share them between hosts.
         RATE_LIMIT_ASK="120 per minute",
         RATE_LIMIT_LOOKUP="20 per minute",
+        # Tickets one address may open (escalations beyond it are answered, not queued).
+        RATE_LIMIT_TICKETS="30 per hour",
         RATE_LIMIT_LOGIN="10 per minute",
         RATE_LIMIT_EXEMPT_LOOPBACK=True,
         PROXY_COUNT=0,  # set to 1 behind one reverse proxy (nginx)
@@ -50,14 +55,20 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.config["DATABASE"] = os.environ["INQUIRY_DB"]
     if os.environ.get("INQUIRY_ASK_LOG_BATCH"):
         app.config["ASK_LOG_BATCH"] = int(os.environ["INQUIRY_ASK_LOG_BATCH"])
-    for key in ("RATE_LIMIT_ASK", "RATE_LIMIT_LOOKUP", "RATE_LIMIT_LOGIN", "RATELIMIT_STORAGE_URI"):
+    for key in ("RATE_LIMIT_ASK", "RATE_LIMIT_LOOKUP", "RATE_LIMIT_LOGIN", "RATE_LIMIT_TICKETS", "RATELIMIT_STORAGE_URI"):
         if os.environ.get(f"INQUIRY_{key}") and (test_config is None or key not in test_config):
             app.config[key] = os.environ[f"INQUIRY_{key}"]
+    if os.environ.get("INQUIRY_RATE_LIMIT_EXEMPT_LOOPBACK") and (
+            test_config is None or "RATE_LIMIT_EXEMPT_LOOPBACK" not in test_config):
+        app.config["RATE_LIMIT_EXEMPT_LOOPBACK"] = os.environ["INQUIRY_RATE_LIMIT_EXEMPT_LOOPBACK"] not in ("0", "false")
     if os.environ.get("INQUIRY_PROXY_COUNT"):
         app.config["PROXY_COUNT"] = int(os.environ["INQUIRY_PROXY_COUNT"])
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
+        from .keys import load as load_keys
+
+        # The current key signs and hashes; retired keys (after `rotate-secret`) still verify.
+        app.config["SECRET_KEY"], app.config["SECRET_KEY_FALLBACKS"] = load_keys(Path(app.instance_path))
 
     from flask_wtf.csrf import CSRFProtect
 
@@ -65,7 +76,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     security.init_app(app)  # first, so rate limits apply before anything else is checked
     csrf = CSRFProtect(app)
-    db.init_app(app)
+    # Under the Flask CLI the database is prepared by the command, which may name another
+    # one (--db): preparing the default here would silently create a second database.
+    db.init_app(app, lazily=test_config is None and os.environ.get("FLASK_RUN_FROM_CLI") == "true")
     errors.init_app(app)
     cli.init_app(app)
     auth.init_app(app)
@@ -107,14 +120,3 @@ def _flush_log_at_exit(path: str) -> None:
             pass  # the database went away first (a removed temporary copy): nothing to keep
         finally:
             db.close()
-
-
-def _instance_secret(instance: Path) -> str:
-    """The key that signs staff sessions: made at first start and kept in the instance folder."""
-    path = instance / "secret_key"
-    if not path.exists():
-        instance.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32))
-    return path.read_text().strip()

@@ -7,13 +7,12 @@ from typing import Any, Callable
 import click
 from flask import (Blueprint, Flask, abort, flash, g, jsonify, redirect, render_template,
                    request, session, url_for)
-from flask.cli import with_appcontext
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
 from .accounts import (ROLE_NAMES, ROLES, AccountError, audit, authenticate, change_password, create_user,
                        end_session, session_user, start_session, unlock)
-from .db import get_db
+from .db import get_db, with_database
 from .security import limiter, login_limit
 
 bp = Blueprint("auth", __name__, url_prefix="/staff")
@@ -144,7 +143,7 @@ def password():  # type: ignore[no-untyped-def]
 @click.argument("name")
 @click.option("--role", type=click.Choice(ROLES), required=True, help="curator、reviewer 或 admin")
 @click.option("--password", help="密码（用于脚本；不提供则交互输入两次）")
-@with_appcontext
+@with_database
 def create_user_command(name: str, role: str, password: str | None) -> None:
     """Create a staff account.
 
@@ -161,7 +160,7 @@ def create_user_command(name: str, role: str, password: str | None) -> None:
 
 @click.command("unlock-user")
 @click.argument("name")
-@with_appcontext
+@with_database
 def unlock_user_command(name: str) -> None:
     """Lift every sign-in lock on a staff account (all addresses).
 

@@ -18,7 +18,8 @@ from . import applications
 from .db import get_db, get_desk
 from .deadlines import CalendarRangeError, DeadlineError, WorkCalendar
 from .errors import ApiError
-from .security import ask_limit, limiter, lookup_limit
+from .privacy import mask_personal
+from .security import ask_limit, limiter, lookup_limit, may_open_ticket
 from .tickets import (CITIZEN_STATUSES, TicketError, citizen_ticket, clean_code, clean_contact,
                       display_time, last_figure_ref, log_ask, open_ticket, remember_figure,
                       save_contact)
@@ -28,6 +29,11 @@ bp.add_app_template_filter(display_time, "local_time")
 
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 MAX_SESSION_CHARS = 128
+
+
+def ticket_keys() -> list[str]:
+    """The keys query passwords are checked with: the current one first, then retired ones."""
+    return [current_app.config["SECRET_KEY"], *current_app.config.get("SECRET_KEY_FALLBACKS", [])]
 
 
 def _examples() -> list[str]:
@@ -70,7 +76,8 @@ def _read_question() -> tuple[str, str | None]:
     if len(question) > limit:
         raise ApiError(f"问题过长，请控制在{limit}字以内。")
     # Lone surrogates cannot be stored as UTF-8; NUL bytes have no place in a question.
-    question = _SURROGATES.sub("\ufffd", question).replace("\x00", "")
+    # Phone, ID-card and e-mail numbers are masked before anything sees or stores them.
+    question = mask_personal(_SURROGATES.sub("\ufffd", question).replace("\x00", ""))
     if not question.strip():
         raise ApiError("请输入您的问题。")
     session = data.get("session")
@@ -94,12 +101,16 @@ def ask():  # type: ignore[no-untyped-def]
     reply = desk.ask(question, desk.context_from_ref(previous) if previous else None)
     body = reply.public()
     body["ticket"] = None
-    ticket_id = None
-    if reply.status == "escalated":
-        ticket = open_ticket(db, secret=current_app.config["SECRET_KEY"], question=question,
+    ticket_id = ticket_code = None
+    if reply.status == "escalated" and not may_open_ticket():
+        body["answer"] = ("抱歉，这个问题暂时无法自动解答。您提交的待人工答复问题较多，暂时无法再生成工单，"
+                          "请稍后再试，或通过页面上的电话、信函等渠道联系我们。")
+        body["ticket_refused"] = True
+    elif reply.status == "escalated":
+        ticket = open_ticket(db, secret=ticket_keys(), question=question,
                              normalised=reply.normalised, session=session,
                              candidates=reply.candidates)
-        ticket_id = ticket["id"]
+        ticket_id, ticket_code = ticket["id"], ticket["code"]
         if ticket["reused"]:
             body["ticket"] = {"code": ticket["code"], "reused": True,
                               "note": "此前获得的查询密码仍然有效，请凭编号和该密码查询办理情况。"}
@@ -117,7 +128,7 @@ def ask():  # type: ignore[no-untyped-def]
     log_ask(db, {"session": session, "question": question, "normalised": reply.normalised,
                  "status": reply.status, "kind": reply.kind, "entry_id": reply.entry_id,
                  "ref": reply.ref, "confidence": reply.confidence, "latency_ms": latency_ms,
-                 "ticket_id": ticket_id},
+                 "ticket_id": ticket_id, "ticket_code": ticket_code},
             batch=current_app.config["ASK_LOG_BATCH"], max_delay=current_app.config["ASK_LOG_MAX_DELAY"],
             path=current_app.config["DATABASE"])
     return jsonify(body)
@@ -168,7 +179,7 @@ def lookup():  # type: ignore[no-untyped-def]
         current_app.extensions["csrf"].protect()
         try:
             found = citizen_ticket(get_db(), code, request.form.get("password", ""), request.remote_addr,
-                                   secret=current_app.config["SECRET_KEY"])
+                                   secret=ticket_keys())
         except TicketError as exc:
             error, status, headers = exc.message, exc.status, _throttled_headers(exc)
         else:
@@ -199,7 +210,7 @@ def contact(code: str):  # type: ignore[no-untyped-def]
         # The ticket's code and password first: nothing about the contact rules is told
         # to someone who does not hold the ticket.
         ticket = citizen_ticket(get_db(), code[:32], password if isinstance(password, str) else "",
-                                request.remote_addr, secret=current_app.config["SECRET_KEY"])
+                                request.remote_addr, secret=ticket_keys())
         details = clean_contact(data.get("name"), data.get("phone"), data.get("email"))
     except TicketError as exc:
         return jsonify(error=exc.message), exc.status, _throttled_headers(exc)

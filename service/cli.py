@@ -10,14 +10,15 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from . import storage
-from .db import get_db
+from . import keys, storage
+from .db import get_db, private, with_database
 from .knowledge import import_report, report_summary
+from .migrations import apply_migrations
 from .reports import ReportFormatError
 
 
 @click.command("import-report")
-@with_appcontext
+@with_database
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--agency", help="机关名称，覆盖从报告标题识别的结果")
 @click.option("--year", type=click.IntRange(1990, 2100), help="报告年度，覆盖从报告识别的结果")
@@ -40,53 +41,86 @@ def import_report_command(path: Path, agency: str | None, year: int | None) -> N
 
 @click.command("backup")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@with_appcontext
+@with_database
 def backup_command(path: Path) -> None:
-    """Copy the database to PATH while the service keeps running (SQLite's online backup).
+    """Copy the database to PATH while the service keeps running (SQLite's online backup),
+    and the secret keys to PATH.keys: citizens' query passwords are checked with them.
+
+    Both files are readable by their owner only. Keep them together and keep them safe.
 
     Example: flask --app service backup /var/backups/inquiry-2026-11-25.db
     """
     try:
         pages = storage.backup(current_app.config["DATABASE"], path)
+        keys_path = keys.write_backup_keys(path, Path(current_app.instance_path))
     except (OSError, sqlite3.Error) as exc:
         raise click.ClickException(f"备份失败：{exc}") from exc
-    click.echo(f"已备份到 {path}（{pages} 页，完整性检查通过）。")
+    click.echo(f"已备份到 {path}（{pages} 页，完整性检查通过）；密钥已备份到 {keys_path}。")
+
+
+@click.command("rotate-secret")
+@with_appcontext
+def rotate_secret_command() -> None:
+    """Make a new secret key; the old one is kept to check query passwords made with it.
+
+    Staff sign in again after the restart; citizens' query passwords keep working (each is
+    re-hashed under the new key the next time it is used). Restart the service afterwards.
+
+    Example: flask --app service rotate-secret
+    """
+    old_id, new_id = keys.rotate(Path(current_app.instance_path))
+    click.echo(f"已生成新密钥（{new_id}），旧密钥（{old_id}）仅用于核验已有的查询密码。请重启服务使其生效。")
 
 
 @click.command("restore")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--yes", is_flag=True, help="不再询问，直接恢复")
-@with_appcontext
+@with_database
 def restore_command(path: Path, yes: bool) -> None:
-    """Replace the database with the backup at PATH (checked first; the service may keep running).
+    """Replace the database with the backup at PATH (checked first; the service may keep
+    running), and keep the keys of PATH.keys for checking query passwords.
 
     Example: flask --app service restore /var/backups/inquiry-2026-11-25.db --yes
     """
     if not yes:
         click.confirm(f"将用 {path} 覆盖当前数据库 {current_app.config['DATABASE']}，确定吗？", abort=True)
+    keys_path = path.with_name(path.name + ".keys")
     try:
         storage.restore(path, current_app.config["DATABASE"])
-    except (storage.BackupError, sqlite3.Error) as exc:
+        private(current_app.config["DATABASE"])
+        # A backup from before a migration gets it now, not at the workers' next restart.
+        restored = storage.connect(current_app.config["DATABASE"])
+        try:
+            apply_migrations(restored)
+        finally:
+            restored.close()
+        added = keys.merge(Path(current_app.instance_path), keys_path.read_text()) if keys_path.exists() else None
+    except (storage.BackupError, sqlite3.Error, OSError) as exc:
         raise click.ClickException(f"恢复失败：{exc}") from exc
     click.echo("已恢复。各工作进程会在下一个问题时载入恢复后的知识库。")
+    if added is None:
+        click.echo(f"未找到密钥文件 {keys_path}：若备份来自另一台服务器或密钥已更换，"
+                   "备份中工单的查询密码将无法核验。", err=True)
+    elif added:
+        click.echo(f"已保留备份中的 {added} 个旧密钥用于核验查询密码；请重启服务使其生效。")
 
 
 @click.command("purge-contacts")
 @click.option("--older-than", "days", type=click.IntRange(0, 36500), required=True,
-              help="清除关闭超过这么多天的工单中的联系方式")
-@with_appcontext
+              help="清除最后处理时间早于这么多天的工单中的联系方式（不论状态）")
+@with_database
 def purge_contacts_command(days: int) -> None:
-    """Erase citizens' names, phones and e-mails from tickets closed more than DAYS days ago.
+    """Erase citizens' names, phones and e-mails from tickets untouched for more than DAYS
+    days, whatever their status; then checkpoint the log so no copy of them stays on disk.
 
     Example: flask --app service purge-contacts --older-than 180
     """
     cutoff = (datetime.now(timezone.utc) - timedelta(days=days)).isoformat(timespec="seconds")
     db = get_db()
-    cursor = db.execute(
-        "update tickets set contact_name = null, contact_phone = null, contact_email = null "
-        "where status = 'closed' and coalesce(closed_at, updated) < ? and "
-        "(contact_name is not null or contact_phone is not null or contact_email is not null)", [cutoff])
-    click.echo(f"已清除 {cursor.rowcount} 张已关闭工单中的联系方式。")
+    erased, clean = storage.purge_contacts(db, cutoff)
+    click.echo(f"已清除 {erased} 张工单中的联系方式。")
+    if not clean:
+        click.echo("提示：有其他连接正在读取数据库，日志文件未能完全清空；服务空闲时请再运行一次本命令。", err=True)
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,7 +155,6 @@ def fit_decision_command(cases_dir: Path, reports_dir: Path, max_wrong: float, o
     from .evaluation import load_cases
     from .fitting import fit
     from .knowledge import seed, seed_paraphrases
-    from .migrations import apply_migrations
 
     folder = Path(current_app.config["KNOWLEDGE_DIR"])
     with tempfile.TemporaryDirectory() as tmp:
@@ -155,5 +188,5 @@ def fit_decision_command(cases_dir: Path, reports_dir: Path, max_wrong: float, o
 def init_app(app: Flask) -> None:
     """Register the commands."""
     for command in (import_report_command, backup_command, restore_command, purge_contacts_command,
-                    fit_decision_command):
+                    fit_decision_command, rotate_secret_command):
         app.cli.add_command(command)

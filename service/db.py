@@ -1,10 +1,12 @@
 """The database's life in the app: a kept connection per worker thread, the CLI commands."""
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import threading
 from pathlib import Path
+from typing import Any, Callable
 
 import click
 import sqlite_utils
@@ -33,6 +35,8 @@ def get_db() -> sqlite_utils.Database:
     _LOCAL.pool = pool
     db = pool.get(key)
     if db is None:
+        if path not in _PREPARED:  # created by the Flask CLI, which prepares the chosen database
+            prepare(current_app._get_current_object())  # type: ignore[attr-defined]
         db = pool[key] = connect(path)
     g.db = db
     return db
@@ -52,15 +56,57 @@ def forget_connections() -> None:
     _LOCAL.pool = {}
 
 
+_PREPARED: set[str] = set()
+
+
 def prepare(app: Flask) -> None:
     """Create or upgrade the schema and seed a new database from ``knowledge/``."""
-    db = connect(app.config["DATABASE"])
+    path = app.config["DATABASE"]
+    db = connect(path)
     try:
         apply_migrations(db)
         seed(db, Path(app.config["KNOWLEDGE_DIR"]), app.config["HOME_AGENCY"])
         seed_paraphrases(db, Path(app.config["KNOWLEDGE_DIR"]))
     finally:
         db.close()
+    private(path)
+    _PREPARED.add(path)
+
+
+def private(path: str | Path) -> None:
+    """The database and its WAL files are readable by the service's user only."""
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            os.chmod(f"{path}{suffix}", 0o600)
+        except FileNotFoundError:
+            pass
+
+
+def with_database(command: Callable[..., Any]) -> Callable[..., Any]:
+    """A CLI command that works on the database ``--db`` names (default: ``$INQUIRY_DB`` or
+    the instance folder's ``inquiry.db``), prepares it, and says which one it used.
+
+    Without ``--db`` an operator could act on another database than the server's.
+    """
+
+    @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                  help="数据库文件（默认：环境变量 INQUIRY_DB，或实例目录下的 inquiry.db）")
+    @functools.wraps(command)
+    @with_appcontext
+    def run(db_path: Path | None, **kwargs: Any) -> Any:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        if db_path is not None:
+            forget_connections()
+            app.config["DATABASE"] = str(db_path.resolve())
+        if app.config["DATABASE"] not in _PREPARED:
+            try:
+                prepare(app)
+            except KnowledgeError as exc:
+                raise click.ClickException(str(exc)) from exc
+        click.echo(f"数据库：{app.config['DATABASE']}", err=True)
+        return command(**kwargs)
+
+    return run
 
 
 _DESK_LOCK = threading.Lock()
@@ -98,21 +144,19 @@ def get_desk() -> Desk:
 
 
 @click.command("init-db")
-@with_appcontext
+@with_database
 def init_db_command() -> None:
     """Create the database and seed it from knowledge/ (nothing changes if it exists).
 
-    Example: flask --app service init-db
+    Example: flask --app service init-db --db /srv/inquiry/inquiry.db
     """
-    try:
-        prepare(current_app)
-    except KnowledgeError as exc:
-        raise click.ClickException(str(exc)) from exc
     click.echo(f"数据库已就绪：{current_app.config['DATABASE']}")
 
 
-def init_app(app: Flask) -> None:
-    """Prepare the database, close connections after each request, add CLI commands."""
-    prepare(app)
+def init_app(app: Flask, *, lazily: bool = False) -> None:
+    """Prepare the database (at once, or for the Flask CLI when a command names it), close
+    connections after each request, add CLI commands."""
+    if not lazily:
+        prepare(app)
     app.teardown_appcontext(close_db)
     app.cli.add_command(init_db_command)

@@ -64,6 +64,12 @@ def init_app(app: Flask) -> None:
         # An id or page number beyond any stored value (99999999999999999999): not found.
         return _respond(404, MESSAGES[404])
 
+    @app.errorhandler(RecursionError)
+    def handle_nesting(exc: RecursionError):  # type: ignore[no-untyped-def]
+        # JSON nested a thousand levels deep (a 2 KB body): the client's fault, not ours, and
+        # not worth a traceback in the log per request.
+        return _respond(400, "请求格式不正确：内容嵌套层数过多。")
+
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):  # type: ignore[no-untyped-def]
         app.logger.exception("unhandled error on %s", request.path)

@@ -1,6 +1,8 @@
 """Security at the edge: response headers, rate limits, proxy awareness."""
 from __future__ import annotations
 
+import os
+
 from flask import Flask, Response, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_limiter import Limiter
@@ -51,6 +53,19 @@ def login_limit() -> str:
     return current_app.config["RATE_LIMIT_LOGIN"]
 
 
+def may_open_ticket() -> bool:
+    """Whether this client may open one more ticket now (``RATE_LIMIT_TICKETS`` per
+    address, on top of the question limit): a flood of escalations must not bury the
+    reviewers' queue. Counted in the limiter's shared storage, so across workers."""
+    from flask import current_app
+    from limits import parse
+
+    if not current_app.config.get("RATELIMIT_ENABLED", True) or _local_is_exempt():
+        return True
+    return bool(limiter.limiter.hit(parse(current_app.config["RATE_LIMIT_TICKETS"]), "tickets",
+                                     get_remote_address()))
+
+
 def _headers(response: Response) -> Response:
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("X-Frame-Options", "DENY")
@@ -80,6 +95,27 @@ def init_app(app: Flask) -> None:
 
     app.session_interface = _SessionInterface()
     app.after_request(_headers)
+    if not app.config.get("PROXY_COUNT"):
+        app.before_request(_warn_of_unknown_proxy)
 
-    app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    # Counters shared by every worker on the host (a SQLite file of their own), unless
+    # Redis is configured (RATELIMIT_STORAGE_URI=redis://…) for several hosts.
+    from . import ratelimit_store  # noqa: F401  (registers the sqlite:// scheme)
+
+    app.config.setdefault("RATELIMIT_STORAGE_URI", f"sqlite:///{os.path.join(app.instance_path, 'ratelimits.db')}")
     limiter.init_app(app)
+
+
+_WARNED: list[bool] = []
+
+
+def _warn_of_unknown_proxy() -> None:
+    """Requests relayed by a proxy the service was not told about all share the proxy's
+    address: one citizen's flood would throttle everyone. Say so, once per worker."""
+    if not _WARNED and "X-Forwarded-For" in request.headers:
+        _WARNED.append(True)
+        from flask import current_app
+
+        current_app.logger.warning(
+            "收到经由代理转发的请求（带 X-Forwarded-For），但未设置 INQUIRY_PROXY_COUNT：所有访问者将按代理的地址"
+            "共用频率限制，一人频繁访问会限制所有人。若服务在反向代理之后，请设置 INQUIRY_PROXY_COUNT=代理层数。")

@@ -1,6 +1,7 @@
 """SQLite connections and transactions, shared by the app, the CLI and the tests (no Flask)."""
 from __future__ import annotations
 
+import os
 import secrets
 import sqlite3
 from contextlib import contextmanager
@@ -27,6 +28,9 @@ def connect(path: str | Path) -> sqlite_utils.Database:
         conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
+    # Deleted and overwritten content is zeroed, so erased personal data does not linger
+    # in free pages.
+    conn.execute("PRAGMA secure_delete = ON")
     return sqlite_utils.Database(conn)
 
 
@@ -75,6 +79,8 @@ def backup(source: str | Path, target: str | Path) -> int:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
+    partial.unlink(missing_ok=True)
+    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # owner-only from the start
     src = sqlite3.connect(str(source), timeout=BUSY_TIMEOUT_MS / 1000)
     dst = sqlite3.connect(str(partial))
     try:
@@ -113,8 +119,34 @@ def restore(source: str | Path, target: str | Path) -> None:
             dst.execute("insert into meta (key, value) values ('kb_version', ?) "
                         "on conflict(key) do update set value = max(cast(value as integer), ?) + 1",
                         [str(before + 1), before])
+            # A new epoch: rows a worker buffered before the restore (the question log) must
+            # not be written against ids the restored database gives to other rows.
+            dst.execute("insert into meta (key, value) values ('db_epoch', ?) "
+                        "on conflict(key) do update set value = excluded.value", [secrets.token_hex(8)])
             dst.commit()
         finally:
             dst.close()
     finally:
         src.close()
+
+
+def db_epoch(db: sqlite_utils.Database) -> str:
+    """The database's epoch: changes only when a backup is restored over it."""
+    row = db.execute("select value from meta where key = 'db_epoch'").fetchone()
+    return row[0] if row else ""
+
+
+def purge_contacts(db: sqlite_utils.Database, cutoff: str) -> tuple[int, bool]:
+    """Erase contact details of tickets closed, or else last changed, before ``cutoff``
+    (whatever their status: answered and waiting tickets too), then
+    checkpoint and truncate the write-ahead log so no old copy stays in it.
+
+    Returns how many tickets were erased and whether the log could be emptied (a reader
+    holding an old snapshot keeps its frames until it finishes).
+    """
+    cursor = db.execute(
+        "update tickets set contact_name = null, contact_phone = null, contact_email = null "
+        "where coalesce(closed_at, updated, created) < ? and "
+        "(contact_name is not null or contact_phone is not null or contact_email is not null)", [cutoff])
+    busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return int(cursor.rowcount), not busy or busy[0] == 0

@@ -60,14 +60,16 @@ def test_restore_refuses_a_file_that_is_not_a_backup(app, runner, tmp_path) -> N
     assert connect(app.config["DATABASE"]).execute("select count(*) from entries").fetchone()[0] >= 40
 
 
-def test_purge_contacts_of_old_closed_tickets(app, runner) -> None:
+def test_purge_contacts_of_old_tickets_whatever_their_status(app, runner) -> None:
     db = connect(app.config["DATABASE"])
-    ids = [open_ticket(db, question=f"问题{i}", normalised=f"问题{i}", session=None, candidates=[])["id"] for i in range(3)]
+    ids = [open_ticket(db, question=f"问题{i}", normalised=f"问题{i}", session=None, candidates=[])["id"] for i in range(4)]
     db.execute("update tickets set contact_name = '张三', contact_phone = '13800000000', contact_email = 'a@b.cn'")
     db.execute("update tickets set status = 'closed', closed_at = '2020-01-01T00:00:00+00:00' where id = ?", [ids[0]])
     db.execute("update tickets set status = 'closed', closed_at = '2099-01-01T00:00:00+00:00' where id = ?", [ids[1]])
+    # Answered long ago and never closed: it was skipped once, and kept the phone forever.
+    db.execute("update tickets set status = 'answered', updated = '2020-02-01T00:00:00+00:00' where id = ?", [ids[3]])
     result = runner.invoke(args=["purge-contacts", "--older-than", "30"])
-    assert result.exit_code == 0 and "1 张" in result.output
+    assert result.exit_code == 0 and "2 张" in result.output
     rows = {r[0]: r[1:] for r in db.execute("select id, contact_name, contact_phone, contact_email from tickets")}
-    assert rows[ids[0]] == (None, None, None)
-    assert rows[ids[1]][0] == "张三" and rows[ids[2]][0] == "张三"  # recent, and still open
+    assert rows[ids[0]] == (None, None, None) and rows[ids[3]] == (None, None, None)
+    assert rows[ids[1]][0] == "张三" and rows[ids[2]][0] == "张三"  # recent

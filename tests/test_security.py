@@ -236,3 +236,20 @@ def test_unlock_user_command(app, auth) -> None:
     assert result.exit_code == 0 and "已解除" in result.output
     assert not sign_in_refused(db, "locked1", "10.2.2.2")
     assert app.test_cli_runner().invoke(args=["unlock-user", "nobody9"]).exit_code != 0
+
+
+
+def test_a_flood_of_escalations_from_one_address_stops_opening_tickets(tmp_path) -> None:
+    from service.storage import connect
+
+    app = make_app(tmp_path, RATELIMIT_ENABLED=True, RATE_LIMIT_EXEMPT_LOOPBACK=False, RATE_LIMIT_TICKETS="2 per hour")
+    client = app.test_client()
+    questions = ["请问贵单位食堂今年的菜谱能公开吗", "你们大楼的停车位怎么预约", "机关幼儿园招生简章在哪看"]
+    replies = [client.post("/api/ask", json={"question": q}).get_json() for q in questions]
+    assert [r["status"] for r in replies] == ["escalated"] * 3
+    assert replies[0]["ticket"] and replies[1]["ticket"]
+    assert replies[2]["ticket"] is None and replies[2]["ticket_refused"] and "较多" in replies[2]["answer"]
+    assert connect(app.config["DATABASE"]).execute("select count(*) from tickets").fetchone()[0] == 2
+    # Another address still gets its ticket.
+    other = client.post("/api/ask", json={"question": questions[2]}, environ_base={"REMOTE_ADDR": "10.8.8.8"})
+    assert other.get_json()["ticket"]

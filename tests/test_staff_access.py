@@ -103,11 +103,12 @@ def test_create_user_command(app, runner) -> None:
 
 
 def test_secret_key_is_generated_and_kept_in_instance_folder(tmp_path) -> None:
-    from service import _instance_secret
+    from service.keys import load
 
-    first = _instance_secret(tmp_path)
-    assert len(first) == 64 and _instance_secret(tmp_path) == first
-    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+    first, old = load(tmp_path / "inst")
+    assert len(first) == 64 and load(tmp_path / "inst") == (first, []) and old == []
+    assert (tmp_path / "inst" / "secret_key").stat().st_mode & 0o077 == 0
+    assert (tmp_path / "inst").stat().st_mode & 0o077 == 0
 
 
 def test_report_upload_preview_then_confirm(app, client, auth) -> None:

@@ -98,17 +98,22 @@ def test_lookup_form_needs_its_csrf_token(client) -> None:
     assert response.status_code == 400 and "刷新页面" in response.get_data(as_text=True)
 
 
-def test_lookup_is_throttled_per_ticket_code(client) -> None:
+def test_lookup_under_attack_stops_the_guessers_not_the_owner(client) -> None:
     ticket = escalate(client)
+    wrong = "000000" if ticket["password"] != "000000" else "111111"
     for i in range(tickets.LOOKUP_MAX_FAILURES):
-        assert lookup(client, ticket["code"], "000000" if ticket["password"] != "000000" else "111111",
-                      ip=f"10.1.0.{i}").status_code == 403
-    # Even the right password, from an address that never failed, waits now.
-    response = lookup(client, ticket["code"], ticket["password"], ip="10.2.0.1")
+        assert lookup(client, ticket["code"], wrong, ip=f"10.1.0.{i}").status_code == 403
+    # The code is under attack: an address that failed on it waits, even with the right password...
+    response = lookup(client, ticket["code"], ticket["password"], ip="10.1.0.0")
     page = response.get_data(as_text=True)
     assert response.status_code == 429 and "查询失败次数过多" in page and "分钟后再试" in page
     assert int(response.headers["Retry-After"]) > 0
     assert UNANSWERABLE not in page
+    # ...and a new address gets one guess, then waits too.
+    assert lookup(client, ticket["code"], wrong, ip="10.1.9.9").status_code == 403
+    assert lookup(client, ticket["code"], wrong, ip="10.1.9.9").status_code == 429
+    # The owner, from an address that never failed, is let in.
+    assert lookup(client, ticket["code"], ticket["password"], ip="10.2.0.1").status_code == 200
 
 
 def test_lookup_is_throttled_per_client_address(client) -> None:
@@ -213,8 +218,9 @@ def test_contact_is_throttled_like_the_lookup(client) -> None:
     wrong = "000000" if ticket["password"] != "000000" else "111111"
     for i in range(tickets.LOOKUP_MAX_FAILURES):
         assert contact(client, ticket["code"], wrong, ip=f"10.6.0.{i}", phone="13800001234").status_code == 403
-    response = contact(client, ticket["code"], ticket["password"], ip="10.7.0.1", phone="13800001234")
+    response = contact(client, ticket["code"], ticket["password"], ip="10.6.0.1", phone="13800001234")
     assert response.status_code == 429 and "查询失败次数过多" in response.get_json()["error"]
+    assert contact(client, ticket["code"], ticket["password"], ip="10.7.0.1", phone="13800001234").status_code == 200
 
 
 def test_contact_on_a_waiting_ticket_sends_it_back_to_the_reviewers(app, client) -> None:

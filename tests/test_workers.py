@@ -82,3 +82,18 @@ def test_a_saved_change_is_answered_by_every_worker(server) -> None:
     assert len(after) == 2
     assert all(r["status"] == "answered" and "不对外开放" in r["answer"]
                for replies in after.values() for r in replies), after
+
+
+def test_the_server_does_not_name_itself_and_its_own_errors_are_chinese(server) -> None:
+    port, _path = server
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+        assert response.headers.get("Server") is None
+    # A request line gunicorn refuses before the app sees it.
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"GET /\x00bad HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(4096):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and b"Server:" not in head
+    assert "请求格式不正确" in body.decode("utf-8")

@@ -1,0 +1,105 @@
+"""Rate limits hold across the worker processes of one host (and across hosts with Redis):
+counted per process, 10 a minute became 10 per worker."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LIMIT = 10
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(port: int, proc: subprocess.Popen, log: Path) -> None:
+    for _ in range(600):
+        if proc.poll() is not None:
+            break
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(log.read_text(errors="replace"))
+
+
+@pytest.fixture
+def redis_url(tmp_path_factory):  # type: ignore[no-untyped-def]
+    """A private redis-server for these tests (.ci/run installs the Debian package)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (.ci/run installs it from Debian's redis-server package)")
+    pytest.importorskip("redis", reason="the redis client is a test dependency: pip install -e '.[test]'")
+    port = _free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", str(tmp_path_factory.mktemp("redis"))],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _ask(port: int, question: str) -> tuple[int, str]:
+    body = json.dumps({"question": question}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/ask", body,
+                                     {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=20) as response:
+            return response.status, response.headers.get("X-Worker-Pid", "")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("X-Worker-Pid", "")
+
+
+def _serve(tmp_path: Path, workers: int, storage: str | None):  # type: ignore[no-untyped-def]
+    port = _free_port()
+    env = dict(os.environ, INQUIRY_SHOW_WORKER_PID="1", INQUIRY_RATE_LIMIT_ASK=f"{LIMIT} per minute",
+               INQUIRY_RATE_LIMIT_EXEMPT_LOOPBACK="0", INQUIRY_INSTANCE=str(tmp_path / "instance"))
+    if storage:
+        env["INQUIRY_RATELIMIT_STORAGE_URI"] = storage
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "run.py", "--port", str(port), "--db", str(tmp_path / "rl.db"),
+                                 "--workers", str(workers)], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    _wait_for(port, proc, log)
+    return proc, port
+
+
+@pytest.mark.parametrize("workers", [2, 4])
+@pytest.mark.parametrize("storage", ["host", "redis"])
+def test_the_limit_holds_across_workers(tmp_path, workers: int, storage: str, request) -> None:
+    uri = request.getfixturevalue("redis_url") if storage == "redis" else None
+    proc, port = _serve(tmp_path, workers, uri)
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = list(pool.map(lambda i: _ask(port, f"你好{i % 3}"), range(8 * LIMIT)))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    statuses = Counter(status for status, _ in results)
+    pids = {pid for status, pid in results if pid}
+    assert len(pids) >= 2, "a single worker answered: the test would not show anything"
+    assert statuses[200] == LIMIT and statuses[429] == 7 * LIMIT, statuses
