@@ -11,6 +11,7 @@ from typing import Any
 import sqlite_utils
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from .addresses import client_key
 from .knowledge import now
 from .storage import immediate
 
@@ -52,14 +53,16 @@ def create_user(db: sqlite_utils.Database, username: str, password: str, role: s
     }).last_pk)
 
 
-# Sign-in throttling. Failures are counted per account *and* address: five wrong passwords
-# from one address lock that address out of that account for LOCK_MINUTES, never the owner
-# elsewhere. An address that fails on many accounts is stopped as a whole. When an account
-# is under attack from many addresses (ACCOUNT_ALERT failures within the window), only
-# addresses that have not yet failed on it may try: the owner, typing the password right
-# the first time, still gets in; a botnet gets one guess per address.
+# Sign-in throttling. Failures are counted per account *and* address (an IPv6 client by its
+# /64): five wrong passwords from one address within 15 minutes stop that address trying
+# that account, never the owner elsewhere. An address that fails 20 times on any names is
+# stopped as a whole (password spraying), and an account under attack from many
+# addresses (ACCOUNT_ALERT failures) may only be tried by addresses that have not failed on
+# it. Neither of the last two stops an address the account signed in from in the last
+# KNOWN_DAYS days: an attacker behind the owner's office NAT cannot lock the owner out.
 ADDRESS_MAX_FAILURES = 20
 ACCOUNT_ALERT = 50
+KNOWN_DAYS = 30
 FAILURE_WINDOW = timedelta(minutes=LOCK_MINUTES)
 _DUMMY_HASH: list[str] = []
 
@@ -72,7 +75,7 @@ def _dummy_hash() -> str:
 
 def _failure_keys(username: str, address: str | None) -> dict[str, str]:
     name = username.strip().lower()
-    addr = address or "unknown"
+    addr = client_key(address)
     return {"pair": f"pair:{name}|{addr}", "address": f"addr:{addr}", "account": f"acct:{name}"}
 
 
@@ -94,14 +97,26 @@ def _count_failure(db: sqlite_utils.Database, keys: dict[str, str], at: datetime
                        "on conflict(key) do update set failures = failures + 1", [key, stamp])
 
 
+def _known_address(db: sqlite_utils.Database, username: str, address: str | None, at: datetime) -> bool:
+    """Whether the account signed in from this client (its address, or IPv6 /64) lately."""
+    since = (at - timedelta(days=KNOWN_DAYS)).isoformat(timespec="seconds")
+    who = client_key(address)
+    rows = db.execute("select s.address from staff_sessions s join users u on u.id = s.user_id "
+                      "where lower(u.username) = ? and s.created >= ?", [username.strip().lower(), since])
+    return any(client_key(row[0]) == who for row in rows)
+
+
 def sign_in_refused(db: sqlite_utils.Database, username: str, address: str | None,
                     at: datetime | None = None) -> bool:
     """Whether this address may not try this account now (see the throttling rules above)."""
     at = at or datetime.now(timezone.utc)
     keys = _failure_keys(username, address)
     pair = _failures(db, keys["pair"], at)
-    return (pair >= MAX_FAILURES or _failures(db, keys["address"], at) >= ADDRESS_MAX_FAILURES
-            or (pair > 0 and _failures(db, keys["account"], at) >= ACCOUNT_ALERT))
+    if pair >= MAX_FAILURES:
+        return True
+    spraying = _failures(db, keys["address"], at) >= ADDRESS_MAX_FAILURES
+    besieged = pair > 0 and _failures(db, keys["account"], at) >= ACCOUNT_ALERT
+    return (spraying or besieged) and not _known_address(db, username, address, at)
 
 
 def authenticate(db: sqlite_utils.Database, username: str, password: str,
@@ -128,12 +143,20 @@ def authenticate(db: sqlite_utils.Database, username: str, password: str,
     return {"id": user_id, "username": name, "role": role}
 
 
-def unlock(db: sqlite_utils.Database, username: str) -> int:
-    """Forget every failed sign-in counted against this account; return how many keys."""
+def unlock(db: sqlite_utils.Database, username: str, address: str | None = None) -> int:
+    """Forget every failed sign-in counted against this account, and the address-wide
+    counts of the addresses that failed on it (and of ``address``); return how many keys."""
     name = username.strip().lower()
     with immediate(db):
+        pairs = [row[0] for row in db.execute("select key from login_failures where key like ? escape '\\'",
+                                              ["pair:" + _like(name) + "|%"])]
+        addresses = ["addr:" + key.split("|", 1)[1] for key in pairs]
+        if address:
+            addresses.append("addr:" + client_key(address))
         count = db.execute("delete from login_failures where key = ? or key like ? escape '\\'",
                            [f"acct:{name}", "pair:" + _like(name) + "|%"]).rowcount
+        for key in addresses:
+            count += db.execute("delete from login_failures where key = ?", [key]).rowcount
         db.execute("update users set failed_logins = 0, locked_until = null where lower(username) = ?", [name])
     return int(count)
 
@@ -201,6 +224,12 @@ def end_user_sessions(db: sqlite_utils.Database, user_id: int, why: str, keep: s
     """End every live session of a user (except the session id ``keep``); return how many."""
     return int(db.execute("update staff_sessions set ended = ?, ended_why = ? where user_id = ? "
                           "and ended is null and id != ?", [now(), why, user_id, keep or ""]).rowcount)
+
+
+def end_all_sessions(db: sqlite_utils.Database, why: str) -> int:
+    """End every live staff session (a key rotation, a restore); return how many."""
+    return int(db.execute("update staff_sessions set ended = ?, ended_why = ? where ended is null",
+                          [now(), why]).rowcount)
 
 
 def live_sessions(db: sqlite_utils.Database, user_id: int | None = None) -> list[dict[str, Any]]:

@@ -160,17 +160,18 @@ def create_user_command(name: str, role: str, password: str | None) -> None:
 
 @click.command("unlock-user")
 @click.argument("name")
+@click.option("--address", help="同时解除这个地址（IP）的登录锁定，例如与攻击者共用出口地址时")
 @with_database
-def unlock_user_command(name: str) -> None:
-    """Lift every sign-in lock on a staff account (all addresses).
+def unlock_user_command(name: str, address: str | None) -> None:
+    """Lift every sign-in lock on a staff account (all addresses that failed on it).
 
-    Example: flask --app service unlock-user wang
+    Example: flask --app service unlock-user wang --address 203.0.113.7
     """
     db = get_db()
     if not db.execute("select 1 from users where username = ?", [name.strip()]).fetchone():
         raise click.ClickException(f"账号不存在：{name}")
-    unlock(db, name)
-    audit(db, None, "unlock_user", f"user:{name.strip()}")
+    unlock(db, name, address)
+    audit(db, None, "unlock_user", f"user:{name.strip()}", after={"address": address} if address else None)
     click.echo(f"已解除账号 {name.strip()} 的登录锁定。")
 
 

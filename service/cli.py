@@ -11,6 +11,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from . import keys, storage
+from .accounts import end_all_sessions
 from .db import get_db, private, with_database
 from .knowledge import import_report, report_summary
 from .migrations import apply_migrations
@@ -59,24 +60,29 @@ def backup_command(path: Path) -> None:
 
 
 @click.command("rotate-secret")
-@with_appcontext
+@with_database
 def rotate_secret_command() -> None:
-    """Make a new secret key; the old one is kept to check query passwords made with it.
+    """Make a new secret key; the old one is kept only to check query passwords made with it.
 
-    Staff sign in again after the restart; citizens' query passwords keep working (each is
-    re-hashed under the new key the next time it is used). Restart the service afterwards.
+    Every staff session ends now (staff sign in again); citizens' query passwords keep
+    working (each is re-hashed under the new key the next time it is used). Restart the
+    service afterwards.
 
     Example: flask --app service rotate-secret
     """
     old_id, new_id = keys.rotate(Path(current_app.instance_path))
-    click.echo(f"已生成新密钥（{new_id}），旧密钥（{old_id}）仅用于核验已有的查询密码。请重启服务使其生效。")
+    ended = end_all_sessions(get_db(), "rotate")
+    click.echo(f"已生成新密钥（{new_id}），旧密钥（{old_id}）仅用于核验已有的查询密码；已结束 {ended} 个工作人员登录会话。"
+               "请重启服务使其生效。")
 
 
 @click.command("restore")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--yes", is_flag=True, help="不再询问，直接恢复")
-@with_database
-def restore_command(path: Path, yes: bool) -> None:
+@click.option("--keys", "keys_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="备份的密钥文件（默认：备份文件旁的 PATH.keys）")
+@with_database(create=True)
+def restore_command(path: Path, yes: bool, keys_file: Path | None) -> None:
     """Replace the database with the backup at PATH (checked first; the service may keep
     running), and keep the keys of PATH.keys for checking query passwords.
 
@@ -84,14 +90,18 @@ def restore_command(path: Path, yes: bool) -> None:
     """
     if not yes:
         click.confirm(f"将用 {path} 覆盖当前数据库 {current_app.config['DATABASE']}，确定吗？", abort=True)
-    keys_path = path.with_name(path.name + ".keys")
+    keys_path = keys_file or path.with_name(path.name + ".keys")
     try:
         storage.restore(path, current_app.config["DATABASE"])
         private(current_app.config["DATABASE"])
-        # A backup from before a migration gets it now, not at the workers' next restart.
         restored = storage.connect(current_app.config["DATABASE"])
         try:
+            # A backup from before a migration gets it now, not at the workers' next restart.
             apply_migrations(restored)
+            # Sessions ended since the backup was taken must not come back to life, nor
+            # locks lifted since return.
+            end_all_sessions(restored, "restore")
+            restored.execute("delete from login_failures")
         finally:
             restored.close()
         added = keys.merge(Path(current_app.instance_path), keys_path.read_text()) if keys_path.exists() else None

@@ -82,12 +82,17 @@ def private(path: str | Path) -> None:
             pass
 
 
-def with_database(command: Callable[..., Any]) -> Callable[..., Any]:
+def with_database(command: Callable[..., Any] | None = None, *, create: bool = False) -> Any:
     """A CLI command that works on the database ``--db`` names (default: ``$INQUIRY_DB`` or
-    the instance folder's ``inquiry.db``), prepares it, and says which one it used.
+    the instance folder's ``inquiry.db``), migrates it, and says which one it used.
 
-    Without ``--db`` an operator could act on another database than the server's.
+    Without ``--db`` an operator could act on another database than the server's; and a
+    command given a path that does not exist refuses (only ``init-db`` and ``restore``
+    create one), so a typo never yields an empty database, a backup of nothing, or an
+    account the server never sees.
     """
+    if command is None:
+        return functools.partial(with_database, create=create)
 
     @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
                   help="数据库文件（默认：环境变量 INQUIRY_DB，或实例目录下的 inquiry.db）")
@@ -98,12 +103,16 @@ def with_database(command: Callable[..., Any]) -> Callable[..., Any]:
         if db_path is not None:
             forget_connections()
             app.config["DATABASE"] = str(db_path.resolve())
-        if app.config["DATABASE"] not in _PREPARED:
+        path = app.config["DATABASE"]
+        if not create and not Path(path).exists():
+            raise click.ClickException(f"数据库不存在：{path}。请用 --db 指定服务使用的数据库，"
+                                       "或先运行 flask --app service init-db --db 路径 创建。")
+        if path not in _PREPARED:
             try:
                 prepare(app)
             except KnowledgeError as exc:
                 raise click.ClickException(str(exc)) from exc
-        click.echo(f"数据库：{app.config['DATABASE']}", err=True)
+        click.echo(f"数据库：{path}", err=True)
         return command(**kwargs)
 
     return run
@@ -144,7 +153,7 @@ def get_desk() -> Desk:
 
 
 @click.command("init-db")
-@with_database
+@with_database(create=True)
 def init_db_command() -> None:
     """Create the database and seed it from knowledge/ (nothing changes if it exists).
 

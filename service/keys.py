@@ -35,8 +35,9 @@ def _write_private(path: Path, text: str) -> None:
 
 def load(instance: Path) -> tuple[str, list[str]]:
     """The current key (made at first start) and the retired ones."""
-    instance.mkdir(parents=True, exist_ok=True)
-    os.chmod(instance, 0o700)
+    if not instance.exists():
+        instance.mkdir(parents=True, mode=0o700)  # owner-only from the start
+        os.chmod(instance, 0o700)  # whatever the umask
     path = instance / CURRENT
     if not path.exists():
         try:

@@ -169,18 +169,25 @@ def _staff_sessions(db: sqlite_utils.Database) -> None:
 @migration("0010_mask_personal_numbers")
 def _mask_personal_numbers(db: sqlite_utils.Database) -> None:
     # Questions are masked before they are stored (service/privacy.py); mask what was
-    # stored before that, in the log, the tickets and any phrasing promoted from them.
+    # stored before that, in the log, the tickets and any phrasing promoted from them,
+    # a batch of rows at a time (the log may hold millions).
     from .privacy import mask_personal
 
     for table, columns in (("asks", ("question", "normalised")), ("tickets", ("question", "normalised")),
                            ("alternates", ("text",))):
-        rows = db.execute(f"select id, {', '.join(columns)} from {table} where "
-                          + " or ".join(f"{c} glob '*[0-9@]*'" for c in columns)).fetchall()
-        for row in rows:
-            masked = [mask_personal(v) if isinstance(v, str) else v for v in row[1:]]
-            if masked != list(row[1:]):
-                db.execute(f"update {table} set {', '.join(c + ' = ?' for c in columns)} where id = ?",
-                           [*masked, row[0]])
+        has_digit = " or ".join(f"{c} glob '*[0-9０-９@＠]*'" for c in columns)
+        last = 0
+        while True:
+            rows = db.execute(f"select id, {', '.join(columns)} from {table} where id > ? and ({has_digit}) "
+                              "order by id limit 5000", [last]).fetchall()
+            if not rows:
+                break
+            last = rows[-1][0]
+            for row in rows:
+                masked = [mask_personal(v) if isinstance(v, str) else v for v in row[1:]]
+                if masked != list(row[1:]):
+                    db.execute(f"update {table} set {', '.join(c + ' = ?' for c in columns)} where id = ?",
+                               [*masked, row[0]])
 
 
 @migration("0009_ticket_queue")

@@ -10,6 +10,7 @@ hosts.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -26,7 +27,10 @@ class SQLiteStorage(Storage):
 
     def __init__(self, uri: str, wrap_exceptions: bool = False, **options: float | str | bool) -> None:
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
-        self.path = uri[len("sqlite://"):] or ":memory:"
+        path = uri[len("sqlite://"):] or ":memory:"
+        if re.match(r"^/[A-Za-z]:[\\/]", path):  # sqlite:///C:/... on Windows
+            path = path[1:]
+        self.path = path
         self._local = threading.local()
         self._writes = 0
 
@@ -41,7 +45,14 @@ class SQLiteStorage(Storage):
             if self.path != ":memory:":
                 os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=5, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode = WAL")
+            for attempt in range(50):  # several workers may open a new file at once
+                try:
+                    conn.execute("PRAGMA journal_mode = WAL")
+                    break
+                except sqlite3.OperationalError:
+                    if attempt == 49:
+                        raise
+                    time.sleep(0.02)
             conn.execute("PRAGMA synchronous = OFF")  # counters, not records: speed over durability
             conn.execute(_SCHEMA)
             if self.path != ":memory:":

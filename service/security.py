@@ -9,12 +9,19 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from .addresses import client_key
+
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 # One limiter for the app; the limits themselves come from the config, so a deployment
 # (or a load test on loopback) can set its own.
-limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+def client() -> str:
+    """The key a request is rate-limited under: its address, an IPv6 client by its /64."""
+    return client_key(get_remote_address())
+
+
+limiter = Limiter(key_func=client, default_limits=[], headers_enabled=True)
 
 
 @limiter.request_filter
@@ -62,8 +69,7 @@ def may_open_ticket() -> bool:
 
     if not current_app.config.get("RATELIMIT_ENABLED", True) or _local_is_exempt():
         return True
-    return bool(limiter.limiter.hit(parse(current_app.config["RATE_LIMIT_TICKETS"]), "tickets",
-                                     get_remote_address()))
+    return bool(limiter.limiter.hit(parse(current_app.config["RATE_LIMIT_TICKETS"]), "tickets", client()))
 
 
 def _headers(response: Response) -> Response:
@@ -104,6 +110,9 @@ def init_app(app: Flask) -> None:
 
     app.config.setdefault("RATELIMIT_STORAGE_URI", f"sqlite:///{os.path.join(app.instance_path, 'ratelimits.db')}")
     limiter.init_app(app)
+    if app.config.get("RATELIMIT_ENABLED", True) and str(app.config["RATELIMIT_STORAGE_URI"]).startswith("sqlite:"):
+        # Create the file in WAL mode once, before workers fork and open it together.
+        ratelimit_store.SQLiteStorage(app.config["RATELIMIT_STORAGE_URI"]).check()
 
 
 _WARNED: list[bool] = []

@@ -138,7 +138,8 @@ def db_epoch(db: sqlite_utils.Database) -> str:
 
 def purge_contacts(db: sqlite_utils.Database, cutoff: str) -> tuple[int, bool]:
     """Erase contact details of tickets closed, or else last changed, before ``cutoff``
-    (whatever their status: answered and waiting tickets too), then
+    (whatever their status: answered and waiting tickets too, but not a disclosure
+    application still being handled), then
     checkpoint and truncate the write-ahead log so no old copy stays in it.
 
     Returns how many tickets were erased and whether the log could be emptied (a reader
@@ -147,6 +148,8 @@ def purge_contacts(db: sqlite_utils.Database, cutoff: str) -> tuple[int, bool]:
     cursor = db.execute(
         "update tickets set contact_name = null, contact_phone = null, contact_email = null "
         "where coalesce(closed_at, updated, created) < ? and "
+        # An application whose statutory clock still runs keeps the applicant's contact.
+        "not (kind = 'application' and outcome is null and received_on is not null) and "
         "(contact_name is not null or contact_phone is not null or contact_email is not null)", [cutoff])
     busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     return int(cursor.rowcount), not busy or busy[0] == 0

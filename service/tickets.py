@@ -28,6 +28,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import faq
 from .accounts import audit
+from .addresses import client_key
 from .keys import key_id
 from .knowledge import bump_version, now
 from .storage import connect, immediate
@@ -341,18 +342,22 @@ def clean_code(code: str) -> str:
 
 
 def lookup_keys(code: str, client: str | None) -> list[str]:
-    """The throttle keys of one lookup: the client, and (when the code is well formed) the
-    ticket code and the code from this client."""
-    keys = [f"ip:{client or 'unknown'}"]
+    """The throttle keys of one lookup: the client (an IPv6 client by its /64), and (when
+    the code is well formed) the ticket code and the code from this client."""
+    who = client_key(client)
+    keys = [f"ip:{who}"]
     if _CODE_RE.match(code):
-        keys += [f"code:{code}", f"pair:{code}|{client or 'unknown'}"]
+        keys += [f"code:{code}", f"pair:{code}|{who}"]
     return keys
 
 
 def _lock_length(failures: int) -> timedelta:
     if failures < LOOKUP_MAX_FAILURES:
         return timedelta(0)
-    return min(LOOKUP_LOCK * 2 ** (failures - LOOKUP_MAX_FAILURES), LOOKUP_LOCK_CAP)
+    # The exponent is capped before it is used: 2**37 quarter-hours overflow a timedelta,
+    # and a lock that raised would count no failure at all.
+    doublings = min(failures - LOOKUP_MAX_FAILURES, 16)
+    return min(LOOKUP_LOCK * 2 ** doublings, LOOKUP_LOCK_CAP)
 
 
 def lookup_wait(db: sqlite_utils.Database, keys: Iterable[str], at: datetime | None = None) -> int:
@@ -438,7 +443,7 @@ def citizen_ticket(db: sqlite_utils.Database, code: str, password: str, client: 
     if not ok:
         record_lookup_failure(db, keys, at)
         raise TicketError(WRONG_CREDENTIALS, 403)
-    db.execute("delete from ticket_lookups where key in (?, ?)", [f"code:{code}", f"pair:{code}|{client or 'unknown'}"])
+    db.execute("delete from ticket_lookups where key in (?, ?)", keys[1:])
     if needs_rehash(ticket["password_hash"], secret):  # made under a retired key
         db.execute("update tickets set password_hash = ? where id = ?",
                    [password_digest(code, password, secret), ticket["id"]])

@@ -82,9 +82,19 @@ def test_the_cli_uses_the_database_it_is_given_and_says_so(tmp_path) -> None:
     env = {**os.environ, "INQUIRY_INSTANCE": str(tmp_path / "inst"), "PYTHONPATH": str(ROOT)}
     env.pop("INQUIRY_DB", None)
     target = tmp_path / "server.db"
-    done = subprocess.run([sys.executable, "-m", "flask", "--app", "service", "create-user", "ops1",
-                           "--role", "admin", "--password", "long-pass-123", "--db", str(target)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+    def flask(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "flask", "--app", "service", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    # A database that does not exist is never made on the side: the command refuses.
+    done = flask("create-user", "ops1", "--role", "admin", "--password", "long-pass-123", "--db", str(target))
+    assert done.returncode != 0 and "数据库不存在" in done.stderr and not target.exists()
+    assert flask("backup", str(tmp_path / "b.db")).returncode != 0  # nor the default one
+    assert not (tmp_path / "inst" / "inquiry.db").exists() and not (tmp_path / "b.db").exists()
+    done = flask("init-db", "--db", str(target))
+    assert done.returncode == 0 and f"数据库：{target}" in done.stderr
+    done = flask("create-user", "ops1", "--role", "admin", "--password", "long-pass-123", "--db", str(target))
     assert done.returncode == 0, done.stderr
     assert f"数据库：{target}" in done.stderr
     assert connect(target).execute("select username from users").fetchall() == [("ops1",)]
@@ -92,15 +102,30 @@ def test_the_cli_uses_the_database_it_is_given_and_says_so(tmp_path) -> None:
     assert target.stat().st_mode & 0o077 == 0 and (tmp_path / "inst").stat().st_mode & 0o077 == 0
 
 
-def test_personal_numbers_are_masked() -> None:
-    assert mask_personal("我的手机13812345678请回电") == "我的手机138****5678请回电"
-    assert mask_personal("电话 138-1234-5678") == "电话 138****5678"
-    assert mask_personal("身份证11010119900307123X") == "身份证110101********123X"
-    assert mask_personal("邮箱 zhang.san@example.cn") == "邮箱 z***@example.cn"
-    assert mask_personal("座机010-68783311") == "座机010-****3311"
-    # Figures, years and ticket codes are not personal numbers.
-    for text in ("2021年收到申请1234件", "收费251000元", "工单GKB3XK9QH2T7", "第12345678号"):
-        assert mask_personal(text) == text
+@pytest.mark.parametrize(("text", "masked"), [
+    ("我的手机13812345678请回电", "我的手机138****5678请回电"),
+    ("电话 138-1234-5678", "电话 138****5678"),
+    ("电话138.1234.5678", "电话138****5678"),
+    ("手机１３８１２３４５６７８", "手机138****5678"),  # full-width digits from an input method
+    ("+86 13812345678", "138****5678"),
+    ("身份证11010119900307123X", "身份证110101********123X"),
+    ("身份证 110101 19900307 1234", "身份证 110101********1234"),
+    ("卡号6222 0212 3456 7890 128", "卡号6222***********0128"),  # passes the Luhn check
+    ("邮箱 zhang.san@example.cn", "邮箱 z***@example.cn"),
+    ("座机010-68783311", "座机010****3311"),
+    ("电话 138 1234 5678 2021年的报告", "电话 138****5678 2021年的报告"),
+])
+def test_personal_numbers_are_masked(text: str, masked: str) -> None:
+    assert mask_personal(text) == masked
+
+
+@pytest.mark.parametrize("text", [
+    "2021年收到申请1234件", "收费251000元", "工单GKB3XK9QH2T7", "第12345678号", "申请编号2023010112345",
+    "快递单号 SF1234567890123", "订单号 202301011234567890", "国统字〔2021〕12号", "2019年至2021年",
+    "卡号6222 0212 3456 7890 123",  # fails the Luhn check: not a card number
+])
+def test_figures_years_and_other_numbers_are_not_masked(text: str) -> None:
+    assert mask_personal(text) == text
 
 
 def test_questions_are_stored_masked(app, client) -> None:
@@ -140,3 +165,17 @@ def test_deeply_nested_json_is_a_400_without_a_traceback(client, caplog) -> None
                            content_type="application/json")
     assert response.status_code == 400
     assert "Traceback" not in caplog.text
+
+
+def test_a_restore_ends_the_sessions_of_the_backup(tmp_path) -> None:
+    from service.accounts import create_user, start_session
+
+    app = make_app(tmp_path / "a")
+    db = connect(app.config["DATABASE"])
+    user_id = create_user(db, "restorer", "long-pass-123", "admin")
+    start_session(db, user_id, "10.0.0.1", "test")  # live when the backup is taken
+    app.test_cli_runner().invoke(args=["backup", str(tmp_path / "copy.db")])
+    result = app.test_cli_runner().invoke(args=["restore", str(tmp_path / "copy.db"), "--yes"])
+    assert result.exit_code == 0, result.output
+    assert connect(app.config["DATABASE"]).execute(
+        "select count(*) from staff_sessions where ended is null").fetchone()[0] == 0

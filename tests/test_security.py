@@ -253,3 +253,42 @@ def test_a_flood_of_escalations_from_one_address_stops_opening_tickets(tmp_path)
     # Another address still gets its ticket.
     other = client.post("/api/ask", json={"question": questions[2]}, environ_base={"REMOTE_ADDR": "10.8.8.8"})
     assert other.get_json()["ticket"]
+
+
+def test_an_ipv6_network_counts_as_one_client(app, auth) -> None:
+    from service.accounts import AccountError, authenticate, sign_in_refused
+    from service.storage import connect
+
+    auth.create("v6owner", "curator")
+    db = connect(app.config["DATABASE"])
+    for i in range(5):  # five addresses of one /64 are one client
+        with pytest.raises(AccountError):
+            authenticate(db, "v6owner", "wrong-password-6", f"2001:db8:1:2::{i + 1:x}")
+    assert sign_in_refused(db, "v6owner", "2001:db8:1:2::ffff")
+    assert authenticate(db, "v6owner", auth.PASSWORD, "2001:db8:1:3::1")["username"] == "v6owner"
+
+
+def test_spraying_from_the_owners_address_does_not_lock_the_owner(app, auth) -> None:
+    from service.accounts import AccountError, authenticate, sign_in_refused, start_session, unlock
+    from service.storage import connect
+
+    auth.create("office1", "curator")
+    auth.create("newcomer", "curator")
+    db = connect(app.config["DATABASE"])
+    owner = authenticate(db, "office1", auth.PASSWORD, "198.51.100.20")
+    start_session(db, owner["id"], "198.51.100.20", "test")  # signed in from the office before
+    for i in range(25):  # someone behind the same NAT sprays names
+        with pytest.raises(AccountError):
+            authenticate(db, f"nobody{i}", "spray-pass-1", "198.51.100.20")
+    assert not sign_in_refused(db, "office1", "198.51.100.20")  # a known address still may try
+    assert sign_in_refused(db, "newcomer", "198.51.100.20")  # an account never seen there may not
+    unlock(db, "newcomer", "198.51.100.20")
+    assert not sign_in_refused(db, "newcomer", "198.51.100.20")
+
+
+def test_rotating_the_key_ends_every_staff_session(app, client, auth) -> None:
+    auth.login("rot1", "reviewer")
+    assert client.get("/staff/").status_code == 200
+    result = app.test_cli_runner().invoke(args=["rotate-secret"])
+    assert result.exit_code == 0 and "已结束 1 个" in result.output, result.output
+    assert client.get("/staff/").status_code == 302

@@ -272,3 +272,15 @@ def test_a_closed_ticket_is_not_reused(app, client) -> None:
     db_of(app).execute("update tickets set status = 'closed' where code = ?", [first["code"]])
     second = escalate(client)
     assert second["code"] != first["code"] and re.fullmatch(r"\d{6}", second["password"])
+
+
+def test_the_lookup_throttle_holds_however_many_addresses_fail(client) -> None:
+    """Each new address adds one failure to the code; the lock's growth is capped, so the
+    count never overflows and stops being kept (it once turned into a 404 after 42)."""
+    ticket = escalate(client)
+    wrong = "000000" if ticket["password"] != "000000" else "111111"
+    for i in range(60):
+        status = lookup(client, ticket["code"], wrong, ip=f"10.20.{i // 200}.{i % 200}").status_code
+        assert status == 403, (i, status)
+    assert lookup(client, ticket["code"], wrong, ip="10.20.0.3").status_code == 429
+    assert lookup(client, ticket["code"], ticket["password"], ip="10.30.0.1").status_code == 200
