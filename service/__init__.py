@@ -43,6 +43,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         # Tickets one address may open (escalations beyond it are answered, not queued).
         RATE_LIMIT_TICKETS="30 per hour",
         RATE_LIMIT_LOGIN="10 per minute",
+        RATE_LIMIT_FEEDBACK="30 per minute",  # POST /api/feedback (有用 / 没用 on answers)
         RATE_LIMIT_EXEMPT_LOOPBACK=True,
         PROXY_COUNT=0,  # set to 1 behind one reverse proxy (nginx)
     )
@@ -73,6 +74,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from flask_wtf.csrf import CSRFProtect
 
     from . import admin, auth, chat, cli, curate, db, errors, public_reports, review, security
+    from .views import public_faq
+    from .views import staff_analytics
 
     security.init_app(app)  # first, so rate limits apply before anything else is checked
     csrf = CSRFProtect(app)
@@ -90,7 +93,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(review.bp)
     app.register_blueprint(review.apps_bp)  # disclosure applications, also for reviewers
     app.register_blueprint(public_reports.bp)
+    app.register_blueprint(public_faq.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(staff_analytics.bp)
     atexit.register(_flush_log_at_exit, app.config["DATABASE"])
 
     @app.get("/healthz")

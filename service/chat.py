@@ -1,10 +1,12 @@
-"""The citizens' side: the chat page, ``POST /api/ask``, and looking up a ticket.
+"""The citizens' side: the chat page, ``POST /api/ask`` and ``POST /api/feedback``, and
+looking up (and rating the reply to) a ticket.
 
 The whole blueprint is exempt from the app-wide CSRF check because the JSON API uses no
-cookies; the one HTML form here (``/tickets``) checks its token itself.
+cookies; the HTML forms here (``/tickets``, ``/tickets/rate``) check their token themselves.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 import tomllib
@@ -14,11 +16,12 @@ from typing import Any
 import sqlite_utils
 from flask import Blueprint, current_app, jsonify, make_response, render_template, request
 
-from . import applications
+from . import applications, feedback
 from .db import get_db, get_desk
 from .deadlines import CalendarRangeError, DeadlineError, WorkCalendar
 from .errors import ApiError
 from .privacy import mask_personal
+from .replies import Reply
 from .security import ask_limit, limiter, lookup_limit, may_open_ticket
 from .tickets import (CITIZEN_STATUSES, TicketError, citizen_ticket, clean_code, clean_contact,
                       display_time, last_figure_ref, log_ask, open_ticket, remember_figure,
@@ -26,6 +29,8 @@ from .tickets import (CITIZEN_STATUSES, TicketError, citizen_ticket, clean_code,
 
 bp = Blueprint("chat", __name__)
 bp.add_app_template_filter(display_time, "local_time")
+bp.add_app_template_global(feedback.RATINGS, "satisfaction_ratings")
+bp.add_app_template_global(feedback.REASONS, "feedback_reasons")
 
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 MAX_SESSION_CHARS = 128
@@ -33,7 +38,13 @@ MAX_SESSION_CHARS = 128
 
 def ticket_keys() -> list[str]:
     """The keys query passwords are checked with: the current one first, then retired ones."""
-    return [current_app.config["SECRET_KEY"], *current_app.config.get("SECRET_KEY_FALLBACKS", [])]
+    # Flask's own default for SECRET_KEY_FALLBACKS is None (a SECRET_KEY set in config.py).
+    return [current_app.config["SECRET_KEY"], *(current_app.config.get("SECRET_KEY_FALLBACKS") or [])]
+
+
+def feedback_limit() -> str:
+    """Rate limit of ``POST /api/feedback`` per client address."""
+    return current_app.config["RATE_LIMIT_FEEDBACK"]
 
 
 def _examples() -> list[str]:
@@ -89,20 +100,60 @@ def _read_question() -> tuple[str, str | None]:
     return question.strip(), session
 
 
+def _wants_a_person() -> bool:
+    """The ``escalate`` flag of an ask: the citizen found the answer no help and asks for a
+    ticket (the chat's 转人工办理 under 没用)."""
+    data: Any = request.get_json(silent=True)
+    flag = data.get("escalate") if isinstance(data, dict) else None
+    if flag is not None and not isinstance(flag, bool):
+        raise ApiError("转人工标记（escalate）必须为 true 或 false。")
+    return bool(flag)
+
+
+# Small talk and requests for a person never become tickets, even when asked to: a ticket
+# whose question is 谢谢 or 转人工 is nothing a reviewer can answer.
+_NEVER_TICKETS = ("chitchat", "handoff")
+
+
+def _handed_over(reply: Reply) -> Reply:
+    """The reply, escalated at the citizen's request: the ticket keeps the matcher's
+    candidates for the reviewer, the log no longer names the answer that did not help."""
+    return dataclasses.replace(reply, status="escalated", kind=None, answer="", source=None, source_url=None,
+                               entry_id=None, suggestions=[], ref=None, key=None,
+                               reason="群众认为自动答复没有帮助，要求转人工")
+
+
 @bp.post("/api/ask")
 @limiter.limit(ask_limit)
 def ask():  # type: ignore[no-untyped-def]
-    """Answer a question: answered, clarify (with suggestions) or escalated (with a ticket)."""
+    """Answer a question: answered, clarify (with suggestions) or escalated (with a ticket).
+
+    With ``"escalate": true`` the question is sent to staff as a ticket whatever the desk
+    would answer (small talk aside). Every reply carries an ``ask_id`` for feedback.
+    """
     started = time.perf_counter()
     question, session = _read_question()
+    requested = _wants_a_person()
     db = get_db()
     desk = get_desk()
     previous = last_figure_ref(db, session) if session else None
     reply = desk.ask(question, desk.context_from_ref(previous) if previous else None)
+    # Another body's business is referred, not queued, unless the citizen still asks for staff.
+    requested = (requested and (reply.status != "escalated" or reply.kind == "referral")
+                 and reply.kind not in _NEVER_TICKETS)
+    if requested:
+        reply = _handed_over(reply)
     body = reply.public()
+    from .related import for_desk  # the public knowledge base's related entries (您可能还想了解)
+
+    body["related"] = (for_desk(desk).questions(reply.entry_id)
+                       if reply.status == "answered" and reply.kind == "faq" and reply.entry_id is not None else [])
     body["ticket"] = None
+    token, body["ask_id"] = feedback.issue(ticket_keys())
     ticket_id = ticket_code = None
-    if reply.status == "escalated" and not may_open_ticket():
+    if reply.kind == "referral":
+        pass  # the answer says whose business it is and where to go; no ticket
+    elif reply.status == "escalated" and not may_open_ticket():
         body["answer"] = ("抱歉，这个问题暂时无法自动解答。您提交的待人工答复问题较多，暂时无法再生成工单，"
                           "请稍后再试，或通过页面上的电话、信函等渠道联系我们。")
         body["ticket_refused"] = True
@@ -116,6 +167,10 @@ def ask():  # type: ignore[no-untyped-def]
                               "note": "此前获得的查询密码仍然有效，请凭编号和该密码查询办理情况。"}
             body["answer"] = (f"这个问题您刚才已经提交过（工单编号 {ticket['code']}），工作人员会尽快跟进答复，"
                               "请凭编号和此前获得的查询密码查询办理情况。")
+        elif requested:
+            body["ticket"] = {"code": ticket["code"], "password": ticket["password"]}
+            body["answer"] = (f"已按您的要求转交工作人员，并为您生成工单（编号 {ticket['code']}），"
+                              "工作人员会尽快跟进答复，请保存好工单编号和查询密码以便查询。")
         else:
             body["ticket"] = {"code": ticket["code"], "password": ticket["password"]}
             body["answer"] = (f"抱歉，这个问题暂时无法自动解答。已为您生成工单（编号 {ticket['code']}），"
@@ -128,10 +183,26 @@ def ask():  # type: ignore[no-untyped-def]
     log_ask(db, {"session": session, "question": question, "normalised": reply.normalised,
                  "status": reply.status, "kind": reply.kind, "entry_id": reply.entry_id,
                  "ref": reply.ref, "confidence": reply.confidence, "latency_ms": latency_ms,
-                 "ticket_id": ticket_id, "ticket_code": ticket_code},
+                 "ticket_id": ticket_id, "ticket_code": ticket_code, "ask_token": token},
             batch=current_app.config["ASK_LOG_BATCH"], max_delay=current_app.config["ASK_LOG_MAX_DELAY"],
             path=current_app.config["DATABASE"])
     return jsonify(body)
+
+
+@bp.post("/api/feedback")
+@limiter.limit(feedback_limit)
+def give_feedback():  # type: ignore[no-untyped-def]
+    """Say whether an answer helped: ``{"ask_id", "helpful", "reason_code", "reason"}``, once
+    per answer (see :mod:`service.feedback` for why the id is signed)."""
+    request.max_content_length = current_app.config["MAX_API_BODY"]
+    try:
+        given = feedback.clean(request.get_json(silent=True))
+        token = feedback.token_of(given.ask_id, ticket_keys())
+        feedback.record(get_db(), token, given)
+    except feedback.FeedbackError as exc:
+        raise ApiError(exc.message, exc.status) from exc
+    message = "感谢您的反馈！" if given.helpful else "感谢您的反馈，我们会据此改进答复。"
+    return jsonify(ok=True, message=message)
 
 
 def _throttled_headers(exc: TicketError) -> dict[str, str]:
@@ -168,6 +239,16 @@ def _application(db: sqlite_utils.Database, found: dict[str, Any]) -> dict[str, 
     return view
 
 
+def _citizen_view(found: dict[str, Any]) -> dict[str, Any]:
+    """What the citizen sees of their ticket: never contact details or staff names."""
+    return {"code": found["code"], "question": found["question"], "created": found["created"],
+            "status": CITIZEN_STATUSES.get(found["status"], found["status"]),
+            "answered": found["status"] in ("answered", "closed") and bool(found["reply"]),
+            "reply": found["reply"], "replied_at": found["replied_at"],
+            "satisfaction": feedback.RATINGS.get(found.get("satisfaction") or ""),
+            "application": _application(get_db(), found)}
+
+
 @bp.route("/tickets", methods=["GET", "POST"])
 @limiter.limit(lookup_limit, methods=["POST"])
 def lookup():  # type: ignore[no-untyped-def]
@@ -183,15 +264,41 @@ def lookup():  # type: ignore[no-untyped-def]
         except TicketError as exc:
             error, status, headers = exc.message, exc.status, _throttled_headers(exc)
         else:
-            # Only what the citizen may see: never contact details or staff names.
-            ticket = {"code": found["code"], "question": found["question"], "created": found["created"],
-                      "status": CITIZEN_STATUSES.get(found["status"], found["status"]),
-                      "answered": found["status"] in ("answered", "closed") and bool(found["reply"]),
-                      "reply": found["reply"], "replied_at": found["replied_at"],
-                      "application": _application(get_db(), found)}
+            ticket = _citizen_view(found)
     response = make_response(render_template(
         "tickets.html", agency=current_app.config["HOME_AGENCY"], product=current_app.config["PRODUCT_NAME"],
         code=code, error=error, ticket=ticket), status)
+    response.headers.update(headers)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/tickets/rate")
+@limiter.limit(lookup_limit)
+def rate():  # type: ignore[no-untyped-def]
+    """Rate the reply to one's ticket (满意 / 基本满意 / 不满意), once, from the lookup page:
+    the form carries the code and query password, checked again as a lookup is."""
+    current_app.extensions["csrf"].protect()
+    code = clean_code(request.form.get("code", ""))[:32]
+    error, notice, ticket, status, headers = None, None, None, 200, {}
+    db = get_db()
+    try:
+        found = citizen_ticket(db, code, request.form.get("password", ""), request.remote_addr,
+                               secret=ticket_keys())
+    except TicketError as exc:
+        error, status, headers = exc.message, exc.status, _throttled_headers(exc)
+    else:
+        rating = request.form.get("rating")
+        try:
+            feedback.rate_reply(db, found["id"], rating)
+        except feedback.FeedbackError as exc:
+            error, status = exc.message, exc.status
+        else:
+            notice, found = "感谢您的评价！", {**found, "satisfaction": rating}
+        ticket = _citizen_view(found)
+    response = make_response(render_template(
+        "tickets.html", agency=current_app.config["HOME_AGENCY"], product=current_app.config["PRODUCT_NAME"],
+        code=code, error=error, notice=notice, ticket=ticket), status)
     response.headers.update(headers)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -26,8 +26,8 @@ import numpy as np
 import sqlite_utils
 
 from . import reports as report_format
-from .knowledge import (Language, lexicon_from_db, read_agencies, read_agency, read_chitchat,
-                        read_language, read_other_bodies, read_places, read_report_terms,
+from .knowledge import (REFERRAL_TEXT, Language, lexicon_from_db, read_agencies, read_agency, read_chitchat,
+                        read_language, read_other_bodies, read_places, read_referral_text, read_report_terms,
                         read_shape_chars)
 from .clauses import asking_in_context, asking_part, drop_asides, focus_texts, separate_questions
 from .decision import DecisionModel, Question, candidate_features, decision_features, sigmoid
@@ -135,8 +135,10 @@ class Desk(Conversation, FigureAnswers):
                  facts: dict[tuple[int, str], dict[str, dict[str, Any]]],
                  passages: dict[int, dict[str, Any]], version: int = 0, places: list[str] | None = None,
                  agency: dict[str, str] | None = None, model: DecisionModel | None = None,
-                 other_bodies: dict[str, str] | None = None, shapes: dict[str, frozenset[str]] | None = None):
+                 other_bodies: dict[str, str] | None = None, shapes: dict[str, frozenset[str]] | None = None,
+                 referral_text: str = REFERRAL_TEXT):
         self.pipeline = pipeline
+        self.referral_text = referral_text
         self.language = language
         self.settings = settings
         self.agency = agency or {}
@@ -230,7 +232,8 @@ class Desk(Conversation, FigureAnswers):
                    terms=read_report_terms(folder), entries=entries, alternates=alternates, reports=reports,
                    facts=facts, passages=passages, version=version, places=read_places(folder),
                    agency=agency, model=DecisionModel.load(folder / "decision.toml"),
-                   other_bodies=read_other_bodies(folder), shapes=read_shape_chars(folder))
+                   other_bodies=read_other_bodies(folder), shapes=read_shape_chars(folder),
+                   referral_text=read_referral_text(folder))
 
     def _covered(self, term: str) -> bool:
         """Whether the FAQ's own questions speak of a term: every word of it is a word of some
@@ -508,8 +511,12 @@ class Desk(Conversation, FigureAnswers):
             row = figures[0].doc.ref if figures and figures[0].doc.kind == "fact" else ""
             return self._decline(a.missing, scope, row, None, base)
         if a.question.foreign:
-            return Reply("escalated", None, "", confidence=a.confidence,
-                         reason=f"属于其他部门的职责（{a.question.foreign}），知识库未涉及", **base)
+            # Another body's business: say whose and where to go, rather than a ticket a
+            # reviewer could only forward (the citizen may still send it to staff).
+            body = a.question.foreign
+            return Reply("escalated", "referral", self.referral_text.replace("{body}", body),
+                         confidence=a.confidence, key=f"referral:{body}",
+                         reason=f"属于其他部门的职责（{body}），知识库未涉及", **base)
         offer = model.choice_confidence(a.features) >= model.clarify_threshold if top is not None else False
         # One common word (期限, 投诉) names a topic many entries share: a choice, not a guess
         # (行政复议 with a year or 多少 asks for a figure, which is no guess).

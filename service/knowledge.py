@@ -170,6 +170,19 @@ def read_other_bodies(folder: Path) -> dict[str, str]:
     return topics
 
 
+REFERRAL_TEXT = "您问的事项属于{body}的职责，不在政府信息公开的范围内，建议向{body}咨询。"
+
+
+def read_referral_text(folder: Path) -> str:
+    """How a question about another body's business is answered (``{body}`` names it),
+    from ``other_bodies.toml``'s ``[referral]``."""
+    referral = _read_toml(folder / "other_bodies.toml").get("referral", {})
+    text = referral.get("text") if isinstance(referral, dict) else None
+    if not isinstance(text, str) or "{body}" not in text:
+        return REFERRAL_TEXT
+    return text
+
+
 def read_report_terms(folder: Path) -> dict[str, Any]:
     """Row and column aliases for report questions, from ``report_terms.toml``."""
     return _read_toml(folder / "report_terms.toml")

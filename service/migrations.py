@@ -248,6 +248,42 @@ def _ticket_queue(db: sqlite_utils.Database) -> None:
         db.execute(f"create index audit_log_{column} on audit_log ({column}, id)")
 
 
+@migration("0011_feedback")
+def _feedback(db: sqlite_utils.Database) -> None:
+    # Each answer's random token (its ask_id, signed, is what the client holds: see
+    # service/feedback.py), kept with the question so that feedback can be joined to it.
+    db.execute("alter table asks add column ask_token text")
+    db.execute("create unique index asks_ask_token on asks (ask_token)")
+    # One feedback per answer, keyed by the token: the question's row may not be written
+    # yet when the feedback arrives (the log is batched per worker).
+    db.execute("create table feedback (ask_token text primary key, helpful integer not null, "
+               "reason_code text, reason text, created text not null)")
+    db.execute("create index feedback_created on feedback (created)")
+    # The citizen's rating of a ticket's reply (satisfied / mostly / unsatisfied), given once.
+    db.execute("alter table tickets add column satisfaction text")
+    db.execute("alter table tickets add column satisfaction_at text")
+
+
+@migration("0012_ask_rollups")
+def _ask_rollups(db: sqlite_utils.Database) -> None:
+    # Questions per Beijing day, answer status, kind and FAQ entry (kind '' and entry 0
+    # where the log has none), for the analytics page: filled lazily from the log by
+    # service/analytics.py past a high-water mark of asks.id, never by a trigger on the
+    # ask path. Left empty here, so that start-up does not wait on a large log.
+    db.execute("create table ask_daily (day text not null, status text not null, kind text not null, "
+               "entry_id integer not null, n integer not null, latency_ms real not null default 0, "
+               "primary key (day, status, kind, entry_id)) without rowid")
+    # 有用 / 没用 per Beijing day and FAQ entry (0: none), filled the same way past a mark
+    # of feedback's rowid, once a rating is old enough for its question to be logged.
+    db.execute("create table feedback_daily (day text not null, entry_id integer not null, "
+               "helpful integer not null, unhelpful integer not null, primary key (day, entry_id)) without rowid")
+    # The slowest-answered tickets of a period are those replied in it: the index holds
+    # each one's time to reply (the expression as service/analytics.py writes it), so a
+    # year's tickets are ranked and averaged without reading the table.
+    db.execute("create index tickets_reply_days on tickets (replied_at, julianday(replied_at) - julianday(created)) "
+               "where replied_at is not null")
+
+
 def apply_migrations(db: sqlite_utils.Database) -> list[str]:
     """Apply the migrations not yet recorded; return the names applied now."""
     applied_now: list[str] = []

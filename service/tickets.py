@@ -204,7 +204,7 @@ def open_ticket(db: sqlite_utils.Database, *, question: str, normalised: str, se
 
 
 _ASK_COLUMNS = ("created", "session", "question", "normalised", "status", "kind", "entry_id", "ref",
-                "confidence", "latency_ms", "ticket_id")
+                "confidence", "latency_ms", "ticket_id", "ask_token")
 _ASK_INSERT = f"insert into asks ({', '.join(_ASK_COLUMNS)}) values ({', '.join('?' * len(_ASK_COLUMNS))})"
 
 

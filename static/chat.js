@@ -5,7 +5,9 @@
  *   1. applies the saved 大字模式 (large text + high contrast) preference to
  *      <html class="large-text"> as soon as it runs, and wires #font-toggle;
  *   2. makes skip links move keyboard focus to their target;
- *   3. runs the chat when the page has #chat-form (index.html).
+ *   3. runs the chat when the page has #chat-form (index.html), with 有用 / 没用
+ *      under each answer (POST /api/feedback) and, on 没用, the reasons and a
+ *      way to hand the question to staff (POST /api/ask with escalate: true).
  *
  * Security: everything a citizen types or the server returns is inserted with
  * textContent / createElement — never innerHTML. Links from the server are
@@ -18,6 +20,7 @@
   var LARGE_TEXT_CLASS = 'large-text';
   var SESSION_KEY = 'zwgk.session';
   var DEFAULT_ENDPOINT = '/api/ask';
+  var FEEDBACK_ENDPOINT = '/api/feedback';
   var REQUEST_TIMEOUT_MS = 30000;
 
   var TEXT = {
@@ -56,7 +59,19 @@
     suggestionsLabel: '您是不是想问',
     youAsked: '您的问题：',
     answerPrefix: '答复：',
-    noticePrefix: '系统提示：'
+    noticePrefix: '系统提示：',
+    feedbackQuestion: '这条回答对您有帮助吗？',
+    helpful: '有用',
+    notHelpful: '没用',
+    reasonLegend: '哪里没有帮到您？（选填）',
+    reasonNote: '补充说明（选填，200字以内）',
+    feedbackSubmit: '提交反馈',
+    feedbackSending: '正在提交…',
+    feedbackThanks: '感谢您的反馈！',
+    ticketOffer: '仍未解决？可以转交工作人员答复，系统会为您生成工单。',
+    ticketButton: '转人工办理',
+    referralButton: '仍然提交给工作人员',
+    escalateAsked: '请转人工办理：'
   };
 
   var root = document.documentElement;
@@ -233,6 +248,19 @@
 
   /* ---------- 3. chat ---------- */
 
+  /* The reasons offered under 没用, in order, as the server names them:
+     data-feedback-reasons on #chat-form holds [["off_topic", "答非所问"], ...]. */
+  function feedbackReasons(form) {
+    var parsed = null;
+    try { parsed = JSON.parse(form.getAttribute('data-feedback-reasons') || 'null'); } catch (e) { parsed = null; }
+    if (!Array.isArray(parsed)) return [];
+    return parsed.filter(function (pair) {
+      return Array.isArray(pair) && nonEmptyString(pair[0]) && nonEmptyString(pair[1]);
+    }).map(function (pair) {
+      return { code: pair[0], label: pair[1] };
+    });
+  }
+
   function initChat() {
     var form = document.getElementById('chat-form');
     var log = document.getElementById('chat-log');
@@ -242,6 +270,7 @@
     if (!form || !log || !input) return;
 
     var endpoint = form.getAttribute('data-endpoint') || DEFAULT_ENDPOINT;
+    var reasons = feedbackReasons(form);
     var status = document.getElementById('sr-status');
     if (!status) {
       status = el('div', 'visually-hidden');
@@ -489,7 +518,182 @@
       return frag;
     }
 
-    function addAnswer(data) {
+    /* 您可能还想了解: up to three entries related to an answered FAQ entry; clicking one asks it. */
+    function relatedList(items) {
+      if (!Array.isArray(items)) return null;
+      var valid = items.filter(function (r) {
+        return r && nonEmptyString(r.question);
+      }).slice(0, 3);
+      if (!valid.length) return null;
+      var box = el('div', 'related');
+      box.appendChild(el('p', 'suggestions-title', TEXT.moreSuggestions));
+      var group = el('div', 'suggestions');
+      group.setAttribute('role', 'group');
+      group.setAttribute('aria-label', TEXT.moreSuggestions);
+      valid.forEach(function (r) {
+        var button = el('button', 'suggestion related-question', r.question);
+        button.type = 'button';
+        if (nonEmptyString(r.key)) button.setAttribute('data-key', r.key);
+        button.addEventListener('click', function () { ask(r.question); });
+        group.appendChild(button);
+      });
+      box.appendChild(group);
+      return box;
+    }
+
+    var feedbackCount = 0;
+
+    async function postJson(url, payload) {
+      try {
+        var response = await fetch(url, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', 'Accept': 'application/json' },
+          credentials: 'same-origin',
+          body: JSON.stringify(payload)
+        });
+        var data = null;
+        try { data = await response.json(); } catch (e) { data = null; }
+        return { ok: response.ok, status: response.status, data: data };
+      } catch (err) {
+        return { ok: false, status: 0, data: null };
+      }
+    }
+
+    /* 有用 / 没用 under an answer. 有用 is sent at once; 没用 opens the reasons (sent with
+       提交反馈) and, when the answer is not small talk, a button that hands the same
+       question to staff as a ticket. One feedback per answer: the server refuses a second. */
+    function feedbackBox(askId, question, offerTicket) {
+      var n = ++feedbackCount;
+      var box = el('div', 'feedback');
+      box.setAttribute('role', 'group');
+      box.setAttribute('aria-labelledby', 'feedback-title-' + n);
+      var title = el('p', 'feedback-title', TEXT.feedbackQuestion);
+      title.id = 'feedback-title-' + n;
+      box.appendChild(title);
+
+      var choices = el('div', 'feedback-choices');
+      var yes = el('button', 'feedback-choice', TEXT.helpful);
+      yes.type = 'button';
+      var no = el('button', 'feedback-choice', TEXT.notHelpful);
+      no.type = 'button';
+      no.setAttribute('aria-expanded', 'false');
+      no.setAttribute('aria-controls', 'feedback-panel-' + n);
+      choices.appendChild(yes);
+      choices.appendChild(no);
+      box.appendChild(choices);
+
+      var panel = el('div', 'feedback-panel');
+      panel.id = 'feedback-panel-' + n;
+      panel.hidden = true;
+      var reasonForm = el('form', 'feedback-form');
+      reasonForm.noValidate = true;
+      if (reasons.length) {
+        var fieldset = el('fieldset');
+        fieldset.appendChild(el('legend', null, TEXT.reasonLegend));
+        var list = el('div', 'feedback-reasons');
+        reasons.forEach(function (reason) {
+          var label = el('label');
+          var radio = el('input');
+          radio.type = 'radio';
+          radio.name = 'feedback-reason-' + n;
+          radio.value = reason.code;
+          label.appendChild(radio);
+          label.appendChild(document.createTextNode(reason.label));
+          list.appendChild(label);
+        });
+        fieldset.appendChild(list);
+        reasonForm.appendChild(fieldset);
+      }
+      var noteLabel = el('label', 'feedback-note-label', TEXT.reasonNote);
+      noteLabel.htmlFor = 'feedback-note-' + n;
+      var note = el('textarea', 'feedback-note');
+      note.id = 'feedback-note-' + n;
+      note.rows = 2;
+      note.maxLength = 200;
+      reasonForm.appendChild(noteLabel);
+      reasonForm.appendChild(note);
+      var submit = el('button', 'send', TEXT.feedbackSubmit);
+      submit.type = 'submit';
+      reasonForm.appendChild(submit);
+      panel.appendChild(reasonForm);
+
+      var offer = null;
+      if (offerTicket) {
+        offer = el('div', 'feedback-ticket');
+        offer.appendChild(el('p', null, TEXT.ticketOffer));
+        var handOver = el('button', 'feedback-escalate', TEXT.ticketButton);
+        handOver.type = 'button';
+        handOver.addEventListener('click', async function () {
+          if (handOver.disabled) return;
+          handOver.disabled = true;
+          var answered = await ask(question, { escalate: true });
+          if (!answered) handOver.disabled = false;
+        });
+        offer.appendChild(handOver);
+        panel.appendChild(offer);
+      }
+      box.appendChild(panel);
+
+      var error = el('p', 'feedback-error');
+      error.setAttribute('role', 'alert');
+      error.hidden = true;
+      box.appendChild(error);
+
+      var sending = false;
+      var done = false;
+
+      function finish(text, helpful) {
+        done = true;
+        var hadFocus = box.contains(document.activeElement);
+        var thanks = el('p', 'feedback-done', text);
+        thanks.setAttribute('role', 'status');
+        thanks.tabIndex = -1;
+        choices.replaceWith(thanks);
+        reasonForm.remove();
+        error.hidden = true;
+        // Whoever found the answer no help keeps the way to a person.
+        if (!helpful && offer) panel.hidden = false;
+        else panel.remove();
+        if (hadFocus) thanks.focus();
+      }
+
+      async function send(helpful, reasonCode, reasonText) {
+        if (sending || done) return;
+        sending = true;
+        error.hidden = true;
+        submit.textContent = TEXT.feedbackSending;
+        var payload = { ask_id: askId, helpful: helpful };
+        if (reasonCode) payload.reason_code = reasonCode;
+        if (reasonText) payload.reason = reasonText;
+        var result = await postJson(FEEDBACK_ENDPOINT, payload);
+        sending = false;
+        submit.textContent = TEXT.feedbackSubmit;
+        var message = result.data && typeof result.data === 'object' ? nonEmptyString(result.data.message) : null;
+        if (result.ok) {
+          finish(message || TEXT.feedbackThanks, helpful);
+        } else if (result.status === 409) {
+          finish(errorMessage(result.status, result.data), helpful); // already given: nothing to retry
+        } else {
+          error.textContent = result.status ? errorMessage(result.status, result.data) : TEXT.network;
+          error.hidden = false;
+        }
+      }
+
+      yes.addEventListener('click', function () { send(true, null, null); });
+      no.addEventListener('click', function () {
+        var open = panel.hidden;
+        panel.hidden = !open;
+        no.setAttribute('aria-expanded', open ? 'true' : 'false');
+      });
+      reasonForm.addEventListener('submit', function (event) {
+        event.preventDefault();
+        var checked = reasonForm.querySelector('input[type="radio"]:checked');
+        send(false, checked ? checked.value : null, note.value.trim() || null);
+      });
+      return box;
+    }
+
+    function addAnswer(data, question) {
       var statusValue = typeof data.status === 'string' ? data.status : 'answered';
       var m = message('bot');
       m.wrap.setAttribute('data-status', statusValue);
@@ -513,6 +717,28 @@
 
       var src = sourceLine(data.source, data.source_url);
       if (src) m.bubble.appendChild(src);
+
+      var related = statusValue === 'answered' && data.kind === 'faq' ? relatedList(data.related) : null;
+      if (related) m.bubble.appendChild(related);
+
+      if (data.kind === 'referral' && nonEmptyString(question)) {
+        /* Another body's business: no ticket was opened, but the citizen may still send it. */
+        var stillSend = el('button', 'feedback-escalate referral-escalate', TEXT.referralButton);
+        stillSend.type = 'button';
+        stillSend.addEventListener('click', async function () {
+          if (stillSend.disabled) return;
+          stillSend.disabled = true;
+          var sent = await ask(question, { escalate: true });
+          if (!sent) stillSend.disabled = false;
+        });
+        m.bubble.appendChild(stillSend);
+      }
+
+      var askId = nonEmptyString(data.ask_id);
+      if (statusValue === 'answered' && askId) {
+        var smallTalk = data.kind === 'chitchat' || data.kind === 'handoff';
+        m.bubble.appendChild(feedbackBox(askId, question, !smallTalk && !!nonEmptyString(question)));
+      }
       return append(m.wrap);
     }
 
@@ -525,7 +751,7 @@
       return TEXT.badRequest;
     }
 
-    async function post(question) {
+    async function post(question, escalate) {
       var controller = typeof AbortController === 'function' ? new AbortController() : null;
       var timer = controller ? window.setTimeout(function () { controller.abort(); }, REQUEST_TIMEOUT_MS) : 0;
       try {
@@ -535,7 +761,8 @@
             method: 'POST',
             headers: { 'Content-Type': 'application/json', 'Accept': 'application/json' },
             credentials: 'same-origin',
-            body: JSON.stringify({ question: question, session: sessionId() }),
+            body: JSON.stringify(escalate ? { question: question, session: sessionId(), escalate: true }
+              : { question: question, session: sessionId() }),
             signal: controller ? controller.signal : undefined
           });
         } catch (err) {
@@ -557,28 +784,36 @@
       form.setAttribute('aria-busy', on ? 'true' : 'false');
     }
 
-    async function ask(text) {
+    /* Ask a question (options.escalate: hand it to staff as a ticket); resolves to
+       whether an answer came back (false when busy, empty, or on an error notice). */
+    async function ask(text, options) {
       var question = String(text === undefined || text === null ? '' : text).trim();
+      var escalate = !!(options && options.escalate);
       if (!question || busy) return false;
       setBusy(true);
-      addUser(question);
+      addUser(escalate ? TEXT.escalateAsked + question : question);
       var pending = addPending();
       var result;
       try {
-        result = await post(question);
+        result = await post(question, escalate);
       } catch (e) {
         result = { notice: TEXT.network };
       }
       pending.remove();
+      var answered = false;
       try {
-        if (result.data) addAnswer(result.data);
-        else addNotice(result.notice);
+        if (result.data) {
+          addAnswer(result.data, question);
+          answered = true;
+        } else {
+          addNotice(result.notice);
+        }
       } catch (e) {
         addNotice(TEXT.server);
       }
       setBusy(false);
       try { input.focus({ preventScroll: true }); } catch (e) { input.focus(); }
-      return true;
+      return answered;
     }
 
     form.addEventListener('submit', function (event) {

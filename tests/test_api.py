@@ -72,7 +72,7 @@ def test_strange_unicode_is_no_500(client) -> None:
 
 
 def test_escalation_creates_a_ticket_row(app, client) -> None:
-    body = client.post("/api/ask", json={"question": "怎么申请公租房？", "session": "abc"}).get_json()
+    body = client.post("/api/ask", json={"question": "请问贵单位食堂今年的菜谱能公开吗？", "session": "abc"}).get_json()
     assert body["status"] == "escalated" and body["kind"] is None
     code = body["ticket"]["code"]
     assert code in body["answer"]
@@ -81,26 +81,26 @@ def test_escalation_creates_a_ticket_row(app, client) -> None:
     db = connect(app.config["DATABASE"])
     row = db.execute("select question, normalised, session, candidates, status, created from tickets where code = ?",
                      [code]).fetchone()
-    assert row[0] == "怎么申请公租房？" and row[1] and row[2] == "abc" and row[4] == "new" and row[5]
+    assert row[0] == "请问贵单位食堂今年的菜谱能公开吗？" and row[1] and row[2] == "abc" and row[4] == "new" and row[5]
     assert isinstance(json.loads(row[3]), list)
 
 
 def test_ticket_is_reused_for_same_session_and_question(client) -> None:
-    first = client.post("/api/ask", json={"question": "怎么办理居住证", "session": "s-1"}).get_json()
-    again = client.post("/api/ask", json={"question": "怎么办理居住证？", "session": "s-1"}).get_json()
-    other = client.post("/api/ask", json={"question": "怎么办理居住证", "session": "s-2"}).get_json()
-    nosession = client.post("/api/ask", json={"question": "怎么办理居住证"}).get_json()
+    first = client.post("/api/ask", json={"question": "贵单位食堂的菜谱能公开吗", "session": "s-1"}).get_json()
+    again = client.post("/api/ask", json={"question": "贵单位食堂的菜谱能公开吗？", "session": "s-1"}).get_json()
+    other = client.post("/api/ask", json={"question": "贵单位食堂的菜谱能公开吗", "session": "s-2"}).get_json()
+    nosession = client.post("/api/ask", json={"question": "贵单位食堂的菜谱能公开吗"}).get_json()
     assert first["ticket"]["code"] == again["ticket"]["code"]
     assert other["ticket"]["code"] != first["ticket"]["code"]
     assert nosession["ticket"]["code"] not in (first["ticket"]["code"], other["ticket"]["code"])
 
 
 def test_ticket_reuse_ends_after_a_day(app, client) -> None:
-    first = client.post("/api/ask", json={"question": "个人所得税怎么申报", "session": "s-9"}).get_json()
+    first = client.post("/api/ask", json={"question": "贵单位大楼的开放日是哪天", "session": "s-9"}).get_json()
     from service.storage import connect
     db = connect(app.config["DATABASE"])
     db.execute("update tickets set created = '2000-01-01T00:00:00+00:00' where code = ?", [first["ticket"]["code"]])
-    later = client.post("/api/ask", json={"question": "个人所得税怎么申报", "session": "s-9"}).get_json()
+    later = client.post("/api/ask", json={"question": "贵单位大楼的开放日是哪天", "session": "s-9"}).get_json()
     assert later["ticket"]["code"] != first["ticket"]["code"]
 
 
@@ -169,3 +169,20 @@ def test_a_quiet_worker_writes_its_buffered_log(tmp_path) -> None:
             break
         time.sleep(0.1)
     assert db.execute("select count(*) from asks where session = 'quiet'").fetchone()[0] == 1
+
+
+
+@pytest.mark.parametrize(("question", "body"), [("怎么申请公租房？", "住房和城乡建设部门"), ("低保怎么申请", "民政部门"),
+                                               ("我的养老金怎么还没到账", "人力资源和社会保障部门")])
+def test_another_bodys_business_is_referred_without_a_ticket(app, client, question: str, body: str) -> None:
+    from service.storage import connect
+
+    reply = client.post("/api/ask", json={"question": question}).get_json()
+    assert reply["status"] == "escalated" and reply["kind"] == "referral" and reply["ticket"] is None
+    assert body in reply["answer"] and "12345" in reply["answer"]
+    db = connect(app.config["DATABASE"])
+    assert db.execute("select count(*) from tickets").fetchone()[0] == 0
+    # The citizen may still send it to staff.
+    sent = client.post("/api/ask", json={"question": question, "escalate": True}).get_json()
+    assert sent["ticket"] and sent["ticket"]["code"]
+    assert db.execute("select count(*) from tickets").fetchone()[0] == 1

@@ -14,7 +14,7 @@ from conftest import csrf_token, routes_of
 from service import annual_table
 from service.storage import connect
 
-UNANSWERABLE = "公租房的申请条件是什么？"
+UNANSWERABLE = "贵单位食堂今年的菜谱能公开吗？"
 
 
 def db_of(app):  # type: ignore[no-untyped-def]

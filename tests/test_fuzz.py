@@ -65,7 +65,7 @@ def test_api_survives_arbitrary_bodies(fuzz_app, raw: bytes) -> None:
 def test_stored_html_is_never_executed_in_any_page(fuzz_app) -> None:
     """A script a citizen typed, escalated into a ticket, shows as text on staff and citizen pages."""
     client = fuzz_app.test_client()
-    payload = "<script>alert('x')</script><img src=x onerror=alert(1)>怎么申请公租房"
+    payload = "<script>alert('x')</script><img src=x onerror=alert(1)>贵单位食堂的菜谱能公开吗"
     reply = client.post("/api/ask", json={"question": payload}).get_json()
     assert reply["status"] == "escalated"
     from conftest import AuthActions

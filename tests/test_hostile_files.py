@@ -378,7 +378,7 @@ def _escalate_during(app, monkeypatch, parser: str) -> dict[str, Any]:  # type: 
 
     def slow_parse(*args: Any, **kwargs: Any) -> Any:
         def citizen() -> None:
-            response = app.test_client().post("/api/ask", json={"question": "请问第7号公租房怎么申请"})
+            response = app.test_client().post("/api/ask", json={"question": "请问第7号食堂的菜谱能公开吗"})
             seen["status"], seen["body"] = response.status_code, response.get_json()
 
         thread = threading.Thread(target=citizen)

@@ -50,7 +50,7 @@ LOAD_DEADLINE = 1200.0  # the whole load run, as a bound, not an expectation
 
 def question(n: int) -> str:
     """A distinct question outside the desk's knowledge: it escalates to a ticket."""
-    return f"请问第{n}号公租房怎么申请"
+    return f"请问第{n}号食堂的菜谱能公开吗"
 
 
 # -- the server -----------------------------------------------------------------------

@@ -244,7 +244,7 @@ def test_a_flood_of_escalations_from_one_address_stops_opening_tickets(tmp_path)
 
     app = make_app(tmp_path, RATELIMIT_ENABLED=True, RATE_LIMIT_EXEMPT_LOOPBACK=False, RATE_LIMIT_TICKETS="2 per hour")
     client = app.test_client()
-    questions = ["请问贵单位食堂今年的菜谱能公开吗", "你们大楼的停车位怎么预约", "机关幼儿园招生简章在哪看"]
+    questions = ["请问贵单位食堂今年的菜谱能公开吗", "贵单位大楼的开放日是哪天", "第3号食堂的菜谱能公开吗"]
     replies = [client.post("/api/ask", json={"question": q}).get_json() for q in questions]
     assert [r["status"] for r in replies] == ["escalated"] * 3
     assert replies[0]["ticket"] and replies[1]["ticket"]

@@ -12,7 +12,7 @@ from conftest import csrf_token
 from service import tickets
 from service.storage import connect
 
-UNANSWERABLE = "公租房的申请条件是什么？"
+UNANSWERABLE = "贵单位食堂今年的菜谱能公开吗？"
 
 
 def escalate(client, question: str = UNANSWERABLE, session: str = "citizen-1") -> dict:  # type: ignore[no-untyped-def]

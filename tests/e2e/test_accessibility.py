@@ -82,7 +82,7 @@ def test_a_conversation_and_its_ticket_lookup_have_no_serious_axe_violations(liv
     ask(page, "答复期限是多久")
     ask(page, "申请")
     ask(page, "2021年收到多少申请")
-    escalated = ask(page, "社保卡丢了怎么补办")
+    escalated = ask(page, "贵单位食堂的菜谱能公开吗")
     expect(escalated).to_have_attribute("data-status", "escalated")
     escalated.locator("details.ticket-contact summary").click()  # the contact form, opened
     escalated.get_by_role("button", name="提交联系方式").click()  # and its error message
@@ -146,7 +146,7 @@ def test_a_conversation_causes_no_csp_violations(live_server, new_context) -> No
     ask(page, "答复期限是多久")
     click_for_answer(page, ask(page, "申请").locator("button.suggestion").first)
     ask(page, "2021年收到多少申请")
-    escalated = ask(page, "医保报销比例是多少")
+    escalated = ask(page, "贵单位食堂的菜谱能公开吗")
     expect(escalated).to_have_attribute("data-status", "escalated")
     escalated.locator("details.ticket-contact summary").click()
     page.locator("#font-toggle").click()

@@ -37,7 +37,7 @@ def test_citizen_asks_clarifies_escalates_and_reads_the_staff_reply(live_server,
     expect(chosen.locator(".source")).to_be_visible()
 
     # Out of scope: a ticket code and a query password to look the reply up with.
-    escalated = ask(citizen, "怎么申请公租房")
+    escalated = ask(citizen, "贵单位食堂的菜谱能公开吗")
     expect(escalated).to_have_attribute("data-status", "escalated")
     ticket = escalated.get_by_role("group", name="已为您登记，转人工办理")
     expect(ticket.locator(".ticket-code")).to_have_text(re.compile(r"^GK[0-9A-Z]{10}$"))
@@ -51,7 +51,7 @@ def test_citizen_asks_clarifies_escalates_and_reads_the_staff_reply(live_server,
     login(reviewer, live_server, "rev")
     reviewer.goto(live_server("/staff/tickets"))
     row = reviewer.locator("table.ticket-table tr", has=reviewer.get_by_role("link", name=code))
-    expect(row).to_contain_text("怎么申请公租房")
+    expect(row).to_contain_text("贵单位食堂的菜谱能公开吗")
     row.get_by_role("link", name=code).click()
     expect(reviewer.get_by_role("heading", level=1)).to_contain_text(code)
     reviewer.get_by_label(re.compile("^答复内容")).fill(REPLY)
@@ -68,7 +68,7 @@ def test_citizen_asks_clarifies_escalates_and_reads_the_staff_reply(live_server,
     result = citizen.locator(".lookup-result")
     expect(result.locator(".ticket-code")).to_have_text(code)
     expect(result.locator(".lookup-status")).to_have_text("已答复")
-    expect(result.locator(".lookup-question")).to_have_text("怎么申请公租房")
+    expect(result.locator(".lookup-question")).to_have_text("贵单位食堂的菜谱能公开吗")
     expect(result.locator(".reply-text")).to_have_text(REPLY)
     # Nothing about who answered, and no contact details, reach the citizen's page.
     expect(result).not_to_contain_text("rev")
@@ -85,3 +85,15 @@ def test_a_figure_answer_links_to_its_table_in_the_report(live_server, page) -> 
     page.wait_for_url(live_server("/reports/1#table-3"))
     expect(page.locator("#table-3")).to_be_visible()
     expect(page.locator("#table-3 caption")).to_contain_text("表三")
+
+
+def test_another_bodys_business_is_referred_and_can_still_go_to_staff(live_server, new_context) -> None:
+    citizen = new_context(viewport={"width": 1280, "height": 900}).new_page()
+    citizen.goto(live_server("/"))
+    referred = ask(citizen, "怎么申请公租房")
+    expect(referred).to_have_attribute("data-kind", "referral")
+    expect(referred.locator(".text")).to_contain_text("住房和城乡建设部门")
+    expect(referred.locator(".text")).to_contain_text("12345")
+    expect(referred.locator(".ticket-code")).to_have_count(0)  # no ticket a reviewer could only forward
+    sent = click_for_answer(citizen, referred.get_by_role("button", name="仍然提交给工作人员"))
+    expect(sent.locator(".ticket-code")).to_have_text(re.compile(r"^GK[0-9A-Z]{10}$"))
