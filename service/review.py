@@ -28,6 +28,7 @@ from .auth import role_required
 from .db import get_db
 from .deadlines import (MAX_EXTENSION_DAYS, SUPPLEMENT_NOTICE_DAYS, CalendarRangeError, DeadlineError,
                         WorkCalendar)
+from .feedback import RATINGS
 from .reports import TABLE3_COLS, TABLE3_ROWS
 from .tickets import FAQ_CATEGORIES, STATUSES, TicketError
 from .storage import immediate
@@ -186,6 +187,7 @@ def _page(ticket_id: int, error: str | None = None, form: dict[str, Any] | None 
     is_application = ticket["kind"] == "application" and bool(ticket["received_on"])
     return render_template(
         "staff/ticket.html", ticket=ticket, error=error, form=form or {},
+        satisfaction=RATINGS.get(ticket.get("satisfaction") or "", ticket.get("satisfaction")),
         history=tickets.session_history(db, ticket), candidates=tickets.resolve_candidates(db, ticket["candidates"]),
         similar=similar, similar_total=similar_total, events=events,
         event_total=tickets.event_count(db, ticket_id) if len(events) >= tickets.EVENTS_SHOWN else len(events),

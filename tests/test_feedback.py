@@ -361,3 +361,17 @@ def test_the_migration_keeps_the_questions_already_logged(tmp_path) -> None:
     assert db.execute("select question, ask_token from asks").fetchall() == [("旧问题", None)]
     assert db.execute("select satisfaction from tickets").fetchall() == []
     assert "feedback" in db.table_names()
+
+
+def test_reviewers_see_the_citizens_rating_on_the_ticket_page(app, client, auth) -> None:
+    from service.feedback import rate_reply
+
+    body = client.post("/api/ask", json={"question": UNANSWERABLE}).get_json()
+    db = connect(app.config["DATABASE"])
+    ticket_id = db.execute("select id from tickets where code = ?", [body["ticket"]["code"]]).fetchone()[0]
+    db.execute("update tickets set status = 'answered', reply = '菜谱不属于政府信息。', "
+               "replied_at = '2026-11-01T08:00:00+00:00' where id = ?", [ticket_id])
+    auth.login("rater-rev", "reviewer")
+    assert "群众评价：尚未评价" in client.get(f"/staff/tickets/{ticket_id}").get_data(as_text=True)
+    rate_reply(db, ticket_id, "mostly")
+    assert "群众评价：基本满意" in client.get(f"/staff/tickets/{ticket_id}").get_data(as_text=True)
