@@ -119,21 +119,11 @@ def restore(source: str | Path, target: str | Path) -> None:
             dst.execute("insert into meta (key, value) values ('kb_version', ?) "
                         "on conflict(key) do update set value = max(cast(value as integer), ?) + 1",
                         [str(before + 1), before])
-            # A new epoch: rows a worker buffered before the restore (the question log) must
-            # not be written against ids the restored database gives to other rows.
-            dst.execute("insert into meta (key, value) values ('db_epoch', ?) "
-                        "on conflict(key) do update set value = excluded.value", [secrets.token_hex(8)])
             dst.commit()
         finally:
             dst.close()
     finally:
         src.close()
-
-
-def db_epoch(db: sqlite_utils.Database) -> str:
-    """The database's epoch: changes only when a backup is restored over it."""
-    row = db.execute("select value from meta where key = 'db_epoch'").fetchone()
-    return row[0] if row else ""
 
 
 def purge_contacts(db: sqlite_utils.Database, cutoff: str) -> tuple[int, bool]:
