@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from service import applications, review, tickets  # noqa: E402
+from service import applications, tickets  # noqa: E402
+from service.views import staff_review as review  # noqa: E402
 from service.migrations import MIGRATIONS, apply_migrations  # noqa: E402
 from service.storage import connect, immediate  # noqa: E402
 from test_queue_scale import _OLD_GROUP, _OLD_GROUPS  # noqa: E402  (the old queries, kept word for word)

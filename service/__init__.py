@@ -73,9 +73,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from flask_wtf.csrf import CSRFProtect
 
-    from . import admin, auth, chat, cli, curate, db, errors, public_reports, review, security
-    from .views import public_faq
-    from .views import staff_analytics
+    from . import cli, db, errors, security
+    from .views import (citizen_chat as chat, public_faq, public_reports, staff_admin as admin,
+                        staff_analytics, staff_auth as auth, staff_curate as curate, staff_review as review)
 
     security.init_app(app)  # first, so rate limits apply before anything else is checked
     csrf = CSRFProtect(app)

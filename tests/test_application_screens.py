@@ -482,7 +482,7 @@ def test_application_pages_have_no_inline_script_or_style_and_every_form_its_tok
 def test_a_change_and_its_audit_row_commit_together(app, citizen, reviewer, monkeypatch) -> None:
     import sqlite3
 
-    from service import review
+    from service.views import staff_review as review
 
     t = new_ticket(citizen, "audit-atomic")
 

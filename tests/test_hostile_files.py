@@ -371,7 +371,7 @@ def _escalate_during(app, monkeypatch, parser: str) -> dict[str, Any]:  # type: 
     """Patch the view's parser so that, mid-parse, a citizen asks a question that opens a
     ticket; wait for the reply before the parse returns. Inside a write transaction the
     citizen would wait for the lock and fail after the 10 s busy timeout."""
-    from service import curate
+    from service.views import staff_curate as curate
 
     real = getattr(curate, parser)
     seen: dict[str, Any] = {}

@@ -22,7 +22,7 @@ def escalate(client, question: str = "请问贵单位食堂今年的菜谱能公
 
 
 def check(app, ticket) -> bool:  # type: ignore[no-untyped-def]
-    from service.chat import ticket_keys
+    from service.views.citizen_chat import ticket_keys
     from service.tickets import TicketError, citizen_ticket
 
     with app.app_context():

@@ -7,7 +7,7 @@ import re
 import pytest
 from bs4 import BeautifulSoup
 
-from service.public_reports import (
+from service.report_pages import (
     TABLE2_COL_ORDER, chart_svg, narrative, outcomes, share_sentence, table3, text_width, wrap,
 )
 from service.reports import TABLE2_COLS

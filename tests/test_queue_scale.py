@@ -14,7 +14,8 @@ from datetime import date
 
 import pytest
 
-from service import applications, review, storage, tickets
+from service import applications, storage, tickets
+from service.views import staff_review as review
 from service.deadlines import WorkCalendar
 from service.migrations import MIGRATIONS, apply_migrations
 from service.storage import connect

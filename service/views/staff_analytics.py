@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, render_template, request
 
 from .. import analytics
-from ..auth import role_required
+from .staff_auth import role_required
 from ..db import get_db
 from ..faq import csv_guard
 from ..tickets import display_time

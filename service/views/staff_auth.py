@@ -10,10 +10,10 @@ from flask import (Blueprint, Flask, abort, flash, g, jsonify, redirect, render_
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
-from .accounts import (ROLE_NAMES, ROLES, AccountError, audit, authenticate, change_password, create_user,
+from ..accounts import (ROLE_NAMES, ROLES, AccountError, audit, authenticate, change_password, create_user,
                        end_session, session_user, start_session, unlock)
-from .db import get_db, with_database
-from .security import limiter, login_limit
+from ..db import get_db, with_database
+from ..security import limiter, login_limit
 
 bp = Blueprint("auth", __name__, url_prefix="/staff")
 

@@ -9,14 +9,14 @@ from pathlib import Path
 from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, render_template,
                    request, url_for)
 
-from . import faq, uploads
-from .accounts import audit
-from .auth import role_required
-from .db import get_db, get_desk
-from .knowledge import report_summary, save_report
-from .reports import Report, ReportFormatError
-from .storage import immediate
-from .text import is_number
+from .. import faq, uploads
+from ..accounts import audit
+from .staff_auth import role_required
+from ..db import get_db, get_desk
+from ..knowledge import report_summary, save_report
+from ..reports import Report, ReportFormatError
+from ..storage import immediate
+from ..text import is_number
 
 bp = Blueprint("curate", __name__, url_prefix="/staff")
 

@@ -5,11 +5,11 @@ import json
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
-from .accounts import (ROLES, AccountError, audit, create_user, end_session, end_user_sessions, live_sessions,
+from ..accounts import (ROLES, AccountError, audit, create_user, end_session, end_user_sessions, live_sessions,
                        reset_password, set_account, unlock)
-from .auth import role_required
-from .db import get_db
-from .storage import immediate
+from .staff_auth import role_required
+from ..db import get_db
+from ..storage import immediate
 
 bp = Blueprint("admin", __name__, url_prefix="/staff/admin")
 PAGE = 50

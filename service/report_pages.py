@@ -4,8 +4,8 @@ A report page shows the three statistics tables in the national layout (as acces
 HTML tables), a bar chart of how applications were handled (inline SVG built here, so
 the page needs no script) and the narrative passages grouped by section.
 
-The shaping functions below take plain values and return plain records; the two views
-only read the database, call them and render.
+The shaping functions here take plain values and return plain records, with no Flask;
+the two views in ``service/views/public_reports.py`` read the database, call them and render.
 """
 from __future__ import annotations
 
@@ -17,16 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 import sqlite_utils
-from flask import Blueprint, abort, current_app, render_template
 from markupsafe import Markup
 
-from .db import get_db
 from .reports import (
     TABLE2_COLS, TABLE2_ROWS, TABLE3_COLS, TABLE3_GROUPS, TABLE3_ORG_COLS, TABLE3_ROWS,
     TABLE4_COLS, TABLE4_ROWS, TABLE_SECTIONS,
 )
-
-bp = Blueprint("reports", __name__)
 
 #: (table, row_key, col_key) -> value
 Values = Mapping[tuple[str, str, str], float]
@@ -576,26 +572,3 @@ def load_report(db: sqlite_utils.Database, report_id: int) -> dict[str, Any] | N
         "share": share_sentence(outcome) if outcome else None,
         "narrative": narrative(passages),
     }
-
-
-# --------------------------------------------------------------------------- views
-
-
-def _site() -> dict[str, str]:
-    return {"agency": current_app.config["HOME_AGENCY"], "product": current_app.config["PRODUCT_NAME"]}
-
-
-@bp.get("/reports")
-def index():  # type: ignore[no-untyped-def]
-    """The list of annual reports held."""
-    groups = list_reports(get_db(), current_app.config["HOME_AGENCY"])
-    return render_template("reports.html", groups=groups, **_site())
-
-
-@bp.get("/reports/<int:report_id>")
-def show(report_id: int):  # type: ignore[no-untyped-def]
-    """One report: its tables, the outcomes chart and its narrative."""
-    report = load_report(get_db(), report_id)
-    if report is None:
-        abort(404)
-    return render_template("report.html", report=report, **_site())

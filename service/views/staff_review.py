@@ -21,18 +21,18 @@ import sqlite_utils
 from flask import (Blueprint, Response, current_app, flash, g, redirect, render_template, request,
                    url_for)
 
-from . import annual_table, applications, faq, tickets
-from .accounts import audit
-from .applications import APPLICANT_TYPES, CHANNELS, OUTCOMES, PAUSE_KINDS, ApplicationError
-from .auth import role_required
-from .db import get_db
-from .deadlines import (MAX_EXTENSION_DAYS, SUPPLEMENT_NOTICE_DAYS, CalendarRangeError, DeadlineError,
+from .. import annual_table, applications, faq, tickets
+from ..accounts import audit
+from ..applications import APPLICANT_TYPES, CHANNELS, OUTCOMES, PAUSE_KINDS, ApplicationError
+from .staff_auth import role_required
+from ..db import get_db
+from ..deadlines import (MAX_EXTENSION_DAYS, SUPPLEMENT_NOTICE_DAYS, CalendarRangeError, DeadlineError,
                         WorkCalendar)
-from .feedback import RATINGS
-from .reports import TABLE3_COLS, TABLE3_ROWS
-from .tickets import FAQ_CATEGORIES, STATUSES, TicketError
-from .storage import immediate
-from .text import is_number
+from ..feedback import RATINGS
+from ..reports import TABLE3_COLS, TABLE3_ROWS
+from ..tickets import FAQ_CATEGORIES, STATUSES, TicketError
+from ..storage import immediate
+from ..text import is_number
 
 bp = Blueprint("review", __name__, url_prefix="/staff")
 bp.add_app_template_filter(tickets.display_time, "local_time")

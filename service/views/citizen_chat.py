@@ -16,14 +16,14 @@ from typing import Any
 import sqlite_utils
 from flask import Blueprint, current_app, jsonify, make_response, render_template, request
 
-from . import applications, feedback
-from .db import get_db, get_desk
-from .deadlines import CalendarRangeError, DeadlineError, WorkCalendar
-from .errors import ApiError
-from .privacy import mask_personal
-from .replies import Reply
-from .security import ask_limit, limiter, lookup_limit, may_open_ticket
-from .tickets import (CITIZEN_STATUSES, TicketError, citizen_ticket, clean_code, clean_contact,
+from .. import applications, feedback
+from ..db import get_db, get_desk
+from ..deadlines import CalendarRangeError, DeadlineError, WorkCalendar
+from ..errors import ApiError
+from ..privacy import mask_personal
+from ..replies import Reply
+from ..security import ask_limit, limiter, lookup_limit, may_open_ticket
+from ..tickets import (CITIZEN_STATUSES, TicketError, citizen_ticket, clean_code, clean_contact,
                       display_time, last_figure_ref, log_ask, open_ticket, remember_figure,
                       save_contact)
 
@@ -59,7 +59,7 @@ def _examples() -> list[str]:
 @bp.get("/api/openapi.json")
 def openapi():  # type: ignore[no-untyped-def]
     """The OpenAPI description of the public API."""
-    spec = (Path(__file__).parent / "openapi.json").read_bytes()
+    spec = (Path(__file__).parent.parent / "openapi.json").read_bytes()
     return current_app.response_class(spec, mimetype="application/json")
 
 
@@ -144,7 +144,7 @@ def ask():  # type: ignore[no-untyped-def]
     if requested:
         reply = _handed_over(reply)
     body = reply.public()
-    from .related import for_desk  # the public knowledge base's related entries (您可能还想了解)
+    from ..related import for_desk  # the public knowledge base's related entries (您可能还想了解)
 
     body["related"] = (for_desk(desk).questions(reply.entry_id)
                        if reply.status == "answered" and reply.kind == "faq" and reply.entry_id is not None else [])
