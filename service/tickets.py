@@ -112,6 +112,17 @@ def new_code() -> str:
     return CODE_PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(10))
 
 
+def display_code(code: str | None) -> str:
+    """A ticket code as people read it aloud or copy it: groups of four (GK7Q-3M9X-A2RT).
+
+    The stored form has no dashes; :func:`clean_code` accepts either.
+    """
+    text = code or ""
+    if not _CODE_RE.match(text):
+        return text
+    return "-".join(text[i:i + 4] for i in range(0, len(text), 4))
+
+
 def new_password() -> str:
     """A short query password a citizen can type on a phone: six random digits."""
     return "".join(secrets.choice("0123456789") for _ in range(PASSWORD_DIGITS))
