@@ -75,7 +75,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from . import cli, db, errors, security
     from .views import (citizen_chat as chat, public_faq, public_reports, staff_admin as admin,
-                        staff_analytics, staff_auth as auth, staff_curate as curate, staff_review as review)
+                        staff_analytics, staff_auth as auth, staff_curate as curate, staff_inbox,
+                        staff_review as review)
 
     security.init_app(app)  # first, so rate limits apply before anything else is checked
     csrf = CSRFProtect(app)
@@ -83,6 +84,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # one (--db): preparing the default here would silently create a second database.
     db.init_app(app, lazily=test_config is None and os.environ.get("FLASK_RUN_FROM_CLI") == "true")
     errors.init_app(app)
+    from .tickets import display_code
+    app.add_template_filter(display_code, "ticket_code")  # GK7Q-3M9X-A2RT on every page
     cli.init_app(app)
     auth.init_app(app)
     app.register_blueprint(chat.bp)
@@ -96,6 +99,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(public_faq.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(staff_analytics.bp)
+    app.register_blueprint(staff_inbox.bp)
     atexit.register(_flush_log_at_exit, app.config["DATABASE"])
 
     @app.get("/healthz")

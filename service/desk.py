@@ -265,6 +265,10 @@ class Desk(Conversation, FigureAnswers):
         with self._cache_lock:
             self._cache.clear()
 
+    def tokens(self, text: str) -> list[str]:
+        """The words of a text as the matcher reads them (normalised, rewritten, segmented)."""
+        return self._tokens(text)
+
     def _tokens(self, text: str) -> list[str]:
         return self.pipeline.tokens(self.pipeline.normalise(text, pinyin=False))
 

@@ -284,6 +284,28 @@ def _ask_rollups(db: sqlite_utils.Database) -> None:
                "where replied_at is not null")
 
 
+@migration("0013_inbox")
+def _inbox(db: sqlite_utils.Database) -> None:
+    # The curators' inbox (service/inbox.py) reads the period's missed questions by date.
+    db.execute("create index asks_missed on asks (created) where status in ('escalated', 'clarify')")
+    # A citizen's pick of a "did you mean" suggestion: one per answer, keyed like feedback
+    # by the answer's token (its question may not be logged yet: the log is batched).
+    db.execute("create table suggestion_picks (ask_token text primary key, entry_id integer not null, "
+               "created text not null)")
+    db.execute("create index suggestion_picks_created on suggestion_picks (created)")
+    # A curator's word on a suggested pair (question, entry): accepted or rejected, once.
+    db.execute("create table suggestion_decisions (normalised text not null, entry_id integer not null, "
+               "decision text not null, username text, decided_at text not null, "
+               "primary key (normalised, entry_id)) without rowid")
+    # Missed questions a curator dealt with: added as a phrasing, drafted, or dismissed.
+    db.execute("create table inbox_marks (normalised text primary key, action text not null, "
+               "entry_id integer, username text, marked_at text not null)")
+    # What each accepted phrasing did to the answered share (replayed before and after).
+    db.execute("create table inbox_changes (id integer primary key, at text not null, username text, "
+               "action text not null, entry_id integer, question text, total integer not null, "
+               "replayed integer not null, answered_before integer not null, answered_after integer not null)")
+
+
 def apply_migrations(db: sqlite_utils.Database) -> list[str]:
     """Apply the migrations not yet recorded; return the names applied now."""
     applied_now: list[str] = []

@@ -898,7 +898,7 @@ def reply(db: sqlite_utils.Database, ticket_id: int, user: dict[str, Any], text:
         stamp = now()
         for i in [ticket_id, *together]:
             assigned = db.execute("select assigned_to from tickets where id = ?", [i]).fetchone()[0]
-            note = f"（与工单 {ticket['code']} 一并答复）\n" if i != ticket_id else ""
+            note = f"（与工单 {display_code(ticket['code'])} 一并答复）\n" if i != ticket_id else ""
             _update(db, user, "reply", i, {
                 "reply": text, "replied_at": stamp, "replied_by": user["id"], "status": "answered",
                 "assigned_to": assigned or user["id"], "closed_at": None}, note + text)

@@ -184,7 +184,7 @@ def test_feedback_counts_before_the_question_log_is_written(tmp_path) -> None:
 def test_asking_for_a_person_opens_a_ticket_for_an_answered_question(app, client) -> None:
     assert ask(client, session="hand")["status"] == "answered"
     body = ask(client, session="hand", escalate=True)
-    assert body["status"] == "escalated" and body["ticket"]["code"] in body["answer"]
+    assert body["status"] == "escalated" and tickets.display_code(body["ticket"]["code"]) in body["answer"]
     assert "已按您的要求转交工作人员" in body["answer"]
     assert re.fullmatch(r"\d{6}", body["ticket"]["password"])
     assert body["entry_id"] is None and body["source"] is None and body["ask_id"]

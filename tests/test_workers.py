@@ -84,6 +84,62 @@ def test_a_saved_change_is_answered_by_every_worker(server) -> None:
                for replies in after.values() for r in replies), after
 
 
+def _post_json(port: int, body: dict) -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/ask", json.dumps(body).encode(),
+                                     {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_a_suggestion_accepted_in_the_inbox_is_answered_by_every_worker(server) -> None:
+    """A citizen picks a "did you mean" suggestion; a curator accepts the pairing in the
+    inbox, over HTTP; from then on every worker answers those words with that entry."""
+    import http.cookiejar
+    import re
+    import urllib.parse
+
+    from service.accounts import create_user
+
+    port, path = server
+    question = "复议怎么申请"
+    before = _from_every_worker(port, question)
+    assert all(r["status"] == "clarify" for replies in before.values() for r in replies)
+    reply = _post_json(port, {"question": question, "session": "w1"})
+    [chosen] = [s for s in reply["suggestions"] if "行政复议" in s["question"]]
+    _post_json(port, {"question": chosen["question"], "session": "w1", "pick": chosen["pick"]})
+    # The question log is written in batches (within a second): wait until the pick's question is in it.
+    db = connect(path)
+    for _ in range(100):
+        if db.execute("select count(*) from suggestion_picks p join asks a on a.ask_token = p.ask_token").fetchone()[0]:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the pick's question was never logged")
+
+    create_user(db, "curator1", "correct-horse-42", "curator")
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    base = f"http://127.0.0.1:{port}"
+
+    def page(url: str, form: dict | None = None) -> str:
+        data = urllib.parse.urlencode(form, doseq=True).encode() if form is not None else None
+        with browser.open(base + url, data, timeout=10) as response:
+            return response.read().decode()
+
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page("/staff/login")).group(1)
+    page("/staff/login", {"username": "curator1", "password": "correct-horse-42", "csrf_token": token})
+    inbox = page("/staff/inbox")
+    section = inbox[inbox.index("群众选择的建议问法"):inbox.index("未能答好的问题")]
+    key = re.search(r'name="key" value="([^"]+)"', section).group(1)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', section).group(1)
+    done = page("/staff/inbox/suggestions", {"key": key, "entry_id": chosen["id"], "question": question,
+                                             "decision": "accepted", "csrf_token": token})
+    assert "已采纳" in done
+    after = _from_every_worker(port, question)
+    assert len(after) == 2
+    assert all(r["status"] == "answered" and r["entry_id"] == chosen["id"]
+               for replies in after.values() for r in replies), after
+
+
 def test_the_server_does_not_name_itself_and_its_own_errors_are_chinese(server) -> None:
     port, _path = server
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:

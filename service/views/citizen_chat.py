@@ -16,14 +16,14 @@ from typing import Any
 import sqlite_utils
 from flask import Blueprint, current_app, jsonify, make_response, render_template, request
 
-from .. import applications, feedback
+from .. import applications, feedback, inbox
 from ..db import get_db, get_desk
 from ..deadlines import CalendarRangeError, DeadlineError, WorkCalendar
 from ..errors import ApiError
 from ..privacy import mask_personal
 from ..replies import Reply
 from ..security import ask_limit, limiter, lookup_limit, may_open_ticket
-from ..tickets import (CITIZEN_STATUSES, TicketError, citizen_ticket, clean_code, clean_contact,
+from ..tickets import (CITIZEN_STATUSES, TicketError, citizen_ticket, clean_code, clean_contact, display_code,
                       display_time, last_figure_ref, log_ask, open_ticket, remember_figure,
                       save_contact)
 
@@ -100,6 +100,27 @@ def _read_question() -> tuple[str, str | None]:
     return question.strip(), session
 
 
+def _record_pick(db: sqlite_utils.Database) -> None:
+    """The ``pick`` of an ask: the citizen clicked one of the "did you mean" suggestions of
+    an earlier answer; the pairing goes to the curators' inbox as a suggested phrasing."""
+    data: Any = request.get_json(silent=True)
+    pick = data.get("pick") if isinstance(data, dict) else None
+    if pick is None:
+        return
+    try:
+        token, entry_id = inbox.read_pick(pick, ticket_keys())
+    except inbox.InboxError as exc:
+        raise ApiError(exc.message, exc.status) from exc
+    inbox.record_pick(db, token, entry_id)
+
+
+def _with_picks(suggestions: list[dict[str, Any]], token: str) -> list[dict[str, Any]]:
+    """The suggestions of a clarify reply, each FAQ entry with its signed ``pick``."""
+    keys = ticket_keys()
+    return [dict(s, pick=inbox.pick_token(token, s["id"], keys)) if isinstance(s.get("id"), int) else dict(s)
+            for s in suggestions]
+
+
 def _wants_a_person() -> bool:
     """The ``escalate`` flag of an ask: the citizen found the answer no help and asks for a
     ticket (the chat's 转人工办理 under 没用)."""
@@ -135,6 +156,7 @@ def ask():  # type: ignore[no-untyped-def]
     question, session = _read_question()
     requested = _wants_a_person()
     db = get_db()
+    _record_pick(db)
     desk = get_desk()
     previous = last_figure_ref(db, session) if session else None
     reply = desk.ask(question, desk.context_from_ref(previous) if previous else None)
@@ -150,6 +172,8 @@ def ask():  # type: ignore[no-untyped-def]
                        if reply.status == "answered" and reply.kind == "faq" and reply.entry_id is not None else [])
     body["ticket"] = None
     token, body["ask_id"] = feedback.issue(ticket_keys())
+    if reply.status == "clarify":
+        body["suggestions"] = _with_picks(body["suggestions"], token)
     ticket_id = ticket_code = None
     if reply.kind == "referral":
         pass  # the answer says whose business it is and where to go; no ticket
@@ -165,15 +189,15 @@ def ask():  # type: ignore[no-untyped-def]
         if ticket["reused"]:
             body["ticket"] = {"code": ticket["code"], "reused": True,
                               "note": "此前获得的查询密码仍然有效，请凭编号和该密码查询办理情况。"}
-            body["answer"] = (f"这个问题您刚才已经提交过（工单编号 {ticket['code']}），工作人员会尽快跟进答复，"
+            body["answer"] = (f"这个问题您刚才已经提交过（工单编号 {display_code(ticket['code'])}），工作人员会尽快跟进答复，"
                               "请凭编号和此前获得的查询密码查询办理情况。")
         elif requested:
             body["ticket"] = {"code": ticket["code"], "password": ticket["password"]}
-            body["answer"] = (f"已按您的要求转交工作人员，并为您生成工单（编号 {ticket['code']}），"
+            body["answer"] = (f"已按您的要求转交工作人员，并为您生成工单（工单编号 {display_code(ticket['code'])}），"
                               "工作人员会尽快跟进答复，请保存好工单编号和查询密码以便查询。")
         else:
             body["ticket"] = {"code": ticket["code"], "password": ticket["password"]}
-            body["answer"] = (f"抱歉，这个问题暂时无法自动解答。已为您生成工单（编号 {ticket['code']}），"
+            body["answer"] = (f"抱歉，这个问题暂时无法自动解答。已为您生成工单（工单编号 {display_code(ticket['code'])}），"
                               "工作人员会尽快跟进答复，请保存好工单编号和查询密码以便查询。")
     latency_ms = (time.perf_counter() - started) * 1000
     if session and reply.ref and reply.ref.startswith(("fact:", "decline:", "faq:")):

@@ -9,7 +9,7 @@ from pathlib import Path
 from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, render_template,
                    request, url_for)
 
-from .. import faq, uploads
+from .. import faq, inbox, uploads
 from ..accounts import audit
 from .staff_auth import role_required
 from ..db import get_db, get_desk
@@ -179,10 +179,18 @@ def faq_create():  # type: ignore[no-untyped-def]
     """Create an entry; alternates are added on its page afterwards."""
     if request.method == "GET":
         return _entry_page({"status": "draft"})
+    # A draft started from the curators' inbox carries the missed questions it answers.
+    try:
+        inbox_keys = inbox.clean_keys(request.form.getlist("inbox_key")) if request.form.getlist("inbox_key") else []
+    except inbox.InboxError:
+        inbox_keys = []
     try:
         entry_id = faq.create_entry(get_db(), g.user, request.form)
     except faq.InvalidEntry as exc:
-        return _entry_page(request.form.to_dict(), 400, errors=exc.errors)
+        return _entry_page(request.form.to_dict(), 400, errors=exc.errors, inbox_keys=inbox_keys)
+    if inbox_keys:
+        with immediate(get_db()):
+            inbox.mark(get_db(), inbox_keys, "draft", g.user, entry_id)
     flash("已创建条目。状态为“发布”的条目即时生效；可以继续添加相似问法。")
     return redirect(url_for("curate.faq_update", entry_id=entry_id))
 
