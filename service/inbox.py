@@ -92,17 +92,18 @@ def pick_token(token: str, entry_id: int, keys: Sequence[str | bytes]) -> str:
 
 
 def read_pick(pick: Any, keys: Sequence[str | bytes]) -> tuple[str, int]:
-    """``(token, entry_id)`` of a ``pick`` signed with any of ``keys``; :class:`InboxError`
-    (400) for anything else."""
+    """``(token, entry_id)`` of a ``pick`` signed with any of ``keys``; :class:`InboxError`:
+    400 for a malformed pick, 404 for one this service did not issue (like an unknown
+    ``ask_id`` of feedback)."""
     match = _PICK_RE.match(pick) if isinstance(pick, str) and len(pick) <= 64 else None
     if not match:
-        raise InboxError("所选的建议问题无效，请重新提问。")
+        raise InboxError("所选的建议问题格式不正确，请直接输入您的问题。")
     token, entry, given = match.group(1), int(match.group(2)), match.group(3)
     ok = False
     for key in keys:
         ok |= hmac.compare_digest(given, _pick_signature(token, entry, key))
     if not ok:
-        raise InboxError("所选的建议问题无效，请重新提问。")
+        raise InboxError("找不到您所选的建议问题，请直接输入您的问题。", 404)
     return token, entry
 
 
