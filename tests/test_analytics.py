@@ -328,3 +328,19 @@ def test_chart_columns_are_scaled_to_round_ticks(largest: int, ticks: list[str])
         assert sum(p["height"] for p in column["parts"]) == pytest.approx(tall, abs=0.02)
         for lower, upper in zip(column["parts"], column["parts"][1:]):
             assert upper["y"] + upper["height"] == pytest.approx(lower["y"], abs=0.02)
+
+
+def test_the_roll_up_command_builds_the_daily_tables_ahead_of_the_page(tmp_path) -> None:
+    app = make_app(tmp_path)
+    db = connect(app.config["DATABASE"])
+    _log(db, LOG)
+    db.execute("insert into feedback (ask_token, helpful, created) values ('a1', 1, '2026-05-01T00:00:00+00:00')")
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["roll-up"])
+    assert result.exit_code == 0, result.output
+    assert f"已汇总 {len(LOG)} 条提问记录、1 条评价" in result.output
+    assert db.execute("select sum(n) from ask_daily").fetchone()[0] == len(LOG)
+    assert db.execute("select sum(helpful) from feedback_daily").fetchone()[0] == 1
+    again = runner.invoke(args=["roll-up"])
+    assert "已汇总 0 条提问记录、0 条评价" in again.output  # nothing counted twice
+    assert db.execute("select sum(n) from ask_daily").fetchone()[0] == len(LOG)
