@@ -39,21 +39,22 @@ from service.accounts import create_user  # noqa: E402
 from service.db import get_desk  # noqa: E402
 from service.storage import connect, immediate  # noqa: E402
 from service.tickets import _ASK_INSERT  # noqa: E402
-from synth import MATTERS, PLACES  # noqa: E402
+from synth import MATTERS, OFFICES, PLACES  # noqa: E402
 
 TODAY = date(2026, 11, 30)
 BEIJING = timezone(timedelta(hours=8))
 PASSWORD = "bench-Passw0rd-42"
 STATUSES = ["answered"] * 75 + ["clarify"] * 10 + ["escalated"] * 15
-WAYS = ["{p}{m}怎么办", "{m}去哪里办", "{p}的{m}要多久", "{m}收费吗", "办{m}要带什么", "{p}{m}能网上办吗",
-        "我想问问{m}的事", "{m}进度怎么查", "{p}{m}电话多少", "{m}被拒了怎么办"]
+WAYS = ["{p}{o}的{m}怎么办", "{m}去{p}{o}哪里办", "{p}{o}的{m}要多久", "{p}{m}收费吗{o}", "去{o}办{m}要带什么",
+        "{p}{o}{m}能网上办吗", "我想问问{p}{o}{m}的事", "{m}进度怎么查{p}{o}", "{p}{o}{m}电话多少", "{m}被{p}{o}拒了怎么办"]
 
 
 def wordings(n: int, rng: random.Random) -> list[str]:
-    """``n`` different missed questions."""
+    """``n`` different missed questions (at most the 288,000 combinations)."""
+    n = min(n, len(WAYS) * len(PLACES) * len(MATTERS) * len(OFFICES))
     out: set[str] = set()
     while len(out) < n:
-        out.add(rng.choice(WAYS).format(p=rng.choice(PLACES), m=rng.choice(MATTERS)))
+        out.add(rng.choice(WAYS).format(p=rng.choice(PLACES), o=rng.choice(OFFICES), m=rng.choice(MATTERS)))
     return sorted(out)
 
 

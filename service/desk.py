@@ -62,6 +62,10 @@ def _place_forms(agency: str) -> list[str]:
     return [a for a in agency_aliases(agency) if place and (a == place or place.startswith(a))]
 
 
+# Texts whose words Desk.tokens remembers (a few MB at most).
+TOKEN_CACHE_SIZE = 50_000
+
+
 @dataclass
 class Settings:
     """Decision thresholds and identity, from the app config."""
@@ -180,6 +184,7 @@ class Desk(Conversation, FigureAnswers):
         self._col_aliases = self._column_aliases()
         self._cache: OrderedDict[tuple[str, int], Reply] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._token_cache: dict[str, list[str]] = {}  # the curators' inbox groups thousands of texts
         freq = pipeline.tokenizer.FREQ
         # Segmentation runs without HMM: a token is a dictionary word or a single character.
         vectors = shared_vectors(keep=lambda w: len(w) == 1 or freq.get(w, 0) > 0)
@@ -266,8 +271,15 @@ class Desk(Conversation, FigureAnswers):
             self._cache.clear()
 
     def tokens(self, text: str) -> list[str]:
-        """The words of a text as the matcher reads them (normalised, rewritten, segmented)."""
-        return self._tokens(text)
+        """The words of a text as the matcher reads them (normalised, rewritten, segmented);
+        remembered for this knowledge version, as the inbox reads the same texts on each view."""
+        found = self._token_cache.get(text)
+        if found is None:
+            found = self._tokens(text)
+            if len(self._token_cache) >= TOKEN_CACHE_SIZE:
+                self._token_cache.clear()
+            self._token_cache[text] = found
+        return list(found)
 
     def _tokens(self, text: str) -> list[str]:
         return self.pipeline.tokens(self.pipeline.normalise(text, pinyin=False))
