@@ -28,7 +28,7 @@ from typing import Any, Iterable
 import sqlite_utils
 
 from .storage import immediate
-from .tickets import display_time
+from .tickets import display_code, display_time
 
 BEIJING = timezone(timedelta(hours=8))
 HIGH_WATER_KEY = "ask_daily_high_water"
@@ -305,7 +305,7 @@ def csv_sections(result: Report) -> list[tuple[str, list[str], list[list[Any]]]]
     feedback = [[r["day"], r["helpful"], r["unhelpful"]] for r in result.feedback_daily]
     entry_header = ["条目编号", "条目键", "问题", "分类", "命中次数", "有用", "没用"]
     never_hit = [[r["entry_id"], r["key"] or "", r["question"] or "", r["category"] or ""] for r in result.never_hit]
-    tickets = [[t["code"], t["question"] or "", TICKET_KINDS.get(t["kind"] or "", "未分类"),
+    tickets = [[display_code(t["code"]), t["question"] or "", TICKET_KINDS.get(t["kind"] or "", "未分类"),
                 display_time(t["created"]), display_time(t["replied_at"]), t["hours"]]
                for t in result.slowest_tickets]
     return [

@@ -7,11 +7,20 @@
  *   2. makes skip links move keyboard focus to their target;
  *   3. runs the chat when the page has #chat-form (index.html), with 有用 / 没用
  *      under each answer (POST /api/feedback) and, on 没用, the reasons and a
- *      way to hand the question to staff (POST /api/ask with escalate: true).
+ *      way to hand the question to staff (POST /api/ask with escalate: true);
+ *   4. keeps the conversation on this device (localStorage, CHAT_KEY): the
+ *      questions, the replies as data, the tickets issued (code and query
+ *      password) and the session id, re-rendered on reload without asking the
+ *      server again, until the citizen erases it (#chat-device);
+ *   5. shows each ticket as a slip (工单凭条) that can be printed on its own or
+ *      saved as a .txt file.
  *
  * Security: everything a citizen types or the server returns is inserted with
- * textContent / createElement — never innerHTML. Links from the server are
- * only used when they are same-origin paths ("/..."), see safePath().
+ * textContent / createElement — never innerHTML; what comes back from storage
+ * is treated the same way, and is re-validated (cleanReply) before use. Links
+ * from the server are only used when they are same-origin paths ("/..."), see
+ * safePath(). The query password goes into no URL and back to no server except
+ * the ticket's own contact endpoint, which it authenticates.
  */
 (function () {
   'use strict';
@@ -19,6 +28,12 @@
   var LARGE_TEXT_KEY = 'zwgk.largeText';
   var LARGE_TEXT_CLASS = 'large-text';
   var SESSION_KEY = 'zwgk.session';
+  // The kept conversation. A new layout gets a new key; an old one is ignored.
+  var CHAT_KEY = 'zwgk.chat.v1';
+  var CHAT_VERSION = 1;
+  var MAX_EXCHANGES = 50;          // question-and-reply pairs kept on the device
+  var MAX_STORED_CHARS = 300000;   // well inside the smallest localStorage quota (5 MB)
+  var LOOKUP_PATH = '/tickets';
   var DEFAULT_ENDPOINT = '/api/ask';
   var FEEDBACK_ENDPOINT = '/api/feedback';
   var REQUEST_TIMEOUT_MS = 30000;
@@ -34,13 +49,25 @@
     emptyAnswer: '暂未找到相关答复。',
     escalatedDefault: '您的问题已转交工作人员处理。',
     ticketTitle: '已为您登记，转人工办理',
-    ticketCode: '办理编号：',
-    ticketPassword: '查询密码：',
+    ticketCode: '工单编号',
+    ticketPassword: '查询密码',
+    ticketPasswordEarlier: '使用此前获得的查询密码',
+    ticketDate: '登记时间',
+    ticketQuestion: '您的问题',
     ticketFollowUp: '工作人员将核实后跟进答复。',
-    ticketLookupBefore: '可凭编号和查询密码在“',
+    ticketLookupBefore: '可凭工单编号和查询密码在“',
     ticketLookupLink: '办理查询',
-    ticketLookupAfter: '”页面查看答复。',
-    ticketKeep: '请妥善保存编号和查询密码。',
+    ticketLookupAfter: '”页面查看办理进度和答复。',
+    ticketKeep: '请妥善保存工单编号和查询密码，不要告诉他人。',
+    slipTitle: '工单凭条',
+    slipPrint: '打印',
+    slipSave: '保存为文本',
+    slipSaved: '工单凭条已保存为文本文件。',
+    slipFileName: '工单凭条',
+    slipLookup: '查询方式',
+    slipLookupHow: '打开“办理查询”页面，输入工单编号和查询密码，即可查看办理进度和答复。',
+    restored: '已显示本机保存的对话记录。',
+    erased: '本机对话记录已清除。',
     contactToggle: '留下联系方式（选填）',
     contactIntro: '如需工作人员联系您，可留下姓名和手机号码（或固定电话、电子邮箱）。仅供办理本问题使用，不会公开。',
     contactName: '姓名（选填）',
@@ -180,6 +207,29 @@
     return typeof value === 'string' && value.trim() !== '' ? value : null;
   }
 
+  /* A ticket code as people read it aloud: GK7Q3M9XA2RT -> GK7Q-3M9X-A2RT. The same rule as
+     service/tickets.py display_code(); anything else is shown as it is. Stored and sent
+     codes keep the plain form; the lookup page accepts both. */
+  var TICKET_CODE_RE = /^GK[0-9A-HJKMNP-TV-Z]{10}$/;
+
+  function displayCode(code) {
+    var text = String(code === undefined || code === null ? '' : code);
+    if (!TICKET_CODE_RE.test(text)) return text;
+    return text.slice(0, 4) + '-' + text.slice(4, 8) + '-' + text.slice(8);
+  }
+
+  function pad2(n) {
+    return (n < 10 ? '0' : '') + n;
+  }
+
+  /* 2024年5月3日 14:05 (the device's local time), or '' for a missing or bad stamp. */
+  function formatWhen(iso) {
+    var when = typeof iso === 'string' ? new Date(iso) : null;
+    if (!when || isNaN(when.getTime())) return '';
+    return when.getFullYear() + '年' + (when.getMonth() + 1) + '月' + when.getDate() + '日 ' +
+      pad2(when.getHours()) + ':' + pad2(when.getMinutes());
+  }
+
   /* ---------- session id ---------- */
 
   var memorySessionId = null;
@@ -196,15 +246,143 @@
     }).join('');
   }
 
+  function validSessionId(id) {
+    return typeof id === 'string' && /^[0-9a-f]{32}$/.test(id);
+  }
+
+  /* One id per conversation, so follow-up questions (那部分公开的呢) find what came before:
+     the kept conversation's, else this tab's, else a new one. */
   function sessionId() {
     if (memorySessionId) return memorySessionId;
-    var id = readItem(session, SESSION_KEY);
-    if (!id || !/^[0-9a-f]{32}$/.test(id)) {
-      id = randomId();
-      writeItem(session, SESSION_KEY, id);
-    }
+    var kept = loadConversation();
+    var id = kept ? kept.session : readItem(session, SESSION_KEY);
+    if (!validSessionId(id)) id = randomId();
+    writeItem(session, SESSION_KEY, id);
     memorySessionId = id;
     return id;
+  }
+
+  /* ---------- 4. the conversation kept on this device ---------- */
+
+  /*
+   * localStorage[CHAT_KEY] = {"v": 1, "session": "<32 hex>", "exchanges": [exchange, ...]}
+   * exchange = {"at": ISO time, "q": the question, "escalate": bool, "reply": cleanReply(...),
+   *             "feedback": {"helpful": bool, "message": str} once 有用 / 没用 was given}
+   * reply.ticket may carry "contact": the server's message once contact details were sent.
+   * Only the last MAX_EXCHANGES are kept. Everything read back is validated again: the
+   * storage may be corrupt, from another version, or edited by hand.
+   */
+
+  function clip(value, max) {
+    return typeof value === 'string' ? value.slice(0, max || 20000) : null;
+  }
+
+  function cleanList(items, max, clean) {
+    if (!Array.isArray(items)) return [];
+    var out = [];
+    for (var i = 0; i < items.length && out.length < max; i++) {
+      var item = clean(items[i]);
+      if (item) out.push(item);
+    }
+    return out;
+  }
+
+  function cleanTicket(ticket) {
+    if (!ticket || typeof ticket !== 'object') return null;
+    var code = ticket.code;
+    if (typeof code === 'number') code = String(code);
+    code = nonEmptyString(code);
+    if (!code) return null;
+    var out = { code: code.slice(0, 64) };
+    var password = ticket.password;
+    if (typeof password === 'number') password = String(password);
+    if (nonEmptyString(password)) out.password = password.slice(0, 64);
+    if (ticket.reused === true) out.reused = true;
+    if (nonEmptyString(ticket.note)) out.note = clip(ticket.note, 1000);
+    if (nonEmptyString(ticket.contact)) out.contact = clip(ticket.contact, 500);
+    return out;
+  }
+
+  /* The parts of an /api/ask reply the chat shows, and nothing else. */
+  function cleanReply(data) {
+    var d = data && typeof data === 'object' ? data : {};
+    var entryId = d.entry_id;
+    return {
+      status: nonEmptyString(d.status) ? clip(d.status, 40) : 'answered',
+      kind: nonEmptyString(d.kind) ? clip(d.kind, 40) : null,
+      answer: clip(d.answer),
+      source: clip(d.source, 1000),
+      source_url: clip(d.source_url, 2000),
+      entry_id: typeof entryId === 'number' || typeof entryId === 'string' ? entryId : null,
+      ask_id: nonEmptyString(d.ask_id) ? clip(d.ask_id, 200) : null,
+      suggestions: cleanList(d.suggestions, 10, function (s) {
+        if (!s || !nonEmptyString(s.question)) return null;
+        var item = { question: clip(s.question, 500) };
+        if (typeof s.id === 'number' || nonEmptyString(s.id)) item.id = s.id;
+        if (nonEmptyString(s.pick)) item.pick = clip(s.pick, 500);
+        return item;
+      }),
+      related: cleanList(d.related, 3, function (r) {
+        if (!r || !nonEmptyString(r.question)) return null;
+        var item = { question: clip(r.question, 500) };
+        if (nonEmptyString(r.key)) item.key = clip(r.key, 200);
+        return item;
+      }),
+      ticket: cleanTicket(d.ticket)
+    };
+  }
+
+  function cleanExchange(raw) {
+    if (!raw || typeof raw !== 'object' || !nonEmptyString(raw.q)) return null;
+    var exchange = {
+      at: clip(raw.at, 40),
+      q: clip(raw.q, 2000),
+      escalate: raw.escalate === true,
+      reply: cleanReply(raw.reply)
+    };
+    var fb = raw.feedback;
+    if (fb && typeof fb === 'object' && typeof fb.helpful === 'boolean') {
+      exchange.feedback = { helpful: fb.helpful, message: clip(fb.message, 500) || '' };
+    }
+    return exchange;
+  }
+
+  /* The kept conversation, or null when there is none (or it cannot be read). */
+  function loadConversation() {
+    var raw = readItem(local, CHAT_KEY);
+    if (!raw) return null;
+    var parsed = null;
+    try { parsed = JSON.parse(raw); } catch (e) { return null; }
+    if (!parsed || typeof parsed !== 'object' || parsed.v !== CHAT_VERSION) return null;
+    return {
+      session: validSessionId(parsed.session) ? parsed.session : null,
+      exchanges: cleanList(parsed.exchanges, MAX_EXCHANGES, cleanExchange)
+    };
+  }
+
+  /* Write the conversation (the last MAX_EXCHANGES, fewer if it grows too big or the
+     storage is full). Storage that is off, full or refused is no error: the page goes on. */
+  function saveConversation(exchanges) {
+    if (!local) return;
+    while (exchanges.length > MAX_EXCHANGES) exchanges.shift();
+    for (;;) {
+      var raw = JSON.stringify({ v: CHAT_VERSION, session: sessionId(), exchanges: exchanges });
+      if (raw.length <= MAX_STORED_CHARS) {
+        try {
+          local.setItem(CHAT_KEY, raw);
+          return;
+        } catch (e) { /* full: keep fewer */ }
+      }
+      if (exchanges.length <= 1) return;
+      exchanges.splice(0, Math.ceil(exchanges.length / 2));
+    }
+  }
+
+  /* Forget the conversation, its tickets and its session id on this device. */
+  function eraseConversation() {
+    try { if (local) local.removeItem(CHAT_KEY); } catch (e) { /* nothing to do */ }
+    try { if (session) session.removeItem(SESSION_KEY); } catch (e) { /* nothing to do */ }
+    memorySessionId = null;
   }
 
   /* ---------- clipboard ---------- */
@@ -279,6 +457,15 @@
       document.body.appendChild(status);
     }
     var busy = false;
+    var exchanges = [];      // the kept conversation (see saveConversation)
+    var restoring = false;   // drawing the kept conversation: no scrolling, no announcements
+    var generation = 0;      // bumped on erase: answers to questions asked before are dropped
+    var agencyName = form.getAttribute('data-agency') || '';
+    var productName = form.getAttribute('data-product') || '';
+
+    function keep() {
+      saveConversation(exchanges);
+    }
 
     function announce(message) {
       // Clear first so the same message is announced again.
@@ -304,7 +491,7 @@
 
     function append(node) {
       log.appendChild(node);
-      reveal(node);
+      if (!restoring) reveal(node);
       return node;
     }
 
@@ -353,30 +540,120 @@
       return button;
     }
 
-    function ticketBox(ticket) {
+    /* The exchange that first issued this ticket, with its password, if the kept
+       conversation has it: a repeated question gets the same ticket back without its
+       password (reused: true). */
+    function issuedIn(code) {
+      for (var i = 0; i < exchanges.length; i++) {
+        var t = exchanges[i].reply.ticket;
+        if (t && t.code === code && t.password) return exchanges[i];
+      }
+      return null;
+    }
+
+    /* What a slip says, for the page, the printed sheet and the text file alike. */
+    function slipFacts(ticket, exchange) {
+      var first = ticket.password ? exchange : (issuedIn(ticket.code) || exchange);
+      return {
+        code: displayCode(ticket.code),
+        password: first.reply.ticket && first.reply.ticket.password || null,
+        when: formatWhen(first.at),
+        question: exchange.q,
+        lookupUrl: window.location.origin + LOOKUP_PATH
+      };
+    }
+
+    function slipRows(facts) {
+      var rows = [[TEXT.ticketCode, facts.code], [TEXT.ticketPassword, facts.password || TEXT.ticketPasswordEarlier]];
+      if (facts.when) rows.push([TEXT.ticketDate, facts.when]);
+      rows.push([TEXT.ticketQuestion, facts.question]);
+      return rows;
+    }
+
+    function slipText(facts) {
+      var lines = [agencyName + ' ' + productName, TEXT.slipTitle, ''];
+      slipRows(facts).forEach(function (row) { lines.push(row[0] + '：' + row[1]); });
+      lines.push('', TEXT.slipLookup + '：' + TEXT.slipLookupHow, facts.lookupUrl, '', TEXT.ticketKeep);
+      // CRLF and a byte-order mark, so that every Windows text editor shows the Chinese.
+      return '\ufeff' + lines.join('\r\n') + '\r\n';
+    }
+
+    function saveSlip(facts) {
+      if (typeof Blob !== 'function' || !window.URL || !URL.createObjectURL) return;
+      var url = URL.createObjectURL(new Blob([slipText(facts)], { type: 'text/plain;charset=utf-8' }));
+      var link = el('a');
+      link.href = url;
+      link.download = TEXT.slipFileName + '-' + facts.code + '.txt';
+      link.hidden = true;
+      document.body.appendChild(link);
+      link.click();
+      link.remove();
+      window.setTimeout(function () { URL.revokeObjectURL(url); }, 60000);
+      announce(TEXT.slipSaved);
+    }
+
+    /* Print one slip on its own: a plain copy goes into #print-slip, which the print
+       styles (chat.css) show alone while <html> has .printing-slip. */
+    function printSlip(facts) {
+      var old = document.getElementById('print-slip');
+      if (old) old.remove();
+      var sheet = el('div', 'print-slip');
+      sheet.id = 'print-slip';
+      sheet.appendChild(el('p', 'print-slip-org', agencyName + ' ' + productName));
+      sheet.appendChild(el('p', 'print-slip-title', TEXT.slipTitle));
+      var list = el('dl', 'slip-facts');
+      slipRows(facts).forEach(function (row) {
+        var item = el('div', 'slip-row');
+        item.appendChild(el('dt', null, row[0]));
+        item.appendChild(el('dd', null, row[1]));
+        list.appendChild(item);
+      });
+      sheet.appendChild(list);
+      sheet.appendChild(el('p', null, TEXT.slipLookup + '：' + TEXT.slipLookupHow));
+      sheet.appendChild(el('p', 'print-slip-url', facts.lookupUrl));
+      sheet.appendChild(el('p', null, TEXT.ticketKeep));
+      document.body.appendChild(sheet);
+      root.classList.add('printing-slip');
+      window.print();
+    }
+
+    window.addEventListener('afterprint', function () {
+      root.classList.remove('printing-slip');
+      var sheet = document.getElementById('print-slip');
+      if (sheet) sheet.remove();
+    });
+
+    function slipRow(list, label, value) {
+      var item = el('div', 'slip-row');
+      item.appendChild(el('dt', null, label));
+      var dd = el('dd');
+      if (value) dd.appendChild(value);
+      item.appendChild(dd);
+      list.appendChild(item);
+      return dd;
+    }
+
+    /* The ticket a reply issued, as a slip: 工单编号 (grouped), 查询密码, when, the question,
+       where to look it up; printable and savable, with the optional contact form. */
+    function ticketSlip(ticket, exchange) {
+      var facts = slipFacts(ticket, exchange);
       var box = el('div', 'ticket');
       box.setAttribute('role', 'group');
       box.setAttribute('aria-label', TEXT.ticketTitle);
       box.appendChild(el('p', 'ticket-title', TEXT.ticketTitle));
 
-      var code = String(ticket.code);
-      var codeLine = el('p', 'ticket-line');
-      codeLine.appendChild(el('span', 'ticket-label', TEXT.ticketCode));
-      var codeNode = el('span', 'ticket-code', code);
-      codeLine.appendChild(codeNode);
-      codeLine.appendChild(copyButton(code, '办理编号', codeNode));
-      box.appendChild(codeLine);
-
-      var password = ticket.password;
-      if (password !== undefined && password !== null && String(password) !== '') {
-        var pwd = String(password);
-        var pwdLine = el('p', 'ticket-line');
-        pwdLine.appendChild(el('span', 'ticket-label', TEXT.ticketPassword));
-        var pwdNode = el('span', 'ticket-password', pwd);
-        pwdLine.appendChild(pwdNode);
-        pwdLine.appendChild(copyButton(pwd, '查询密码', pwdNode));
-        box.appendChild(pwdLine);
+      var list = el('dl', 'slip-facts');
+      var codeNode = el('span', 'ticket-code', facts.code);
+      slipRow(list, TEXT.ticketCode, codeNode).appendChild(copyButton(facts.code, TEXT.ticketCode, codeNode));
+      if (facts.password) {
+        var pwdNode = el('span', 'ticket-password', facts.password);
+        slipRow(list, TEXT.ticketPassword, pwdNode).appendChild(copyButton(facts.password, TEXT.ticketPassword, pwdNode));
+      } else {
+        slipRow(list, TEXT.ticketPassword, document.createTextNode(TEXT.ticketPasswordEarlier));
       }
+      if (facts.when) slipRow(list, TEXT.ticketDate, document.createTextNode(facts.when));
+      slipRow(list, TEXT.ticketQuestion, el('span', 'slip-question', facts.question));
+      box.appendChild(list);
 
       var note = nonEmptyString(ticket.note);
       if (note) box.appendChild(el('p', 'ticket-note', note));
@@ -384,14 +661,26 @@
       var follow = el('p', 'ticket-note');
       follow.appendChild(document.createTextNode(TEXT.ticketFollowUp + TEXT.ticketLookupBefore));
       var link = el('a', null, TEXT.ticketLookupLink);
-      link.href = '/tickets';
+      link.href = LOOKUP_PATH;
       follow.appendChild(link);
       follow.appendChild(document.createTextNode(TEXT.ticketLookupAfter));
       box.appendChild(follow);
       box.appendChild(el('p', 'ticket-note ticket-keep', TEXT.ticketKeep));
-      if (password !== undefined && password !== null && String(password) !== '') {
-        box.appendChild(contactForm(code, String(password)));
-      }
+
+      var actions = el('div', 'slip-actions');
+      var print = el('button', 'slip-action', TEXT.slipPrint);
+      print.type = 'button';
+      print.setAttribute('aria-label', TEXT.slipPrint + TEXT.slipTitle);
+      print.addEventListener('click', function () { printSlip(facts); });
+      var save = el('button', 'slip-action', TEXT.slipSave);
+      save.type = 'button';
+      save.setAttribute('aria-label', '将' + TEXT.slipTitle + TEXT.slipSave);
+      save.addEventListener('click', function () { saveSlip(facts); });
+      actions.appendChild(print);
+      actions.appendChild(save);
+      box.appendChild(actions);
+
+      if (ticket.password) box.appendChild(contactForm(ticket.code, ticket.password, ticket));
       return box;
     }
 
@@ -411,10 +700,14 @@
 
     /* The optional contact form under a new ticket: posts to /api/tickets/<code>/contact
        with the ticket's query password, which authenticates it. */
-    function contactForm(code, password) {
+    function contactForm(code, password, ticket) {
       var n = ++contactCount;
       var details = el('details', 'ticket-contact');
       details.appendChild(el('summary', null, TEXT.contactToggle));
+      if (ticket.contact) {
+        details.appendChild(el('p', 'ticket-note contact-done', ticket.contact));
+        return details;
+      }
       details.appendChild(el('p', 'ticket-note', TEXT.contactIntro));
       var form = el('form', 'contact-form');
       form.noValidate = true;
@@ -472,8 +765,9 @@
           show(errorMessage(statusCode, data));
           return;
         }
-        var done = el('p', 'ticket-note contact-done',
-          (data && nonEmptyString(data.message)) || TEXT.contactDone);
+        ticket.contact = (data && nonEmptyString(data.message)) || TEXT.contactDone;
+        keep();
+        var done = el('p', 'ticket-note contact-done', ticket.contact);
         done.setAttribute('role', 'status');
         form.replaceWith(done);
       });
@@ -511,7 +805,9 @@
         var button = el('button', 'suggestion', s.question);
         button.type = 'button';
         if (s.id !== undefined && s.id !== null) button.setAttribute('data-id', String(s.id));
-        button.addEventListener('click', function () { ask(s.question); });
+        // A clarify suggestion names itself (pick) so the desk learns which reading was meant.
+        var pick = nonEmptyString(s.pick);
+        button.addEventListener('click', function () { ask(s.question, pick ? { pick: pick } : null); });
         group.appendChild(button);
       });
       frag.appendChild(group);
@@ -561,8 +857,11 @@
 
     /* 有用 / 没用 under an answer. 有用 is sent at once; 没用 opens the reasons (sent with
        提交反馈) and, when the answer is not small talk, a button that hands the same
-       question to staff as a ticket. One feedback per answer: the server refuses a second. */
-    function feedbackBox(askId, question, offerTicket) {
+       question to staff as a ticket. One feedback per answer: the server refuses a second,
+       and the kept conversation remembers it was given (exchange.feedback). */
+    function feedbackBox(exchange, offerTicket) {
+      var askId = exchange.reply.ask_id;
+      var question = exchange.q;
       var n = ++feedbackCount;
       var box = el('div', 'feedback');
       box.setAttribute('role', 'group');
@@ -642,11 +941,15 @@
       var sending = false;
       var done = false;
 
-      function finish(text, helpful) {
+      function finish(text, helpful, restored) {
         done = true;
         var hadFocus = box.contains(document.activeElement);
         var thanks = el('p', 'feedback-done', text);
-        thanks.setAttribute('role', 'status');
+        if (!restored) {
+          thanks.setAttribute('role', 'status');
+          exchange.feedback = { helpful: helpful, message: text };
+          keep();
+        }
         thanks.tabIndex = -1;
         choices.replaceWith(thanks);
         reasonForm.remove();
@@ -690,10 +993,16 @@
         var checked = reasonForm.querySelector('input[type="radio"]:checked');
         send(false, checked ? checked.value : null, note.value.trim() || null);
       });
+      if (exchange.feedback) {
+        finish(exchange.feedback.message || TEXT.feedbackThanks, exchange.feedback.helpful, true);
+      }
       return box;
     }
 
-    function addAnswer(data, question) {
+    /* The desk's reply to one exchange (live or restored): exchange.reply is cleanReply()'d. */
+    function addAnswer(exchange) {
+      var data = exchange.reply;
+      var question = exchange.q;
       var statusValue = typeof data.status === 'string' ? data.status : 'answered';
       var m = message('bot');
       m.wrap.setAttribute('data-status', statusValue);
@@ -710,10 +1019,7 @@
       var suggestions = suggestionList(data.suggestions, statusValue === 'clarify');
       if (suggestions) m.bubble.appendChild(suggestions);
 
-      if (statusValue === 'escalated' && data.ticket && data.ticket.code !== undefined &&
-          data.ticket.code !== null && String(data.ticket.code) !== '') {
-        m.bubble.appendChild(ticketBox(data.ticket));
-      }
+      if (statusValue === 'escalated' && data.ticket) m.bubble.appendChild(ticketSlip(data.ticket, exchange));
 
       var src = sourceLine(data.source, data.source_url);
       if (src) m.bubble.appendChild(src);
@@ -737,7 +1043,7 @@
       var askId = nonEmptyString(data.ask_id);
       if (statusValue === 'answered' && askId) {
         var smallTalk = data.kind === 'chitchat' || data.kind === 'handoff';
-        m.bubble.appendChild(feedbackBox(askId, question, !smallTalk && !!nonEmptyString(question)));
+        m.bubble.appendChild(feedbackBox(exchange, !smallTalk && !!nonEmptyString(question)));
       }
       return append(m.wrap);
     }
@@ -751,7 +1057,16 @@
       return TEXT.badRequest;
     }
 
-    async function post(question, escalate) {
+    /* The body of POST /api/ask: escalate hands the question to staff; pick (opaque, from
+       a clarify suggestion) says which suggestion was chosen. */
+    function askBody(question, options) {
+      var body = { question: question, session: sessionId() };
+      if (options.escalate) body.escalate = true;
+      if (nonEmptyString(options.pick)) body.pick = options.pick;
+      return body;
+    }
+
+    async function post(question, options) {
       var controller = typeof AbortController === 'function' ? new AbortController() : null;
       var timer = controller ? window.setTimeout(function () { controller.abort(); }, REQUEST_TIMEOUT_MS) : 0;
       try {
@@ -761,8 +1076,7 @@
             method: 'POST',
             headers: { 'Content-Type': 'application/json', 'Accept': 'application/json' },
             credentials: 'same-origin',
-            body: JSON.stringify(escalate ? { question: question, session: sessionId(), escalate: true }
-              : { question: question, session: sessionId() }),
+            body: JSON.stringify(askBody(question, options)),
             signal: controller ? controller.signal : undefined
           });
         } catch (err) {
@@ -770,7 +1084,7 @@
         }
         var data = null;
         try { data = await response.json(); } catch (e) { data = null; }
-        if (!response.ok) return { notice: errorMessage(response.status, data) };
+        if (!response.ok) return { notice: errorMessage(response.status, data), status: response.status };
         if (!data || typeof data !== 'object') return { notice: TEXT.server };
         return { data: data };
       } finally {
@@ -784,26 +1098,45 @@
       form.setAttribute('aria-busy', on ? 'true' : 'false');
     }
 
-    /* Ask a question (options.escalate: hand it to staff as a ticket); resolves to
-       whether an answer came back (false when busy, empty, or on an error notice). */
+    function userText(question, escalate) {
+      return escalate ? TEXT.escalateAsked + question : question;
+    }
+
+    /* Ask a question (options.escalate: hand it to staff as a ticket; options.pick: the
+       clarify suggestion chosen); resolves to whether an answer came back (false when busy,
+       empty, erased meanwhile, or on an error notice). An answer is kept on the device. */
     async function ask(text, options) {
       var question = String(text === undefined || text === null ? '' : text).trim();
-      var escalate = !!(options && options.escalate);
+      var opts = options || {};
+      var escalate = !!opts.escalate;
       if (!question || busy) return false;
       setBusy(true);
-      addUser(escalate ? TEXT.escalateAsked + question : question);
+      var asked = generation;
+      addUser(userText(question, escalate));
       var pending = addPending();
       var result;
       try {
-        result = await post(question, escalate);
+        result = await post(question, opts);
+        if (result.notice && opts.pick && (result.status === 400 || result.status === 404)) {
+          // A pick the desk no longer accepts (e.g. kept from long ago): the question still counts.
+          result = await post(question, { escalate: escalate });
+        }
       } catch (e) {
         result = { notice: TEXT.network };
       }
       pending.remove();
+      if (asked !== generation) {  // the conversation was erased while this was on its way
+        setBusy(false);
+        return false;
+      }
       var answered = false;
       try {
         if (result.data) {
-          addAnswer(result.data, question);
+          var exchange = { at: new Date().toISOString(), q: question, escalate: escalate,
+                           reply: cleanReply(result.data) };
+          exchanges.push(exchange);
+          keep();
+          addAnswer(exchange);
           answered = true;
         } else {
           addNotice(result.notice);
@@ -845,7 +1178,94 @@
       });
     }
 
-    sessionId();
+    /* The kept conversation, drawn again as it was (no request to the server). The log is
+       not live meanwhile, so a screen reader does not read the whole history out. */
+    function restore(quietly) {
+      if (!exchanges.length) return;
+      var live = log.getAttribute('aria-live');
+      log.setAttribute('aria-live', 'off');
+      restoring = true;
+      exchanges.forEach(function (exchange) {
+        try {
+          addUser(userText(exchange.q, exchange.escalate));
+          addAnswer(exchange);
+        } catch (e) { /* one unreadable exchange does not hide the rest */ }
+      });
+      restoring = false;
+      window.setTimeout(function () {
+        if (live) log.setAttribute('aria-live', live);
+        else log.removeAttribute('aria-live');
+      }, 0);
+      if (!quietly) announce(TEXT.restored);
+    }
+
+    /* Back to the empty chat: the welcome message only. */
+    function clearLog() {
+      generation += 1;
+      exchanges = [];
+      Array.prototype.slice.call(log.children).forEach(function (node) {
+        if (!node.classList.contains('welcome')) node.remove();
+      });
+    }
+
+    /* 清除本机对话记录: for shared and public computers. Asks first (in the page, not a
+       browser dialog), then erases the conversation, its tickets and the session id. */
+    function initErase() {
+      var bar = document.getElementById('chat-device');
+      var open = document.getElementById('erase-chat');
+      var panel = document.getElementById('erase-confirm');
+      var yes = document.getElementById('erase-yes');
+      var no = document.getElementById('erase-no');
+      // Nothing is kept where storage is off (a private window, a locked-down kiosk): no bar.
+      if (!local || !bar || !open || !panel || !yes || !no) return;
+      bar.hidden = false;
+      function show(on) {
+        panel.hidden = !on;
+        open.setAttribute('aria-expanded', on ? 'true' : 'false');
+      }
+      open.addEventListener('click', function () {
+        show(panel.hidden);
+        if (!panel.hidden) yes.focus();
+      });
+      no.addEventListener('click', function () {
+        show(false);
+        open.focus();
+      });
+      yes.addEventListener('click', function () {
+        eraseConversation();
+        clearLog();
+        input.value = '';
+        show(false);
+        announce(TEXT.erased);
+        open.focus();
+      });
+    }
+
+    /* Another tab of this browser changed the kept conversation. Erased there: nothing of it
+       stays here either. Added to there: show the same conversation here (unless a question
+       is on its way), so that the next answer kept here does not drop the other tab's. */
+    function followOtherTabs() {
+      window.addEventListener('storage', function (event) {
+        if (event.key !== CHAT_KEY && event.key !== null) return;
+        if (event.key === null || event.newValue === null) {
+          eraseConversation();
+          clearLog();
+          return;
+        }
+        var kept = loadConversation();
+        if (!kept || busy) return;
+        clearLog();
+        exchanges = kept.exchanges;
+        if (kept.session) memorySessionId = kept.session;
+        restore(true);
+      });
+    }
+
+    var kept = loadConversation();
+    exchanges = kept ? kept.exchanges : [];
+    restore();
+    initErase();
+    followOtherTabs();
   }
 
   function onReady(fn) {

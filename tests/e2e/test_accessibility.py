@@ -92,7 +92,7 @@ def test_a_conversation_and_its_ticket_lookup_have_no_serious_axe_violations(liv
     code = escalated.locator(".ticket-code").inner_text()
     password = escalated.locator(".ticket-password").inner_text()
     page.goto(live_server("/tickets"))
-    page.get_by_label("办理编号").fill(code)
+    page.get_by_label("工单编号").fill(code)
     page.get_by_label("查询密码").fill(password)
     page.get_by_role("button", name="查询").click()
     expect(page.locator(".lookup-result .lookup-status")).to_have_text("已登记，等待工作人员处理")

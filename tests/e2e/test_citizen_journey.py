@@ -40,7 +40,7 @@ def test_citizen_asks_clarifies_escalates_and_reads_the_staff_reply(live_server,
     escalated = ask(citizen, "贵单位食堂的菜谱能公开吗")
     expect(escalated).to_have_attribute("data-status", "escalated")
     ticket = escalated.get_by_role("group", name="已为您登记，转人工办理")
-    expect(ticket.locator(".ticket-code")).to_have_text(re.compile(r"^GK[0-9A-Z]{10}$"))
+    expect(ticket.locator(".ticket-code")).to_have_text(re.compile(r"^GK[0-9A-Z]{2}-[0-9A-Z]{4}-[0-9A-Z]{4}$"))
     expect(ticket.locator(".ticket-password")).to_have_text(re.compile(r"^\d{6}$"))
     code = ticket.locator(".ticket-code").inner_text()
     password = ticket.locator(".ticket-password").inner_text()
@@ -62,7 +62,7 @@ def test_citizen_asks_clarifies_escalates_and_reads_the_staff_reply(live_server,
     # The citizen follows the link in the ticket box and reads the reply.
     ticket.get_by_role("link", name="办理查询").click()
     citizen.wait_for_url(live_server("/tickets"))
-    citizen.get_by_label("办理编号").fill(code)
+    citizen.get_by_label("工单编号").fill(code)
     citizen.get_by_label("查询密码").fill(password)
     citizen.get_by_role("button", name="查询").click()
     result = citizen.locator(".lookup-result")
@@ -96,4 +96,4 @@ def test_another_bodys_business_is_referred_and_can_still_go_to_staff(live_serve
     expect(referred.locator(".text")).to_contain_text("12345")
     expect(referred.locator(".ticket-code")).to_have_count(0)  # no ticket a reviewer could only forward
     sent = click_for_answer(citizen, referred.get_by_role("button", name="仍然提交给工作人员"))
-    expect(sent.locator(".ticket-code")).to_have_text(re.compile(r"^GK[0-9A-Z]{10}$"))
+    expect(sent.locator(".ticket-code")).to_have_text(re.compile(r"^GK[0-9A-Z]{2}-[0-9A-Z]{4}-[0-9A-Z]{4}$"))

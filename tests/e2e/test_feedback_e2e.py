@@ -73,7 +73,7 @@ def test_not_helpful_with_a_reason_then_a_ticket(live_server, new_context, large
     expect(ticket_answer).to_have_attribute("data-status", "escalated")
     expect(page.locator("#chat-log .msg.user").last).to_have_text(re.compile("请转人工办理：答复期限是多久$"))
     ticket = ticket_answer.get_by_role("group", name="已为您登记，转人工办理")
-    expect(ticket.locator(".ticket-code")).to_have_text(re.compile(r"^GK[0-9A-Z]{10}$"))
+    expect(ticket.locator(".ticket-code")).to_have_text(re.compile(r"^GK[0-9A-Z]{2}-[0-9A-Z]{4}-[0-9A-Z]{4}$"))
     expect(ticket.locator(".ticket-password")).to_have_text(re.compile(r"^\d{6}$"))
     expect(ticket_answer.locator(".feedback")).to_have_count(0)  # no 有用 / 没用 under a ticket
     _assert_clean(page, "the ticket given after 没用" + (" in 大字模式" if large_text else ""))
@@ -119,7 +119,7 @@ def test_a_citizen_rates_the_reply_to_their_ticket_once(live_server, new_context
 
     def look_up() -> None:
         page.goto(live_server("/tickets"))
-        page.get_by_label("办理编号").fill(code)
+        page.get_by_label("工单编号").fill(code)
         page.get_by_label("查询密码").fill(password)
         page.get_by_role("button", name="查询").click()
         expect(page.locator(".lookup-result .ticket-code")).to_have_text(code)
@@ -130,7 +130,7 @@ def test_a_citizen_rates_the_reply_to_their_ticket_once(live_server, new_context
     db = connect(live_server.db)  # a reviewer answers (the reviewers' screens have tests of their own)
     try:
         reviewer = dict(next(db.query("select id, username from users where username = 'rev'")))
-        ticket_id = db.execute("select id from tickets where code = ?", [code]).fetchone()[0]
+        ticket_id = db.execute("select id from tickets where code = ?", [code.replace("-", "")]).fetchone()[0]
         tickets.reply(db, ticket_id, reviewer, "请向当地住房保障部门咨询。")
     finally:
         db.close()
