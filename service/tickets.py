@@ -69,7 +69,7 @@ LOOKUP_LOCK = timedelta(minutes=15)
 LOOKUP_LOCK_CAP = timedelta(hours=24)
 LOOKUP_FORGET = timedelta(days=1)
 
-WRONG_CREDENTIALS = "编号或查询密码不正确。"
+WRONG_CREDENTIALS = "工单编号或查询密码不正确。"
 
 
 class TicketError(Exception):

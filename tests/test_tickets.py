@@ -207,7 +207,7 @@ def test_contact_needs_the_query_password(app, client) -> None:
     ticket = escalate(client)
     wrong = "000000" if ticket["password"] != "000000" else "111111"
     response = contact(client, ticket["code"], wrong, phone="13800001234")
-    assert response.status_code == 403 and response.get_json()["error"] == "编号或查询密码不正确。"
+    assert response.status_code == 403 and response.get_json()["error"] == "工单编号或查询密码不正确。"
     assert contact(client, "GK0000000000", ticket["password"], phone="13800001234").status_code == 403
     assert client.post(f"/api/tickets/{ticket['code']}/contact", data="nonsense").status_code == 400
     assert db_of(app).execute("select contact_phone from tickets").fetchone()[0] is None

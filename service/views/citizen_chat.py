@@ -188,9 +188,9 @@ def ask():  # type: ignore[no-untyped-def]
         ticket_id, ticket_code = ticket["id"], ticket["code"]
         if ticket["reused"]:
             body["ticket"] = {"code": ticket["code"], "reused": True,
-                              "note": "此前获得的查询密码仍然有效，请凭编号和该密码查询办理情况。"}
+                              "note": "此前获得的查询密码仍然有效，请凭工单编号和该密码查询办理情况。"}
             body["answer"] = (f"这个问题您刚才已经提交过（工单编号 {display_code(ticket['code'])}），工作人员会尽快跟进答复，"
-                              "请凭编号和此前获得的查询密码查询办理情况。")
+                              "请凭工单编号和此前获得的查询密码查询办理情况。")
         elif requested:
             body["ticket"] = {"code": ticket["code"], "password": ticket["password"]}
             body["answer"] = (f"已按您的要求转交工作人员，并为您生成工单（工单编号 {display_code(ticket['code'])}），"

@@ -17,7 +17,7 @@ from .. import analytics
 from .staff_auth import role_required
 from ..db import get_db
 from ..faq import csv_guard
-from ..tickets import display_time
+from ..tickets import display_code, display_time
 
 bp = Blueprint("analytics", __name__, url_prefix="/staff")
 
@@ -55,7 +55,7 @@ def index():  # type: ignore[no-untyped-def]
         feedback=_stacked_columns(result.feedback_daily, ["helpful", "unhelpful"]),
         shares=_share_bar(result), top=_bars([(r.get("question") or f"条目 {r['entry_id']}", r["n"])
                                               for r in result.top_entries]),
-        slowest=_bars([(t["code"], t["hours"]) for t in result.slowest_tickets]))
+        slowest=_bars([(display_code(t["code"]), t["hours"]) for t in result.slowest_tickets]))
 
 
 @bp.get("/analytics.csv")

@@ -245,7 +245,7 @@ def reply(ticket_id: int):  # type: ignore[no-untyped-def]
     except TicketError as exc:
         return _page(ticket_id, exc.message, {"reply": text, "also": also}, exc.status)
     extra = f"，并一并答复了 {len(answered) - 1} 张相同问题的工单" if len(answered) > 1 else ""
-    return _done(ticket_id, f"已答复{extra}。群众可凭编号和查询密码查看答复。")
+    return _done(ticket_id, f"已答复{extra}。群众可凭工单编号和查询密码查看答复。")
 
 
 @bp.post("/tickets/<int:ticket_id>/status")
