@@ -249,6 +249,14 @@ def _alternate_problem(text: str, question: str, others: list[str]) -> str | Non
     return None
 
 
+def has_phrasing(db: sqlite_utils.Database, entry_id: int, text: str) -> bool:
+    """Whether an entry already asks ``text``, as its question or an alternate (？ and spaces aside)."""
+    target = _same_key(_one_line(text))
+    rows = db.query("select question as text from entries where id = ? union all "
+                    "select text from alternates where entry_id = ?", [entry_id, entry_id])
+    return any(_same_key(r["text"]) == target for r in rows)
+
+
 def shared_phrasings(db: sqlite_utils.Database, text: str, entry_id: int | None) -> list[dict[str, Any]]:
     """Other entries that already have this phrasing as question or alternate."""
     target = _same_key(text)

@@ -9,7 +9,8 @@ Three sources of missed questions, over a period of Beijing days:
 
 They are counted per normalised text, then grouped by similarity (:func:`group`): two
 questions belong together when the words they share carry most of their weight, each word
-weighted by how rare it is in general Chinese (so 行政复议 counts, 怎么 hardly does). A
+weighted by how rare it is in general Chinese (jieba's frequencies before the knowledge's
+own terms were boosted: so 行政复议 counts, 怎么 hardly does). A
 curator adds a group's question as a phrasing of an entry, drafts a new entry from it, or
 dismisses it as noise; each decision is kept in ``inbox_marks`` so the group leaves the
 inbox (a question marked as a phrasing comes back only if it is missed again afterwards).
@@ -138,7 +139,7 @@ def suggestions(db: sqlite_utils.Database, period: Period, limit: int = 50) -> l
     begin, end = period.utc_bounds()
     rows = db.query(
         "select a.normalised, max(a.question) as question, p.entry_id, count(*) as picks, "
-        "count(distinct coalesce(a.session, a.ask_token)) as sessions, max(p.created) as last, "
+        "count(distinct a.session) as sessions, max(p.created) as last, "
         "e.question as entry_question, e.status as entry_status "
         "from suggestion_picks p join asks a on a.ask_token = p.ask_token "
         "join entries e on e.id = p.entry_id "
@@ -216,35 +217,48 @@ class Group:
         return [m.normalised for m in self.members[:MAX_MEMBERS]]
 
 
-def missed(db: sqlite_utils.Database, period: Period, limit: int = MAX_DISTINCT) -> list[Missed]:
+@dataclass
+class MissedList:
+    """The most asked missed questions of a period, and how many there were in all."""
+
+    questions: list[Missed]
+    distinct: int  # different wordings missed in the period (after the curators' marks)
+    asked: int  # times they were asked, or rated 没用
+
+    @property
+    def truncated(self) -> bool:
+        """Whether only the most asked :data:`MAX_DISTINCT` wordings are listed."""
+        return self.distinct > len(self.questions)
+
+
+def missed(db: sqlite_utils.Database, period: Period, limit: int = MAX_DISTINCT) -> MissedList:
     """The distinct missed questions of a period, most asked first, without those a curator
-    dealt with (dismissed ones for good, the others if not missed again since)."""
+    dealt with (dismissed ones for good, the others unless missed again since), and the
+    totals. Counting, ordering and the limit are SQL's, so a month of half a million
+    different wordings costs the page the ``limit`` it shows, not all of them."""
     begin, end = period.utc_bounds()
-    placeholders = ", ".join("?" for _ in NOT_MISSES)
-    found: dict[str, Missed] = {}
-    for row in db.query(
-            "select normalised, max(question) as question, count(*) as n, "
-            "sum(status = 'escalated') as escalated, sum(status = 'clarify') as clarify, max(created) as last "
-            "from asks where status in ('escalated', 'clarify') and created >= ? and created < ? "
-            f"and coalesce(kind, '') not in ({placeholders}) and coalesce(normalised, '') != '' "
-            "group by normalised", [begin, end, *NOT_MISSES]):
-        found[row["normalised"]] = Missed(row["normalised"], row["question"], row["n"], row["escalated"],
-                                          row["clarify"], 0, row["last"])
-    for row in db.query(
-            "select a.normalised, max(a.question) as question, count(*) as n, max(f.created) as last "
-            "from feedback f join asks a on a.ask_token = f.ask_token "
-            "where f.helpful = 0 and f.created >= ? and f.created < ? and coalesce(a.normalised, '') != '' "
-            "group by a.normalised", [begin, end]):
-        m = found.setdefault(row["normalised"], Missed(row["normalised"], row["question"]))
-        m.n += row["n"]
-        m.unhelpful += row["n"]
-        m.last = max(m.last, row["last"])
-    marks = {r["normalised"]: (r["action"], r["marked_at"])
-             for r in db.query("select normalised, action, marked_at from inbox_marks")}
-    kept = [m for m in found.values()
-            if not (m.normalised in marks and (marks[m.normalised][0] == "dismissed" or marks[m.normalised][1] >= m.last))]
-    kept.sort(key=lambda m: (-m.n, m.normalised))
-    return kept[:limit]
+    skip = ", ".join("?" for _ in NOT_MISSES)
+    rows = list(db.query(
+        "with hits as ("
+        "  select normalised, question, status = 'escalated' as escalated, status = 'clarify' as clarify, "
+        "         0 as unhelpful, created from asks "
+        "  where status in ('escalated', 'clarify') and created >= ? and created < ? "
+        f"   and coalesce(kind, '') not in ({skip}) and coalesce(normalised, '') != '' "
+        "  union all "
+        "  select a.normalised, a.question, 0, 0, 1, f.created from feedback f join asks a on a.ask_token = f.ask_token "
+        "  where f.helpful = 0 and f.created >= ? and f.created < ? "
+        f"   and coalesce(a.kind, '') not in ({skip}) and coalesce(a.normalised, '') != ''), "
+        "per as (select normalised, max(question) as question, count(*) as n, sum(escalated) as escalated, "
+        "         sum(clarify) as clarify, sum(unhelpful) as unhelpful, max(created) as last "
+        "         from hits group by normalised), "
+        "kept as (select per.* from per left join inbox_marks k on k.normalised = per.normalised "
+        "         where k.normalised is null or (k.action != 'dismissed' and k.marked_at < per.last)) "
+        "select *, count(*) over () as distinct_total, sum(n) over () as asked_total from kept "
+        "order by n desc, normalised limit ?",
+        [begin, end, *NOT_MISSES, begin, end, *NOT_MISSES, limit]))
+    questions = [Missed(r["normalised"], r["question"], r["n"], r["escalated"], r["clarify"], r["unhelpful"],
+                        r["last"]) for r in rows]
+    return MissedList(questions, rows[0]["distinct_total"] if rows else 0, rows[0]["asked_total"] if rows else 0)
 
 
 def word_weight(rarity: Callable[[str], float | None]) -> Callable[[str], float]:
@@ -310,17 +324,17 @@ def mark(db: sqlite_utils.Database, keys: Iterable[str], action: str, user: dict
 def clean_keys(keys: Iterable[Any]) -> list[str]:
     """Posted group keys as stored: non-empty strings of bounded length, at most
     :data:`MAX_MEMBERS`; :class:`InboxError` otherwise."""
-    out: list[str] = []
-    for key in keys:
+    given = list(keys)
+    if len(given) > MAX_MEMBERS:
+        raise InboxError(f"一次最多处理 {MAX_MEMBERS} 个问题。")
+    out: dict[str, None] = {}
+    for key in given:
         if not isinstance(key, str) or not key.strip() or len(key) > MAX_NORMALISED:
             raise InboxError("要处理的问题无效，请刷新页面后重试。")
-        if key not in out:
-            out.append(key)
+        out[key] = None
     if not out:
         raise InboxError("请选择要处理的问题。")
-    if len(out) > MAX_MEMBERS:
-        raise InboxError(f"一次最多处理 {MAX_MEMBERS} 个问题。")
-    return out
+    return list(out)
 
 
 # -- what a change does to the answered share ----------------------------------------------
@@ -371,11 +385,12 @@ def missed_for_replay(db: sqlite_utils.Database, period: Period) -> list[Missed]
 
 
 def record_change(db: sqlite_utils.Database, user: dict[str, Any] | None, action: str, entry_id: int,
-                  question: str, before: Replay, after: Replay) -> None:
-    """Keep what an accepted phrasing did to the answered share."""
+                  question: str, period: Period, before: Replay, after: Replay) -> None:
+    """Keep what an accepted phrasing did to the answered share of the period replayed."""
     db["inbox_changes"].insert({
         "at": _now(), "username": (user or {}).get("username"), "action": action, "entry_id": entry_id,
-        "question": question, "total": before.total, "replayed": before.replayed,
+        "question": question, "period_start": period.start.isoformat(), "period_end": period.end.isoformat(),
+        "total": before.total, "replayed": before.replayed,
         "answered_before": before.answered_logged + before.answered_now,
         "answered_after": after.answered_logged + after.answered_now})
 

@@ -302,7 +302,8 @@ def _inbox(db: sqlite_utils.Database) -> None:
                "entry_id integer, username text, marked_at text not null)")
     # What each accepted phrasing did to the answered share (replayed before and after).
     db.execute("create table inbox_changes (id integer primary key, at text not null, username text, "
-               "action text not null, entry_id integer, question text, total integer not null, "
+               "action text not null, entry_id integer, question text, period_start text, period_end text, "
+               "total integer not null, "
                "replayed integer not null, answered_before integer not null, answered_after integer not null)")
 
 

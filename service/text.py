@@ -364,6 +364,18 @@ class TextPipeline:
         normalised = self.normalise(text)
         return normalised, self.tokens(normalised)
 
+    def topic_rarity(self, token: str) -> float | None:
+        """Like :meth:`word_rarity`, but from the frequency jieba had before the knowledge
+        raised it to keep its own terms whole (行政复议, 依申请公开): those are what a
+        question is about, not everyday words. None for words jieba did not know at all."""
+        with _TOKENIZER_LOCK:
+            freq = _ADDED[token] if token in _ADDED else self.tokenizer.FREQ.get(token)
+        if not freq:
+            return None
+        surprise = math.log(self.tokenizer.total / freq)
+        rarity = min(1.0, max(0.0, (surprise - 8.0) / 5.0))
+        return rarity / 3 if token in _function_words() else rarity
+
     def word_rarity(self, token: str) -> float | None:
         """How much a word the knowledge never uses says about a question's topic.
 

@@ -33,6 +33,7 @@
   var CHAT_VERSION = 1;
   var MAX_EXCHANGES = 50;          // question-and-reply pairs kept on the device
   var MAX_STORED_CHARS = 300000;   // well inside the smallest localStorage quota (5 MB)
+  var KEEP_DAYS = 7;               // exchanges older than this are dropped (shared computers)
   var LOOKUP_PATH = '/tickets';
   var DEFAULT_ENDPOINT = '/api/ask';
   var FEEDBACK_ENDPOINT = '/api/feedback';
@@ -266,10 +267,13 @@
 
   /*
    * localStorage[CHAT_KEY] = {"v": 1, "session": "<32 hex>", "exchanges": [exchange, ...]}
-   * exchange = {"at": ISO time, "q": the question, "escalate": bool, "reply": cleanReply(...),
+   * exchange = {"id": random, "at": ISO time, "q": the question as the server stored it (phone,
+ *             ID-card and e-mail numbers masked), "escalate": bool, "reply": cleanReply(...),
    *             "feedback": {"helpful": bool, "message": str} once 有用 / 没用 was given}
    * reply.ticket may carry "contact": the server's message once contact details were sent.
-   * Only the last MAX_EXCHANGES are kept. Everything read back is validated again: the
+   * Only the last MAX_EXCHANGES of the last KEEP_DAYS days are kept. Tabs of one browser
+ * share it: each write merges what another tab wrote meanwhile (by exchange id), so no
+ * tab's ticket is lost. Everything read back is validated again: the
    * storage may be corrupt, from another version, or edited by hand.
    */
 
@@ -334,8 +338,12 @@
 
   function cleanExchange(raw) {
     if (!raw || typeof raw !== 'object' || !nonEmptyString(raw.q)) return null;
+    var at = clip(raw.at, 40);
+    var time = at ? Date.parse(at) : NaN;
+    if (!isNaN(time) && Date.now() - time > KEEP_DAYS * 86400000) return null;  // expired
     var exchange = {
-      at: clip(raw.at, 40),
+      id: nonEmptyString(raw.id) ? clip(raw.id, 64) : (at || '') + '|' + clip(raw.q, 64),
+      at: at,
       q: clip(raw.q, 2000),
       escalate: raw.escalate === true,
       reply: cleanReply(raw.reply)
@@ -463,8 +471,20 @@
     var agencyName = form.getAttribute('data-agency') || '';
     var productName = form.getAttribute('data-product') || '';
 
+    /* Save the conversation, first taking in what other tabs kept meanwhile (a tab that
+       was waiting for an answer did not follow them); true if that added anything. */
     function keep() {
+      var stored = loadConversation();
+      var mine = {};
+      exchanges.forEach(function (x) { mine[x.id] = true; });
+      var added = stored ? stored.exchanges.filter(function (x) { return !mine[x.id]; }) : [];
+      if (added.length) {
+        exchanges = exchanges.concat(added).sort(function (a, b) {
+          return (a.at || '') < (b.at || '') ? -1 : (a.at || '') > (b.at || '') ? 1 : 0;
+        });
+      }
       saveConversation(exchanges);
+      return added.length > 0;
     }
 
     function announce(message) {
@@ -1132,11 +1152,20 @@
       var answered = false;
       try {
         if (result.data) {
-          var exchange = { at: new Date().toISOString(), q: question, escalate: escalate,
+          // The question is kept as the server stored it: personal numbers masked.
+          var stored = nonEmptyString(result.data.question) ? clip(result.data.question, 2000) : question;
+          var exchange = { id: randomId(), at: new Date().toISOString(), q: stored, escalate: escalate,
                            reply: cleanReply(result.data) };
           exchanges.push(exchange);
-          keep();
-          addAnswer(exchange);
+          if (keep()) {  // another tab added to the conversation meanwhile: show it all
+            var all = exchanges;
+            clearLog();
+            generation -= 1;  // this is no erase: answers on their way still count
+            exchanges = all;
+            restore(true);
+          } else {
+            addAnswer(exchange);
+          }
           answered = true;
         } else {
           addNotice(result.notice);

@@ -42,6 +42,25 @@ def test_groups_join_wordings_that_share_their_rare_words_and_keep_common_words_
     assert groups[0].lead.normalised == "复议怎么申请"  # the most asked names its group
 
 
+def test_the_desk_weighs_its_own_terms_as_topics_when_grouping(tmp_path) -> None:
+    """With the real desk: the knowledge's boosted terms (行政复议) weigh as topics, so the
+    appeal wordings group together and apart from a plain question about applying."""
+    from service.db import get_desk
+
+    app = make_app(tmp_path)
+    with app.app_context():
+        desk = get_desk()
+        weight = inbox.word_weight(desk.pipeline.topic_rarity)
+        asked = ["复议怎么申请", "行政复议怎么提", "怎么申请公开", "贵单位食堂今年的菜谱能公开吗", "你们食堂的菜谱公开吗"]
+        questions = [inbox.Missed(desk.pipeline.normalise(q, pinyin=False), q, 10 - i)
+                     for i, q in enumerate(asked)]
+        groups = [[m.question for m in g.members] for g in inbox.group(questions, desk.tokens, weight)]
+    assert ["复议怎么申请", "行政复议怎么提"] in groups
+    assert ["怎么申请公开"] in groups
+    assert ["贵单位食堂今年的菜谱能公开吗", "你们食堂的菜谱公开吗"] in groups
+    assert weight("行政复议") > 0.5 > weight("怎么")
+
+
 def test_similarity_and_word_weights() -> None:
     weight = inbox.word_weight({"常见": 0.0}.get)
     assert weight("2023") == inbox.NUMBER_WEIGHT
@@ -88,15 +107,24 @@ def test_missed_questions_come_from_escalations_clarifications_and_unhelpful_ans
     _log(db, "2026-05-01T05:00:00+00:00", "收费吗", "answered", "faq", token="t1")
     _log(db, "2026-05-01T06:00:00+00:00", "公租房", "escalated", "referral")
     _log(db, "2026-05-01T07:00:00+00:00", "转人工", "escalated", "handoff")
-    _log(db, "2026-05-01T08:00:00+00:00", "你好", "escalated", "chitchat")
+    _log(db, "2026-05-01T08:00:00+00:00", "你好", "answered", "chitchat", token="t2")  # as the desk logs it
+    _log(db, "2026-05-01T09:00:00+00:00", "转人工", "escalated", "handoff", token="t3")
     _log(db, "2026-04-01T08:00:00+00:00", "很久以前", "escalated")  # outside the period
     db.execute("insert into feedback (ask_token, helpful, created) values ('t1', 0, '2026-05-01T05:01:00+00:00')")
-    found = {m.normalised: m for m in inbox.missed(db, PERIOD)}
+    # Small talk and a request for a person rated 没用 are no misses of the knowledge either.
+    db.execute("insert into feedback (ask_token, helpful, created) values ('t2', 0, '2026-05-01T08:01:00+00:00')")
+    db.execute("insert into feedback (ask_token, helpful, created) values ('t3', 0, '2026-05-01T09:01:00+00:00')")
+    listed = inbox.missed(db, PERIOD)
+    found = {m.normalised: m for m in listed.questions}
     assert set(found) == {"食堂菜谱", "复议怎么申请", "收费吗"}
     assert (found["食堂菜谱"].n, found["食堂菜谱"].escalated) == (2, 2)
     assert found["复议怎么申请"].clarify == 1
     assert found["收费吗"].unhelpful == 1
-    assert inbox.missed(db, PERIOD)[0].normalised == "食堂菜谱"  # most asked first
+    assert listed.questions[0].normalised == "食堂菜谱"  # most asked first
+    assert (listed.distinct, listed.asked, listed.truncated) == (3, 4, False)
+    top = inbox.missed(db, PERIOD, limit=1)  # only the most asked are listed, the totals are all
+    assert [m.normalised for m in top.questions] == ["食堂菜谱"]
+    assert (top.distinct, top.asked, top.truncated) == (3, 4, True)
 
 
 def test_marks_take_questions_out_and_a_phrasing_comes_back_if_missed_again(db) -> None:
@@ -104,11 +132,11 @@ def test_marks_take_questions_out_and_a_phrasing_comes_back_if_missed_again(db) 
     _log(db, "2026-05-01T02:00:00+00:00", "大楼开放日", "escalated")
     inbox.mark(db, ["食堂菜谱"], "dismissed", {"username": "c"})
     inbox.mark(db, ["大楼开放日"], "phrasing", {"username": "c"}, 1)
-    assert inbox.missed(db, PERIOD) == []
+    assert inbox.missed(db, PERIOD).questions == []
     db.execute("update inbox_marks set marked_at = '2026-05-01T03:00:00+00:00'")
     _log(db, "2026-05-02T02:00:00+00:00", "食堂菜谱", "escalated")
     _log(db, "2026-05-02T02:00:00+00:00", "大楼开放日", "escalated")
-    assert [m.normalised for m in inbox.missed(db, PERIOD)] == ["大楼开放日"]  # noise stays dismissed
+    assert [m.normalised for m in inbox.missed(db, PERIOD).questions] == ["大楼开放日"]  # noise stays dismissed
     with pytest.raises(inbox.InboxError):
         inbox.mark(db, ["x"], "delete", None)
     for bad in [[], [""], ["x" * (inbox.MAX_NORMALISED + 1)], [3], ["q%d" % i for i in range(inbox.MAX_MEMBERS + 1)]]:
@@ -264,11 +292,17 @@ def test_adding_a_group_as_a_phrasing_answers_it_and_bad_posts_get_a_message(app
     keys = _group_keys(page, UNANSWERABLE)
     db = connect(app.config["DATABASE"])
     entry_id = db.execute("select id from entries where key = 'is-it-free'").fetchone()[0]
+    archived = db.execute("select id from entries where key != 'is-it-free' order by id limit 1").fetchone()[0]
+    db.execute("update entries set status = 'archived' where id = ?", [archived])
     # Bad posts: no entry, an entry that does not exist, keys missing or forged.
     for data, message in [({"key": keys, "question": UNANSWERABLE}, "请选择要添加到的条目"),
                           ({"key": keys, "question": UNANSWERABLE, "entry_id": "99999"}, "不存在"),
                           ({"question": UNANSWERABLE, "entry_id": entry_id}, "请选择要处理的问题"),
-                          ({"key": ["x" * 600], "question": UNANSWERABLE, "entry_id": entry_id}, "无效")]:
+                          ({"key": ["x" * 600], "question": UNANSWERABLE, "entry_id": entry_id}, "无效"),
+                          ({"key": keys, "question": UNANSWERABLE, "entry_id": "²"}, "请选择要添加到的条目"),
+                          ({"key": keys, "question": UNANSWERABLE, "entry_id": "¹²"}, "请选择要添加到的条目"),
+                          ({"key": keys * 201, "question": UNANSWERABLE, "entry_id": entry_id}, "一次最多处理"),
+                          ({"key": keys, "question": UNANSWERABLE, "entry_id": archived}, "尚未发布或已归档")]:
         response = _post(client, "/staff/inbox/phrasing", data)
         assert response.status_code == 200 and message in response.get_data(as_text=True), message
     assert db.execute("select count(*) from alternates where text = ?", [UNANSWERABLE]).fetchone()[0] == 0
@@ -295,4 +329,41 @@ def test_a_bad_period_is_a_400_with_a_message(app) -> None:
     AuthActions(app, client).login()
     response = client.get("/staff/inbox?from=2026-13-01")
     assert response.status_code == 400 and "不是有效的日期" in response.get_data(as_text=True)
-    assert client.get("/staff/inbox?page=abc").status_code == 200
+    for page in ["abc", "²", "١", "9" * 30, "-1", "0"]:  # digits Python's isdigit takes and int refuses
+        assert client.get(f"/staff/inbox?page={page}").status_code == 200
+
+
+def test_a_pair_whose_words_the_entry_already_has_is_accepted_not_stuck(app) -> None:
+    client = app.test_client()
+    _, chosen = _clarify(client)
+    client.post("/api/ask", json={"question": chosen["question"], "session": "s1", "pick": chosen["pick"]})
+    from service import faq
+
+    faq.add_alternate(connect(app.config["DATABASE"]), None, chosen["id"], CLARIFIED + "？")  # added meanwhile
+    AuthActions(app, client).login()
+    page = client.get("/staff/inbox").get_data(as_text=True)
+    key = re.search(r'name="key" value="([^"]+)"', page[page.index("群众选择的建议问法"):]).group(1)
+    done = _post(client, "/staff/inbox/suggestions", {"key": key, "entry_id": chosen["id"], "question": CLARIFIED,
+                                                      "decision": "accepted"}).get_data(as_text=True)
+    assert "无需重复添加" in done and "已采纳" in done
+    assert "本期没有待审核的建议问法" in client.get("/staff/inbox").get_data(as_text=True)
+    db = connect(app.config["DATABASE"])
+    assert db.execute("select count(*) from alternates where entry_id = ?", [chosen["id"]]).fetchone()[0] >= 1
+    assert db.execute("select decision from suggestion_decisions").fetchone()[0] == "accepted"
+
+
+def test_a_suggestion_for_an_unpublished_entry_cannot_be_accepted(app) -> None:
+    client = app.test_client()
+    _, chosen = _clarify(client)
+    client.post("/api/ask", json={"question": chosen["question"], "session": "s1", "pick": chosen["pick"]})
+    db = connect(app.config["DATABASE"])
+    db.execute("update entries set status = 'archived' where id = ?", [chosen["id"]])
+    AuthActions(app, client).login()
+    page = client.get("/staff/inbox").get_data(as_text=True)
+    section = page[page.index("群众选择的建议问法"):page.index("未能答好的问题")]
+    assert "条目未发布" in section and ">采纳<" not in section and ">拒绝<" in section
+    key = re.search(r'name="key" value="([^"]+)"', section).group(1)
+    refused = _post(client, "/staff/inbox/suggestions", {"key": key, "entry_id": chosen["id"], "question": CLARIFIED,
+                                                         "decision": "accepted"}).get_data(as_text=True)
+    assert "尚未发布或已归档" in refused
+    assert db.execute("select count(*) from alternates where text = ?", [CLARIFIED]).fetchone()[0] == 0

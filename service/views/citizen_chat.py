@@ -166,6 +166,7 @@ def ask():  # type: ignore[no-untyped-def]
     if requested:
         reply = _handed_over(reply)
     body = reply.public()
+    body["question"] = question  # as stored: the chat keeps this, with personal numbers masked
     from ..related import for_desk  # the public knowledge base's related entries (您可能还想了解)
 
     body["related"] = (for_desk(desk).questions(reply.entry_id)

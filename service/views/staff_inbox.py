@@ -7,6 +7,7 @@ questions are grouped and how a change's effect on the answered share is measure
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Callable
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
@@ -20,6 +21,7 @@ from .staff_auth import role_required
 bp = Blueprint("inbox", __name__, url_prefix="/staff")
 
 GROUPS_PER_PAGE = 25
+_DIGITS = re.compile(r"[0-9]{1,9}")
 # Candidates below this score were barely considered: listing them would only mislead.
 CONSIDERED_FLOOR = 0.05
 
@@ -36,9 +38,13 @@ def _period(source: Any) -> tuple[analytics.Period | None, str | None, dict[str,
         return None, exc.message, form
 
 
+def _number(raw: str | None) -> int | None:
+    """A positive whole number as typed in ASCII digits (not ² or ١), else None."""
+    return int(raw) if raw and _DIGITS.fullmatch(raw) else None
+
+
 def _page() -> int:
-    raw = request.args.get("page", "1")
-    return max(1, int(raw)) if raw.isdigit() and len(raw) < 7 else 1
+    return max(1, _number(request.args.get("page")) or 1)
 
 
 def _considered(desk: Any, question: str) -> dict[str, Any]:
@@ -59,8 +65,9 @@ def index():  # type: ignore[no-untyped-def]
     if period is None:
         return render_template("staff/inbox.html", error=error, form=form, groups=[]), 400
     db, desk = get_db(), get_desk()
-    weight = inbox.word_weight(desk.pipeline.word_rarity)
-    groups = inbox.group(inbox.missed(db, period), desk.tokens, weight)
+    weight = inbox.word_weight(desk.pipeline.topic_rarity)
+    found = inbox.missed(db, period)
+    groups = inbox.group(found.questions, desk.tokens, weight)
     page = _page()
     pages = max(1, -(-len(groups) // GROUPS_PER_PAGE))
     page = min(page, pages)
@@ -69,7 +76,7 @@ def index():  # type: ignore[no-untyped-def]
     form = {"from": period.start.isoformat(), "to": period.end.isoformat()}
     return render_template(
         "staff/inbox.html", error=None, form=form, period=period, groups=shown, considered=considered,
-        total_groups=len(groups), total_questions=sum(g_.n for g_ in groups), page=page, pages=pages,
+        total_groups=len(groups), found=found, page=page, pages=pages,
         suggestions=inbox.suggestions(db, period), changes=inbox.changes(db), sources=inbox.SOURCES,
         entries=_published_entries(), display_time=display_time)
 
@@ -85,22 +92,40 @@ def _back() -> Any:
     return redirect(url_for("inbox.index", **args))
 
 
-def _entry_id() -> int | None:
-    raw = request.form.get("entry_id", "")
-    return int(raw) if raw.isdigit() and len(raw) < 10 else None
+def _entry_id() -> int:
+    """The posted entry, which must exist and be published (a phrasing of a draft or an
+    archived entry would answer nothing); :class:`inbox.InboxError` otherwise."""
+    entry_id = _number(request.form.get("entry_id"))
+    if entry_id is None:
+        raise inbox.InboxError("请选择要添加到的条目。")
+    row = get_db().execute("select status from entries where id = ?", [entry_id]).fetchone()
+    if row is None:
+        raise inbox.InboxError("所选条目不存在，请刷新页面后重试。", 404)
+    if row[0] != "published":
+        raise inbox.InboxError("所选条目尚未发布或已归档，添加的问法不会生效；请先发布该条目，或选择其他条目。")
+    return entry_id
+
+
+def _add(entry_id: int, question: str) -> list[str]:
+    """Add a phrasing to an entry unless the entry already asks it that way."""
+    if faq.has_phrasing(get_db(), entry_id, question):
+        flash(f"条目已有问法“{question}”，无需重复添加。")
+        return []
+    return faq.add_alternate(get_db(), g.user, entry_id, question)
 
 
 def _measured(apply: Callable[[], list[str]], action: str, entry_id: int, question: str) -> list[str]:
     """Apply a change to the knowledge and record the answered share before and after it."""
-    period, _, _ = _period(request.form)
-    period = period or analytics.parse_period(None, None, _today())
+    period, error, _ = _period(request.form)
+    if period is None:
+        raise inbox.InboxError(error or "统计期间无效。")
     db = get_db()
     sample = inbox.missed_for_replay(db, period)
     before = inbox.replay(db, period, lambda q: get_desk().ask(q).status, sample)
     warnings = apply()
     after = inbox.replay(db, period, lambda q: get_desk().ask(q).status, sample)  # the rebuilt desk
     with immediate(db):
-        inbox.record_change(db, g.user, action, entry_id, question, before, after)
+        inbox.record_change(db, g.user, action, entry_id, question, period, before, after)
     flash(f"本期已回答比例（按现有知识重放本期未答问题估算）：{before.share:.1%} → {after.share:.1%}。")
     return warnings
 
@@ -113,11 +138,9 @@ def add_phrasing():  # type: ignore[no-untyped-def]
         keys = inbox.clean_keys(request.form.getlist("key"))
         entry_id = _entry_id()
         question = request.form.get("question", "")
-        if entry_id is None:
-            raise inbox.InboxError("请选择要添加到的条目。")
 
         def apply() -> list[str]:
-            warnings = faq.add_alternate(get_db(), g.user, entry_id, question)
+            warnings = _add(entry_id, question)
             with immediate(get_db()):
                 inbox.mark(get_db(), keys, "phrasing", g.user, entry_id)
             return warnings
@@ -165,20 +188,23 @@ def dismiss():  # type: ignore[no-untyped-def]
 def decide():  # type: ignore[no-untyped-def]
     """Accept a suggested phrasing (it is answered at once) or reject it."""
     decision = request.form.get("decision", "")
-    entry_id = _entry_id()
     question = request.form.get("question", "")
     try:
         [key] = inbox.clean_keys([request.form.get("key", "")])
-        if entry_id is None or decision not in inbox.DECISIONS:
+        if decision not in inbox.DECISIONS:
             raise inbox.InboxError("无效的操作，请刷新页面后重试。")
         if decision == "rejected":
+            entry_id = _number(request.form.get("entry_id"))
+            if entry_id is None:
+                raise inbox.InboxError("无效的操作，请刷新页面后重试。")
             with immediate(get_db()):
                 inbox.decide_suggestion(get_db(), key, entry_id, "rejected", g.user)
             flash("已拒绝这条建议。")
             return _back()
+        entry_id = _entry_id()
 
         def apply() -> list[str]:
-            warnings = faq.add_alternate(get_db(), g.user, entry_id, question)
+            warnings = _add(entry_id, question)
             with immediate(get_db()):
                 inbox.decide_suggestion(get_db(), key, entry_id, "accepted", g.user)
                 inbox.mark(get_db(), [key], "phrasing", g.user, entry_id)

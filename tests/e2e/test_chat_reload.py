@@ -289,3 +289,51 @@ def test_contact_details_once_sent_are_not_asked_for_again_after_a_reload(live_s
     expect(slip.locator(".contact-done")).to_have_text(said)
     expect(slip.get_by_role("button", name="提交联系方式")).to_have_count(0)
     assert "13800000000" not in json.dumps(page.evaluate(STORAGE_DUMP))  # the number itself is not kept
+
+
+def test_the_device_keeps_the_question_as_stored_with_personal_numbers_masked(live_server, new_context) -> None:
+    page = _citizen(new_context)
+    page.goto(live_server("/"))
+    ask(page, "我的手机13812345678，申请政府信息公开要收费吗")
+    kept = json.dumps(_kept(page), ensure_ascii=False)
+    assert "13812345678" not in kept and "138****5678" in kept
+    page.reload()
+    expect(page.locator("#chat-log .msg.user .text")).to_have_text(["我的手机138****5678，申请政府信息公开要收费吗"])
+
+
+def test_an_answer_arriving_in_one_tab_keeps_the_ticket_another_tab_got_meanwhile(live_server, new_context) -> None:
+    """Tab A waits for an answer; tab B gets a ticket; A's answer must not overwrite B's slip."""
+    context = new_context(viewport={"width": 1280, "height": 900})
+    first, second = context.new_page(), context.new_page()
+    first.goto(live_server("/"))
+    second.goto(live_server("/"))
+    held = []
+    first.route("**/api/ask", lambda route: held.append(route))  # A's question waits here
+    first.locator("#question").fill(ANSWERABLE)
+    first.locator("#question").press("Enter")
+    first.wait_for_function("() => document.getElementById('chat-form').getAttribute('aria-busy') === 'true'")
+    for _ in range(50):
+        if held:
+            break
+        first.wait_for_timeout(100)
+    _, _, code, password = _ticket(second)
+    held[0].continue_()
+    expect(first.locator("#chat-log .msg.bot:not(.welcome)")).to_have_count(2)
+    questions = [e["q"] for e in _kept(first)["exchanges"]]
+    assert sorted(questions) == sorted([ANSWERABLE, UNANSWERABLE])
+    tickets = [e["reply"]["ticket"] for e in _kept(first)["exchanges"] if e["reply"]["ticket"]]
+    assert tickets == [{"code": code.replace("-", ""), "password": password}]
+    expect(first.locator(".ticket-code")).to_have_text([code])  # A shows B's slip too
+    expect(second.locator(".ticket-code")).to_have_text([code])
+
+
+def test_a_conversation_older_than_a_week_is_not_shown_again(live_server, new_context) -> None:
+    page = _citizen(new_context)
+    page.goto(live_server("/"))
+    page.evaluate("""([key, old, recent]) => localStorage.setItem(key, JSON.stringify({v: 1, exchanges: [
+        {id: 'a', at: old, q: '八天前的问题', reply: {status: 'answered', answer: '旧答复'}},
+        {id: 'b', at: recent, q: '昨天的问题', reply: {status: 'answered', answer: '新答复'}}]}))""",
+                  [CHAT_KEY, "2000-01-01T00:00:00.000Z",
+                   page.evaluate("() => new Date(Date.now() - 86400000).toISOString()")])
+    page.reload()
+    expect(page.locator("#chat-log .msg.user .text")).to_have_text(["昨天的问题"])
