@@ -75,8 +75,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from . import cli, db, errors, security
     from .views import (citizen_chat as chat, public_faq, public_reports, staff_admin as admin,
-                        staff_analytics, staff_auth as auth, staff_curate as curate, staff_inbox,
-                        staff_review as review)
+                        staff_analytics, staff_annual, staff_auth as auth, staff_curate as curate,
+                        staff_inbox, staff_review as review)
 
     security.init_app(app)  # first, so rate limits apply before anything else is checked
     csrf = CSRFProtect(app)
@@ -100,6 +100,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(admin.bp)
     app.register_blueprint(staff_analytics.bp)
     app.register_blueprint(staff_inbox.bp)
+    app.register_blueprint(staff_annual.bp)
     atexit.register(_flush_log_at_exit, app.config["DATABASE"])
 
     @app.get("/healthz")

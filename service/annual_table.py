@@ -179,3 +179,21 @@ def read_back(data: bytes, kind: str) -> dict[str, dict[str, int]]:
         if values and values[0] in labels:
             found[labels[values[0]]] = {col: int(v) for col, v in zip(COLS, values[1:8])}
     return found
+
+
+CN = "一二三四五六七八九十"  # the numbering of the printed table: （一）, （二）…
+# An outcome as reviewers choose it: 不予公开：属于国家秘密.
+OUTCOME_LABELS = {k: TABLE3_ROWS[k].replace("本年度办理结果·", "").replace("·", "：") for k in OUTCOMES}
+
+
+def outcome_groups() -> list[dict[str, Any]]:
+    """The outcomes of table 三 in its groups (予以公开 … 其他处理), numbered as printed."""
+    groups: dict[str, dict[str, Any]] = {}
+    for key in OUTCOMES:
+        _, group, *item = TABLE3_ROWS[key].split("·")
+        entry = groups.setdefault(group, {"name": group, "number": CN[len(groups)], "items": []})
+        entry["items"].append({"key": key, "item": item[0] if item else "", "label": OUTCOME_LABELS[key]})
+    for entry in groups.values():
+        for n, item in enumerate(entry["items"], 1):
+            item["text"] = f"{n}.{item['item']}" if item["item"] else entry["name"]
+    return list(groups.values())

@@ -25,15 +25,14 @@ from . import annual_table
 from .deadlines import (MAX_EXTENSION_DAYS, CalendarRangeError, Clock, Deadline, DeadlineError, Pause,
                         WorkCalendar, compute)
 from .knowledge import now
-from .reports import TABLE3_COLS, TABLE3_ROWS
+from .reports import TABLE3_COLS
 from .storage import immediate
 
 APPLICANT_TYPES = {k: TABLE3_COLS[k] for k in annual_table.APPLICANT_COLS}
 CHANNELS = {"in_person": "当面提交（以提交之日为收到之日）",
             "post": "邮寄（以签收之日为收到之日）",
             "online": "网上或传真（以双方确认之日为收到之日）"}
-OUTCOMES = {k: TABLE3_ROWS[k].replace("本年度办理结果·", "").replace("·", "：")
-            for k in annual_table.OUTCOMES}
+OUTCOMES = annual_table.OUTCOME_LABELS  # 不予公开：属于国家秘密, …
 PAUSE_KINDS = {"third_party": "征求第三方意见", "consultation": "征求其他机关意见"}
 DEFAULT_HOLIDAYS = Path(__file__).resolve().parent.parent / "knowledge" / "holidays.toml"
 DUE_CALENDAR_KEY = "due_calendar"  # meta: the fingerprint of the calendar behind tickets.due_on
