@@ -7,6 +7,7 @@ No browser is ever downloaded: Playwright only provides the driver.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import socket
@@ -63,10 +64,10 @@ def _create_user(db: Path, name: str, role: str) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
-    """``python run.py --port P --db DB --workers 2`` on a new database, with a curator and a reviewer."""
-    tmp = tmp_path_factory.mktemp("e2e")
+@contextlib.contextmanager
+def running_server(tmp: Path, users: tuple[tuple[str, str], ...]) -> Iterator[LiveServer]:
+    """``python run.py --port P --db DB --workers 2`` on a new database in ``tmp``, with these
+    (name, role) staff accounts; stopped on exit."""
     port, db, log = _free_port(), tmp / "e2e.db", tmp / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("INQUIRY_")}
     with log.open("wb") as out:
@@ -82,8 +83,8 @@ def live_server(tmp_path_factory) -> Iterator[LiveServer]:  # type: ignore[no-un
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("the server did not start:\n" + log.read_text(errors="replace"))
                 time.sleep(0.1)
-        _create_user(db, "rev", "reviewer")
-        _create_user(db, "cur", "curator")
+        for name, role in users:
+            _create_user(db, name, role)
         yield LiveServer(f"http://127.0.0.1:{port}", db)
     finally:
         proc.terminate()
@@ -92,6 +93,13 @@ def live_server(tmp_path_factory) -> Iterator[LiveServer]:  # type: ignore[no-un
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
+    """The shared server of the browser tests, with a curator and a reviewer."""
+    with running_server(tmp_path_factory.mktemp("e2e"), (("rev", "reviewer"), ("cur", "curator"))) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

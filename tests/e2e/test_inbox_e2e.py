@@ -14,17 +14,13 @@ the session's shared server must not see (other tests ask about the canteen too)
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
-import urllib.request
 from typing import Iterator
 
 import pytest
 
-from .conftest import _create_user, _free_port
-from .helpers import ROOT, LiveServer, ask, blocking, click_for_answer, describe, login, run_axe
+from .conftest import running_server
+from .helpers import LiveServer, ask, blocking, click_for_answer, describe, login, run_axe
 from .test_accessibility import CSPWatch
 
 pytest.importorskip("playwright.sync_api", reason="browser tests need the playwright package")
@@ -42,32 +38,10 @@ LOGGED_WITHIN_S = 15
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
-    """``python run.py --workers 2`` on a new database of its own, with a curator."""
-    tmp = tmp_path_factory.mktemp("inbox-e2e")
-    port, db, log = _free_port(), tmp / "inbox.db", tmp / "server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INQUIRY_")}
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "run.py", "--port", str(port), "--db", str(db), "--workers", "2"],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the server did not start:\n" + log.read_text(errors="replace"))
-                time.sleep(0.1)
-        _create_user(db, "cur", "curator")
-        yield LiveServer(f"http://127.0.0.1:{port}", db)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    """A server and database of its own (other tests ask the shared one about the canteen),
+    with a curator."""
+    with running_server(tmp_path_factory.mktemp("inbox-e2e"), (("cur", "curator"),)) as started:
+        yield started
 
 
 def _reload_until_logged(page) -> None:  # type: ignore[no-untyped-def]
