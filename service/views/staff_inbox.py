@@ -130,6 +130,27 @@ def _measured(apply: Callable[[], list[str]], action: str, entry_id: int, questi
     return warnings
 
 
+def _phrasing(entry_id: int, question: str, keys: list[str], action: str, suggestion: str | None = None) -> list[str]:
+    """Add a question as a phrasing of an entry, mark its missed wordings (and decide the
+    suggested pair, if it came from one), measuring the answered share before and after."""
+    def apply() -> list[str]:
+        warnings = _add(entry_id, question)
+        with immediate(get_db()):
+            if suggestion is not None:
+                inbox.decide_suggestion(get_db(), suggestion, entry_id, "accepted", g.user)
+            inbox.mark(get_db(), keys, "phrasing", g.user, entry_id)
+        return warnings
+
+    return _measured(apply, action, entry_id, question)
+
+
+def _done(message: str, warnings: list[str]) -> Any:
+    flash(message)
+    for warning in warnings:
+        flash(warning)
+    return _back()
+
+
 @bp.post("/inbox/phrasing")
 @role_required("curator")
 def add_phrasing():  # type: ignore[no-untyped-def]
@@ -138,21 +159,11 @@ def add_phrasing():  # type: ignore[no-untyped-def]
         keys = inbox.clean_keys(request.form.getlist("key"))
         entry_id = _entry_id()
         question = request.form.get("question", "")
-
-        def apply() -> list[str]:
-            warnings = _add(entry_id, question)
-            with immediate(get_db()):
-                inbox.mark(get_db(), keys, "phrasing", g.user, entry_id)
-            return warnings
-
-        warnings = _measured(apply, "add_phrasing", entry_id, question)
+        warnings = _phrasing(entry_id, question, keys, "add_phrasing")
     except (inbox.InboxError, faq.FaqError) as exc:
         flash(getattr(exc, "message", None) or str(exc))
         return _back()
-    flash(f"已将“{question}”添加为条目的相似问法，立即生效。")
-    for warning in warnings:
-        flash(warning)
-    return _back()
+    return _done(f"已将“{question}”添加为条目的相似问法，立即生效。", warnings)
 
 
 @bp.post("/inbox/draft")
@@ -202,19 +213,8 @@ def decide():  # type: ignore[no-untyped-def]
             flash("已拒绝这条建议。")
             return _back()
         entry_id = _entry_id()
-
-        def apply() -> list[str]:
-            warnings = _add(entry_id, question)
-            with immediate(get_db()):
-                inbox.decide_suggestion(get_db(), key, entry_id, "accepted", g.user)
-                inbox.mark(get_db(), [key], "phrasing", g.user, entry_id)
-            return warnings
-
-        warnings = _measured(apply, "accept_suggestion", entry_id, question)
+        warnings = _phrasing(entry_id, question, [key], "accept_suggestion", suggestion=key)
     except (inbox.InboxError, faq.FaqError) as exc:
         flash(getattr(exc, "message", None) or str(exc))
         return _back()
-    flash(f"已采纳：“{question}”成为条目的相似问法，立即生效。")
-    for warning in warnings:
-        flash(warning)
-    return _back()
+    return _done(f"已采纳：“{question}”成为条目的相似问法，立即生效。", warnings)
