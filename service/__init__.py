@@ -101,6 +101,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(staff_analytics.bp)
     app.register_blueprint(staff_inbox.bp)
     app.register_blueprint(staff_annual.bp)
+    from .views import staff_remedies  # review and litigation cases, table 四 (issue 12)
+    app.register_blueprint(staff_remedies.bp)
     atexit.register(_flush_log_at_exit, app.config["DATABASE"])
 
     @app.get("/healthz")

@@ -86,15 +86,20 @@ def _year() -> int | None:
 BAD_YEAR = "年份无效，请选择2000年至2100年之间的年份。"
 
 
+def years_around(year: int | None) -> list[int]:
+    """The years offered in a year selector: this year back to 2021, and ``year``."""
+    years = list(range(today().year, 2020, -1))
+    if year is not None and year not in years:
+        years = sorted({*years, year}, reverse=True)
+    return years
+
+
 @bp.get("/applications/table")
 @role_required("reviewer")
 def annual():  # type: ignore[no-untyped-def]
     """Table 三 of the annual report for one year, computed from the applications."""
     year = _year()
-    this_year = today().year
-    years = list(range(this_year, 2020, -1))
-    if year is not None and year not in years:
-        years = sorted({*years, year}, reverse=True)
+    years = years_around(year)
     if year is None:
         return render_template("staff/annual_table.html", year=None, years=years, error=BAD_YEAR, rows=[],
                                problems=[]), 400
