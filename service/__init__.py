@@ -46,6 +46,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         RATE_LIMIT_FEEDBACK="30 per minute",  # POST /api/feedback (有用 / 没用 on answers)
         RATE_LIMIT_EXEMPT_LOOPBACK=True,
         PROXY_COUNT=0,  # set to 1 behind one reverse proxy (nginx)
+        TIME_ZONE="Asia/Shanghai",  # every time staff and citizens read (stored in UTC)
+        PROMOTE_PUBLISHES_FOR_ADMINS=False,  # else a ticket promoted to the FAQ is a draft
+        # E-mail to citizens who left an address (none while MAIL_SERVER is unset); also
+        # MAIL_USERNAME, MAIL_PASSWORD, MAIL_USE_TLS (STARTTLS), MAIL_TIMEOUT, PUBLIC_URL.
+        MAIL_SERVER=None,
+        MAIL_PORT=25,
+        MAIL_FROM="noreply@localhost",
     )
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)

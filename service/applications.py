@@ -201,8 +201,15 @@ def end_pause(db: sqlite_utils.Database, ticket_id: int, user: dict[str, Any], o
         _event(db, ticket_id, user, "resume", f"{day} {PAUSE_KINDS[row[1]]}结束，恢复计算答复期限")
 
 
-def close(db: sqlite_utils.Database, ticket_id: int, user: dict[str, Any], outcome: str, on: str | date) -> None:
-    """Close an application with exactly one outcome from table 三."""
+def close(db: sqlite_utils.Database, ticket_id: int, user: dict[str, Any], outcome: str, on: str | date,
+          reply: str | None = None) -> None:
+    """Close an application with exactly one outcome from table 三 and the reply the citizen
+    reads on the lookup page (答复).
+
+    The staff desk always passes ``reply``: an empty one is refused. ``None`` is for
+    scripts that record outcomes decided and answered elsewhere (on paper); the ticket
+    then keeps whatever reply it has.
+    """
     if outcome not in OUTCOMES:
         raise ApplicationError("请选择一项办理结果。")
     day = _date(on, "办结日期")
@@ -210,9 +217,25 @@ def close(db: sqlite_utils.Database, ticket_id: int, user: dict[str, Any], outco
         ticket = _application(db, ticket_id)
         if day < date.fromisoformat(ticket["received_on"]):
             raise ApplicationError("办结日期不能早于收到申请日期。")
+        text = None if reply is None else _reply_text(reply)
         db.execute("update tickets set outcome = ?, outcome_on = ?, status = 'closed', closed_at = ?, updated = ? "
                    "where id = ?", [outcome, day.isoformat(), now(), now(), ticket_id])
-        _event(db, ticket_id, user, "close_application", f"{day} 办结：{OUTCOMES[outcome]}")
+        if text is not None:
+            db.execute("update tickets set reply = ?, replied_at = ?, replied_by = ? where id = ?",
+                       [text, now(), user["id"], ticket_id])
+        detail = f"{day} 办结：{OUTCOMES[outcome]}" + (f"\n答复：{text}" if text is not None else "")
+        _event(db, ticket_id, user, "close_application", detail)
+
+
+def _reply_text(reply: str) -> str:
+    from .tickets import TicketError, clean_reply  # tickets' rules for a reply's text
+
+    try:
+        return clean_reply(reply)
+    except TicketError as exc:
+        if not (reply or "").strip():
+            raise ApplicationError("请填写给申请人的答复（申请人凭工单编号和查询密码查看），再办结申请。") from exc
+        raise ApplicationError(exc.message) from exc
 
 
 def clock_of(db: sqlite_utils.Database, ticket: dict[str, Any]) -> Clock:

@@ -325,6 +325,40 @@ def _remedies(db: sqlite_utils.Database) -> None:
                "primary key (year, section)) without rowid")
 
 
+@migration("0016_reviewers_desk")
+def _reviewers_desk(db: sqlite_utils.Database) -> None:
+    # Canned replies (常用答复) that curators keep and reviewers pick into a reply.
+    db.execute("create table canned_replies (id integer primary key, title text not null, body text not null, "
+               "created text not null, updated text not null, updated_by text)")
+    db.execute("create unique index canned_replies_title on canned_replies (title)")
+    # E-mails telling citizens their answer is ready: sent at once, kept with the failure
+    # when the mail server refused, so that no reviewer's action fails because of it.
+    db.execute("create table mail_outbox (id integer primary key, ticket_id integer not null, "
+               "recipient text not null, subject text not null, body text not null, created text not null, "
+               "sent_at text, attempts integer not null default 0, error text)")
+    db.execute("create index mail_outbox_unsent on mail_outbox (id) where sent_at is null")
+    # 我的工单: one reviewer's tickets, newest first.
+    db.execute("create index tickets_assignee_created on tickets (assigned_to, created, id)")
+
+
+@migration("0014_remedies")
+def _remedies(db: sqlite_utils.Database) -> None:
+    # Administrative review and litigation over an application (table 四, service/remedies.py):
+    # kind, filing date, result ('pending' until decided) and the decision's date.
+    db.execute("create table remedies (id integer primary key, ticket_id integer not null, kind text not null, "
+               "filed_on text not null, result text not null default 'pending', decided_on text, note text, "
+               "created text not null, updated text not null, updated_by text)")
+    db.execute("create index remedies_ticket on remedies (ticket_id)")
+    # The drafted annual report (service/annual_report.py): the agency's name per year, the
+    # table 二 figures staff enter, and the narrative paragraphs of each section.
+    db.execute("create table annual_reports (year integer primary key, agency text not null, "
+               "updated text not null, updated_by text)")
+    db.execute("create table annual_report_figures (year integer not null, row_key text not null, "
+               "col_key text not null, value real not null, primary key (year, row_key, col_key)) without rowid")
+    db.execute("create table annual_report_texts (year integer not null, section text not null, body text not null, "
+               "primary key (year, section)) without rowid")
+
+
 def apply_migrations(db: sqlite_utils.Database) -> list[str]:
     """Apply the migrations not yet recorded; return the names applied now."""
     applied_now: list[str] = []

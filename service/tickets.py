@@ -20,8 +20,9 @@ import sqlite3
 import threading
 import time
 import unicodedata
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any, Iterable, Sequence
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlite_utils
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -48,7 +49,7 @@ OPEN_STATUSES = ("new", "in_progress", "waiting")
 CITIZEN_STATUSES = {"new": "已登记，等待工作人员处理", "in_progress": "工作人员正在处理",
                     "waiting": "等待您补充信息", "answered": "已答复", "closed": "已办结"}
 ACTIONS = {"open": "群众提问，生成工单", "ask_again": "同一会话再次提问", "contact": "群众留下联系方式",
-           "take": "接手处理", "reply": "答复", "status": "更改状态", "close": "关闭工单",
+           "take": "接手处理", "assign": "分派", "reply": "答复", "status": "更改状态", "close": "关闭工单",
            "promote_new": "转为新的常见问题", "promote_alternate": "添加为常见问题的相似问法"}
 CITIZEN = "群众"
 
@@ -566,8 +567,8 @@ EVENTS_SHOWN = 200  # a ticket asked again and again gets an event each time
 SPARSE_GROUPS = 20_000
 _COLUMNS = ("t.id, t.code, t.question, t.status, t.created, t.asked_count, t.contact_name, t.contact_phone, "
             "t.contact_email, t.kind, t.received_on, t.supplement_requested_on, t.supplement_received_on, "
-            "t.extension_days, t.extension_reason, t.outcome, t.due_on, u.username as assignee, "
-            "g.same_count, g.asked_total")
+            "t.extension_days, t.extension_reason, t.outcome, t.due_on, t.assigned_to, u.username as assignee, "
+            "g.same_count, g.asked_total, g.open_count")
 _KIND_SQL = "('inquiry', 'application')"
 # Conditions on ids, so that a walk along an index need not read the tickets themselves:
 # not classified by a reviewer; not an application whose clock runs (or is overdue).
@@ -577,6 +578,12 @@ _NOT_RUNNING = ("t.id not in (select id from tickets indexed by tickets_running_
                 "where due_on is not null and outcome is null)")
 _OVERDUE = "t.due_on < ? and t.outcome is null"
 _NOT_OVERDUE = "t.id not in (select id from tickets indexed by tickets_running_due where due_on < ? and outcome is null)"
+
+
+# One row per open question: an open ticket is listed only if no earlier open ticket of
+# its group and type is (applications are each listed: each has its own statutory clock).
+MERGED_SQL = (f"(t.kind is 'application' or not exists (select 1 from tickets o indexed by tickets_open_grp "
+              f"where o.grp = t.grp and o.{OPEN_SQL} and o.id < t.id and o.kind is t.kind))")
 
 
 class _Part:
@@ -597,10 +604,14 @@ class _Queue:
     read in two steps: the ids along an index (with limit and offset), then those rows.
     """
 
-    def __init__(self, db: sqlite_utils.Database, status: str, kind: str, min_asked: int):
+    def __init__(self, db: sqlite_utils.Database, status: str, kind: str, min_asked: int,
+                 assignee: int | None = None, merged: bool = False):
         self.db = db
         self.where: list[str] = []
         self.params: list[Any] = []
+        # With filters of their own (one reviewer's tickets, one row per open question)
+        # the counts are read from the rows rather than from the kept totals.
+        self.narrowed = assignee is not None or (merged and status == "open")
         if status == "open":
             self.where.append("t." + OPEN_SQL)
             self.source, self.statuses = "tickets_open_created", list(OPEN_STATUSES)
@@ -613,6 +624,12 @@ class _Queue:
         self.kind = kind if kind in (*TICKET_KINDS, "unclassified") else "all"
         if self.kind in TICKET_KINDS:  # tickets reviewers classified: few, whatever the status
             self.source = "tickets_kind_created"
+        if assignee is not None:  # one reviewer's tickets: few, whatever the status
+            self.where.append("t.assigned_to = ?")
+            self.params.append(assignee)
+            self.source = "tickets_assignee_created"
+        if merged and status == "open":
+            self.where.append(MERGED_SQL)
         self.min_asked = max(1, min_asked)
         # Every group was asked at least once, unless rows were written by hand.
         self.grouped = self.min_asked > 1 or db.execute(
@@ -652,6 +669,8 @@ class _Queue:
         """How many tickets match (within ``part``, a stretch of running applications)."""
         if part is not None:
             return self._count("tickets_running_due", self.kind, part)
+        if self.narrowed:
+            return self._count(self.source, self.kind)
         if self.kind in TICKET_KINDS:
             return self._count("tickets_kind_status", self.kind)
         if not self.grouped:  # kept by the database as tickets come and change status
@@ -681,7 +700,8 @@ class _Queue:
         if part.running:
             sql_from, from_params = self._from("tickets_running_due")
         else:
-            sparse = self.grouped and self.source != "tickets_kind_created" and part.size <= SPARSE_GROUPS
+            sparse = (self.grouped and self.source not in ("tickets_kind_created", "tickets_assignee_created")
+                      and part.size <= SPARSE_GROUPS)
             sql_from, from_params = self._from(self.source, sparse=sparse)
         clause, params = self._where(self.kind, part)
         ids = [r[0] for r in self.db.execute(
@@ -696,7 +716,8 @@ class _Queue:
 
 def queue(db: sqlite_utils.Database, *, status: str = "open", min_asked: int = 1, order: str = "newest",
           kind: str = "all", today: str | None = None, page: int = 1,
-          per_page: int = PAGE_SIZE) -> tuple[list[dict[str, Any]], int]:
+          per_page: int = PAGE_SIZE, assignee: int | None = None,
+          merged: bool = False) -> tuple[list[dict[str, Any]], int]:
     """One page of tickets and the number of tickets matching.
 
     ``status``: a key of :data:`STATUSES`, ``open`` (not answered or closed) or ``all``.
@@ -707,11 +728,15 @@ def queue(db: sqlite_utils.Database, *, status: str = "open", min_asked: int = 1
     whose reply clock runs, the earliest deadline first, then the others newest first.
     ``today`` (an ISO date): applications overdue on that day (due before it, without an
     outcome) come first, in the chosen order, then the others.
+    ``assignee``: only the tickets given to this user id (我的工单).
+    ``merged`` (with ``status="open"``): one row per open question, its earliest open
+    ticket, whose ``open_count`` says how many open tickets share the question; the total
+    then counts those rows.
 
     Each stretch is read in order from an index and paged in SQL; the counts come from
     ``ticket_counts``, ``ticket_groups`` and indexes, never from grouping every ticket.
     """
-    q = _Queue(db, status, kind, min_asked)
+    q = _Queue(db, status, kind, min_asked, assignee, merged)
     total = q.count()
     by_time = ("t.created", "t.id")
     if order == "due":
@@ -875,6 +900,40 @@ def take(db: sqlite_utils.Database, ticket_id: int, user: dict[str, Any]) -> Non
                                               "closed_at": None}, detail)
 
 
+def assign(db: sqlite_utils.Database, ticket_id: int, user: dict[str, Any], assignee_id: int) -> str:
+    """Give the ticket to another reviewer (or admin); return their username."""
+    with immediate(db):
+        state = _state(db, ticket_id)
+        row = db.execute("select username, role, active from users where id = ?", [assignee_id]).fetchone()
+        if row is None or row[1] not in ("reviewer", "admin") or not row[2]:
+            raise TicketError("请选择一位办理工单的工作人员。")
+        if state["status"] == "closed":
+            raise TicketError("工单已关闭，如需继续处理，请先将状态改为“处理中”。")
+        if state["assigned_to"] == assignee_id:
+            raise TicketError(f"工单已由 {row[0]} 处理。")
+        changes: dict[str, Any] = {"assigned_to": assignee_id}
+        if state["status"] == "new":
+            changes["status"] = "in_progress"
+        _update(db, user, "assign", ticket_id, changes, f"分派给 {row[0]}")
+    return str(row[0])
+
+
+def assignees(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """The staff who may be given tickets: reviewers and admins, by name."""
+    return [dict(r) for r in db.query(
+        "select id, username from users where role in ('reviewer', 'admin') and active = 1 order by username")]
+
+
+def group_emails(db: sqlite_utils.Database, ticket_ids: Iterable[int]) -> list[tuple[int, str, str]]:
+    """(id, code, e-mail address) of those tickets whose citizen left an address."""
+    ids = list(ticket_ids)
+    if not ids:
+        return []
+    return [(r[0], r[1], r[2]) for r in db.execute(
+        f"select id, code, contact_email from tickets where id in ({', '.join('?' * len(ids))}) "
+        "and contact_email is not null and contact_email != ''", ids)]
+
+
 def clean_reply(text: Any) -> str:
     """A reply's text: not empty, at most :data:`MAX_REPLY` characters."""
     text = unicodedata.normalize("NFC", text if isinstance(text, str) else "").replace("\r\n", "\n").strip()
@@ -886,15 +945,22 @@ def clean_reply(text: Any) -> str:
 
 
 def reply(db: sqlite_utils.Database, ticket_id: int, user: dict[str, Any], text: str,
-          also: Iterable[int] = ()) -> list[int]:
+          also: Iterable[int] = (), *, whole_group: bool = False) -> list[int]:
     """Answer the ticket, and with the same text those of ``also`` that share its question and
-    are still open (others are left alone). Returns the ids answered."""
+    are still open (others are left alone); with ``whole_group``, every open inquiry that
+    shares its question (each citizen reads it under their own code and password).
+    Returns the ids answered."""
     text = clean_reply(text)
     with immediate(db):
         ticket = get_ticket(db, ticket_id)
         _refuse_if_decided(db, ticket_id)
-        similar = {t["id"] for t in similar_open(db, ticket)}
-        together = [i for i in dict.fromkeys(also) if i in similar]
+        if whole_group and ticket.get("normalised"):
+            together = [r[0] for r in db.execute(
+                f"select id from tickets indexed by tickets_open_grp where grp = ? and {OPEN_SQL} and id != ? "
+                "and kind is not 'application' order by id", [ticket["grp"], ticket_id])]
+        else:
+            similar = {t["id"] for t in similar_open(db, ticket)}
+            together = [i for i in dict.fromkeys(also) if i in similar]
         stamp = now()
         for i in [ticket_id, *together]:
             assigned = db.execute("select assigned_to from tickets where id = ?", [i]).fetchone()[0]
@@ -959,17 +1025,20 @@ def _shared_warnings(db: sqlite_utils.Database, text: str, entry_id: int) -> lis
 
 
 def promote_new(db: sqlite_utils.Database, ticket_id: int, user: dict[str, Any], *, question: str,
-                answer: str, category: str = "", source: str = "") -> tuple[int, list[str]]:
-    """Publish a new FAQ entry from a ticket; the citizen's wording becomes an alternate when
-    it differs from the canonical question. Returns the entry id and warnings.
+                answer: str, category: str = "", source: str = "", publish: bool = False) -> tuple[int, list[str]]:
+    """Make a new FAQ entry from a ticket: a draft that a curator reviews and publishes, or
+    (``publish``, an admin where the config allows it) a published entry. The citizen's
+    wording becomes an alternate when it differs from the canonical question. Returns the
+    entry id and warnings.
 
     Written here rather than through :func:`service.faq.create_entry` so the entry, the
     alternate and the ticket's history are one transaction; the fields are checked by the
     same rules (:func:`service.faq.validate_entry`).
     """
+    status = "published" if publish else "draft"
     try:
         fields = faq.validate_entry({"question": question, "answer": answer, "source": source,
-                                     "category": (category or "").strip() or "其他", "status": "published"},
+                                     "category": (category or "").strip() or "其他", "status": status},
                                     new=True)
     except faq.InvalidEntry as exc:
         raise TicketError(str(exc)) from exc
@@ -993,7 +1062,8 @@ def promote_new(db: sqlite_utils.Database, ticket_id: int, user: dict[str, Any],
             db["alternates"].insert({"entry_id": entry_id, "text": alternate, "created": stamp})
             warnings += _shared_warnings(db, alternate, entry_id)
         bump_version(db)
-        _event(db, ticket_id, user, "promote_new", f"常见问题条目 {entry_id}：{fields['question']}")
+        state = "" if publish else "（草稿，待编辑发布）"
+        _event(db, ticket_id, user, "promote_new", f"常见问题条目 {entry_id}{state}：{fields['question']}")
         audit(db, user, "create_entry", f"entry:{entry_id}",
               after={**{k: entry[k] for k in ("key", *faq.EDITABLE, "version")}, "alternates": alternates,
                      "from_ticket": ticket["code"]})
@@ -1027,14 +1097,26 @@ def promote_alternate(db: sqlite_utils.Database, ticket_id: int, user: dict[str,
     return warnings
 
 
-def display_time(value: str | None) -> str:
-    """A stored UTC timestamp as Beijing time, 2024-05-01 14:03."""
+DEFAULT_TIME_ZONE = "Asia/Shanghai"
+
+
+def time_zone(name: str | None = None) -> tzinfo:
+    """The zone named ``name`` (an IANA name such as ``Asia/Shanghai``); Beijing time when
+    the name is empty or unknown, so that a typo in the config never hides every time."""
+    try:
+        return ZoneInfo(name or DEFAULT_TIME_ZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        return timezone(timedelta(hours=8))
+
+
+def display_time(value: str | None, zone: str | None = None) -> str:
+    """A stored UTC timestamp in ``zone`` (Beijing time by default), 2024-05-01 14:03."""
     if not value:
         return ""
     try:
         moment = datetime.fromisoformat(value)
-    except ValueError:
-        return value
+    except (TypeError, ValueError):
+        return str(value)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone(timedelta(hours=8))).strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(time_zone(zone)).strftime("%Y-%m-%d %H:%M")

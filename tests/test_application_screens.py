@@ -200,7 +200,16 @@ def test_closing_requires_exactly_one_valid_outcome(app, citizen, reviewer) -> N
         assert response.status_code == 400 and message in errors_of(response.get_data(as_text=True)), form
     assert db_of(app).execute("select outcome, status from tickets where id = ?", [tid]).fetchone() == (None, "new")
 
-    assert reviewer.post(close, outcome="withheld_4", closed_on="2026-03-02").status_code == 302
+    for reply in (None, "", "   "):  # the citizen must have a reply to read
+        form = {"outcome": "withheld_4", "closed_on": "2026-03-02", **({} if reply is None else {"reply": reply})}
+        response = reviewer.post(close, **form)
+        assert response.status_code == 400 and "请填写给申请人的答复" in errors_of(response.get_data(as_text=True))
+    response = reviewer.post(close, outcome="withheld_4", closed_on="2026-03-02", reply="答" * 2001)
+    assert response.status_code == 400 and "不能超过2000字" in errors_of(response.get_data(as_text=True))
+    assert db_of(app).execute("select outcome, status from tickets where id = ?", [tid]).fetchone() == (None, "new")
+    reply = "经审查，您申请的信息涉及第三方合法权益，第三方不同意公开，决定不予公开。"
+    assert reviewer.post(close, outcome="withheld_4", closed_on="2026-03-02", reply=reply).status_code == 302
+    assert db_of(app).execute("select reply from tickets where id = ?", [tid]).fetchone()[0] == reply
     row = next(db_of(app).query("select outcome, outcome_on, status from tickets where id = ?", [tid]))
     assert row == {"outcome": "withheld_4", "outcome_on": "2026-03-02", "status": "closed"}
     page = reviewer.page(f"/staff/tickets/{tid}")
@@ -255,7 +264,7 @@ def test_queue_lists_overdue_applications_first_and_marks_those_due_soon(app, ci
     convert(reviewer, t["later"]["id"], "2026-03-13")  # due Mon 13 Apr
     convert(reviewer, t["done"]["id"], "2026-01-05")  # closed: never overdue
     assert reviewer.post(f"/staff/tickets/{t['done']['id']}/application/close", outcome="disclosed",
-                         closed_on="2026-01-20").status_code == 302
+                         closed_on="2026-01-20", reply="您申请的信息予以公开。").status_code == 302
     assert reviewer.post(f"/staff/tickets/{t['inquiry']['id']}/inquiry").status_code == 302
 
     code = {name: t[name]["code"] for name in names}
@@ -322,7 +331,8 @@ def test_the_citizen_sees_receipt_due_date_extension_consultation_and_outcome(ap
     page = lookup(citizen, ticket["code"], ticket["password"]).get_data(as_text=True)
     assert "暂停计算" in field(page, "app-due") and "征求其他机关意见" in page and "尚在进行" in page
     assert reviewer.post(f"{base}/resume", resume_on="2026-03-04").status_code == 302
-    assert reviewer.post(f"{base}/close", outcome="partial", closed_on="2026-03-20").status_code == 302
+    assert reviewer.post(f"{base}/close", outcome="partial", closed_on="2026-03-20",
+                         reply="部分公开：所需信息的一部分属于第三方商业秘密。").status_code == 302
 
     response = lookup(citizen, ticket["code"], ticket["password"])
     page = response.get_data(as_text=True)
@@ -399,7 +409,8 @@ def test_the_annual_table_counts_the_applications_and_downloads_read_back_equal(
         tid = new_ticket(citizen, f"s{n}")["id"]
         convert(reviewer, tid, received, applicant_type=col, channel="online")
         if closed:
-            response = reviewer.post(f"/staff/tickets/{tid}/application/close", outcome=outcome, closed_on=closed)
+            response = reviewer.post(f"/staff/tickets/{tid}/application/close", outcome=outcome, closed_on=closed,
+                                     reply="您申请的信息已作出答复，请查收书面答复。")
             assert response.status_code == 302
     for year in (2025, 2026):
         expected = expected_table(year)

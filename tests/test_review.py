@@ -127,7 +127,44 @@ def test_contact_is_masked_in_the_queue_and_shown_on_the_ticket(app, citizen, re
     assert "群众留下联系方式" in text
 
 
-def test_promoting_to_a_new_entry_makes_the_chat_answer(app, citizen, reviewer) -> None:
+def test_promoting_to_a_new_entry_makes_a_draft_that_the_chat_does_not_use(app, citizen, reviewer) -> None:
+    ticket = escalate(citizen, "廉租房轮候要排多久")
+    tid = ticket_id(app, ticket["code"])
+    app.config["PROMOTE_PUBLISHES_FOR_ADMINS"] = True  # for admins only: a reviewer still drafts
+    page = reviewer.get(f"/staff/tickets/{tid}").get_data(as_text=True)
+    assert "保存为常见问题草稿" in page and "审核发布" in page
+    answer = "廉租房的轮候时间由各地住房保障部门规定，请向当地住房保障部门咨询。"
+    response = reviewer.post(f"/staff/tickets/{tid}/promote/new", question="廉租房轮候一般要排多久？",
+                             answer=answer, category="其他", source="")
+    assert response.status_code == 302
+    page = reviewer.get(response.headers["Location"]).get_data(as_text=True)
+    assert "草稿" in page and "审核发布" in page
+    db = db_of(app)
+    entry = next(db.query("select * from entries order by id desc limit 1"))
+    assert entry["question"] == "廉租房轮候一般要排多久？" and entry["status"] == "draft"
+    assert [r["text"] for r in db.query("select text from alternates where entry_id = ?", [entry["id"]])] == \
+        ["廉租房轮候要排多久"]
+    body = ask(citizen, "廉租房轮候一般要排多久？", session="citizen-9")
+    assert body.get("entry_id") != entry["id"]
+    assert "（草稿，待编辑发布）" in "".join(
+        r[0] for r in db.execute("select detail from ticket_events where ticket_id = ?", [tid]))
+
+
+def test_an_admin_publishes_a_promoted_ticket_when_the_config_allows(app, citizen, client, auth) -> None:
+    auth.login("admin1", "admin")
+    app.config["PROMOTE_PUBLISHES_FOR_ADMINS"] = True
+
+    class Admin:
+        def get(self, path: str):  # type: ignore[no-untyped-def]
+            return client.get(path)
+
+        def post(self, path: str, **form):  # type: ignore[no-untyped-def]
+            return client.post(path, data={**form, "csrf_token": csrf_token(client, "/staff/")})
+
+    _promote_and_publish(app, citizen, Admin())
+
+
+def _promote_and_publish(app, citizen, reviewer) -> None:  # type: ignore[no-untyped-def]
     ticket = escalate(citizen, "廉租房轮候要排多久")
     tid = ticket_id(app, ticket["code"])
     version = knowledge_version(db_of(app))
@@ -279,10 +316,14 @@ def test_queue_filters_by_how_often_a_question_was_asked(app, citizen, reviewer)
     popular = [escalate(citizen, UNANSWERABLE, session=f"s{i}")["code"] for i in range(3)]
     escalate(citizen, UNANSWERABLE, session="s0")  # the same session again: same ticket, asked twice
     single = escalate(citizen, "居住证怎么办理", session="s9")["code"]
-    page = reviewer.get("/staff/tickets?min_asked=4").get_data(as_text=True)
+    page = reviewer.get("/staff/tickets?min_asked=4&merged=0").get_data(as_text=True)
     assert sorted(_rows(page)) == sorted(popular) and "同类工单 3 张" in page and "4 次" in page
-    assert _rows(reviewer.get("/staff/tickets?min_asked=5").get_data(as_text=True)) == []
-    assert set(_rows(reviewer.get("/staff/tickets?min_asked=1").get_data(as_text=True))) == {*popular, single}
+    assert _rows(reviewer.get("/staff/tickets?min_asked=5&merged=0").get_data(as_text=True)) == []
+    assert set(_rows(reviewer.get("/staff/tickets?min_asked=1&merged=0").get_data(as_text=True))) == {*popular, single}
+    # By default the three open tickets of one question are one row, the earliest, with the count.
+    merged = reviewer.get("/staff/tickets?min_asked=4").get_data(as_text=True)
+    assert _rows(merged) == [popular[0]] and "3 人提问" in merged and "共 1 个待处理问题" in merged
+    assert set(_rows(reviewer.get("/staff/tickets").get_data(as_text=True))) == {popular[0], single}
     detail = reviewer.get(f"/staff/tickets/{ticket_id(app, popular[0])}").get_data(as_text=True)
     assert "共 3 张工单，合计提问 4 次" in detail and "2 次" in detail
 
@@ -303,8 +344,8 @@ def test_queue_is_paginated(app, reviewer) -> None:
 
 def test_only_reviewers_and_admins_may_review(app, client, auth, citizen) -> None:
     escalate(citizen)
-    routes = routes_of(app, "review.")
-    assert len(routes) == 8
+    routes = [r for r in routes_of(app, "review.") if not r[1].startswith("/staff/canned")]  # curators' (test_canned)
+    assert len(routes) == 9
     for method, path in routes:  # anonymous: sent to the login page
         data = {"csrf_token": csrf_token(client, "/staff/login")} if method == "POST" else None
         response = client.open(path, method=method, data=data)
@@ -359,3 +400,64 @@ def test_a_phrasing_shared_with_another_entry_is_added_with_a_warning(app, citiz
     assert response.status_code == 302
     page = reviewer.get(response.headers["Location"]).get_data(as_text=True)
     assert f"条目 {first}" in page and "也有相同的问法" in page
+
+
+def test_assigning_a_ticket_and_the_mine_view(app, citizen, reviewer, auth) -> None:
+    auth.create("reviewer2", "reviewer")
+    auth.create("curator9", "curator")
+    first = ticket_id(app, escalate(citizen, UNANSWERABLE, session="a1")["code"])
+    other = escalate(citizen, "居住证怎么办理", session="a2")["code"]
+    db = db_of(app)
+    second_id = db.execute("select id from users where username = 'reviewer2'").fetchone()[0]
+    curator_id = db.execute("select id from users where username = 'curator9'").fetchone()[0]
+    assert _rows(reviewer.get("/staff/tickets?view=mine").get_data(as_text=True)) == []
+    assert reviewer.post(f"/staff/tickets/{first}/take").status_code == 302
+    mine = reviewer.get("/staff/tickets?view=mine").get_data(as_text=True)
+    assert _rows(mine) == [db.execute("select code from tickets where id = ?", [first]).fetchone()[0]]
+    assert "我的工单" in mine and other not in _rows(mine)
+    page = reviewer.get(f"/staff/tickets/{first}").get_data(as_text=True)
+    assert 'id="assignee"' in page and "reviewer2" in page and "curator9" not in page
+    assert reviewer.post(f"/staff/tickets/{first}/assign", assignee=str(second_id)).status_code == 302
+    assert db.execute("select assigned_to from tickets where id = ?", [first]).fetchone()[0] == second_id
+    assert _rows(reviewer.get("/staff/tickets?view=mine").get_data(as_text=True)) == []
+    assert "分派给 reviewer2" in reviewer.get(f"/staff/tickets/{first}").get_data(as_text=True)
+    for bad, message in ((str(curator_id), "请选择一位办理工单的工作人员"), ("", "请选择一位办理工单的工作人员"),
+                         ("abc", "请选择一位办理工单的工作人员"), ("99999", "请选择一位办理工单的工作人员"),
+                         (str(second_id), "已由 reviewer2 处理")):
+        response = reviewer.post(f"/staff/tickets/{first}/assign", assignee=bad)
+        assert response.status_code == 400 and message in response.get_data(as_text=True), bad
+    assert reviewer.get("/staff/tickets?view=bogus").status_code == 200
+
+
+def test_one_reply_answers_every_citizen_who_asked_the_same_question(app, citizen, reviewer) -> None:
+    asked = [escalate(citizen, UNANSWERABLE, session=f"g{i}") for i in range(4)]
+    ids = [ticket_id(app, t["code"]) for t in asked]
+    page = reviewer.get(f"/staff/tickets/{ids[0]}").get_data(as_text=True)
+    assert "一并答复相同问题的其他 3 张待处理工单" in page
+    response = reviewer.post(f"/staff/tickets/{ids[0]}/reply", reply="由各地住房保障部门规定。", whole_group="1")
+    assert response.status_code == 302
+    assert "一并答复了 3 张" in reviewer.get(response.headers["Location"]).get_data(as_text=True)
+    db = db_of(app)
+    assert [r[0] for r in db.execute(f"select status from tickets where id in ({','.join('?' * 4)})", ids)] == \
+        ["answered"] * 4
+    for t in asked:  # each citizen reads it under their own code and password
+        token = csrf_token(citizen, "/tickets")
+        found = citizen.post("/tickets", data={"code": t["code"], "password": t["password"], "csrf_token": token})
+        assert "由各地住房保障部门规定。" in found.get_data(as_text=True)
+    assert "没有符合条件的工单" in reviewer.get("/staff/tickets").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("zone", "shown"), [
+    (None, "2024-05-01 16:03"), ("Asia/Shanghai", "2024-05-01 16:03"), ("Europe/London", "2024-05-01 09:03"),
+    ("Nowhere/Atlantis", "2024-05-01 16:03"),
+])
+def test_times_are_shown_in_the_configured_zone(app, citizen, reviewer, zone, shown) -> None:
+    code = escalate(citizen)["code"]
+    db = db_of(app)
+    db.execute("update tickets set created = '2024-05-01T08:03:00+00:00' where code = ?", [code])
+    if zone:
+        app.config["TIME_ZONE"] = zone
+    assert shown in reviewer.get("/staff/tickets").get_data(as_text=True)
+    assert shown in reviewer.get(f"/staff/tickets/{ticket_id(app, code)}").get_data(as_text=True)
+    assert tickets.display_time("2024-05-01T08:03:00+00:00", zone) == shown
+    assert tickets.display_time("garbage") == "garbage" and tickets.display_time(None) == ""

@@ -20,7 +20,7 @@ import sqlite_utils
 from flask import (Blueprint, current_app, flash, g, redirect, render_template, request,
                    url_for)
 
-from .. import annual_table, applications, faq, tickets
+from .. import annual_table, applications, canned, faq, notify, tickets
 from ..accounts import audit
 from ..applications import APPLICANT_TYPES, CHANNELS, OUTCOMES, PAUSE_KINDS, ApplicationError
 from .staff_auth import role_required
@@ -33,7 +33,14 @@ from ..storage import immediate
 from ..text import is_number
 
 bp = Blueprint("review", __name__, url_prefix="/staff")
-bp.add_app_template_filter(tickets.display_time, "local_time")
+
+
+@bp.app_template_filter("local_time")
+def local_time(value: str | None) -> str:
+    """A stored UTC time in the configured zone (``TIME_ZONE``, Beijing time by default)."""
+    return tickets.display_time(value, current_app.config.get("TIME_ZONE"))
+
+
 apps_bp = Blueprint("applications", __name__, url_prefix="/staff")
 
 QUEUE_STATUSES = {"open": "待处理（新建、处理中、等待补充）", **STATUSES, "all": "全部"}
@@ -49,6 +56,7 @@ APPLICATION_ACTIONS = {"mark_inquiry": "标记为一般咨询", "convert": "转�
                        "close_application": "办结申请"}
 MAX_SUPPLEMENT_NOTE = 500
 NOT_CLOSABLE = "政府信息公开申请须在“办理类型”中选择办理结果后办结，不能直接关闭。"
+VIEWS = {"all": "全部工单", "mine": "我的工单"}
 
 
 @bp.after_request
@@ -120,11 +128,15 @@ def index():  # type: ignore[no-untyped-def]
     kind = kind if kind in KIND_FILTERS else "all"
     min_asked = _int(request.args.get("min_asked"), 1, 1, 100_000)
     page = _int(request.args.get("page"), 1, 1, 1_000_000)
+    view = request.args.get("view", "all")
+    view = view if view in VIEWS else "all"
+    merged = request.args.get("merged", "1") != "0"
     db = get_db()
     cal, on = calendar(), today()
     applications.refresh_due_dates(db, cal)  # one read, unless the holidays changed
     rows, total = tickets.queue(db, status=status, min_asked=min_asked, order=order, kind=kind,
-                                today=on.isoformat(), page=page, per_page=tickets.PAGE_SIZE)
+                                today=on.isoformat(), page=page, per_page=tickets.PAGE_SIZE,
+                                assignee=g.user["id"] if view == "mine" else None, merged=merged)
     pages = max(1, -(-total // tickets.PAGE_SIZE))
     for row in rows:
         if row["kind"] == "application" and row["received_on"]:
@@ -132,9 +144,11 @@ def index():  # type: ignore[no-untyped-def]
         row["phone_masked"] = tickets.mask_phone(row["contact_phone"])
         row["email_masked"] = tickets.mask_email(row["contact_email"])
         row["name_masked"] = tickets.mask_name(row["contact_name"])
-    filters = {"status": status, "kind": kind, "order": order, "min_asked": min_asked}
+    filters = {"status": status, "kind": kind, "order": order, "min_asked": min_asked, "view": view,
+               "merged": "1" if merged else "0"}
     return render_template("staff/tickets.html", rows=rows, total=total, page=page, pages=pages,
-                           filters=filters, queue_statuses=QUEUE_STATUSES, orders=ORDERS,
+                           filters=filters, views=VIEWS, merged=merged and status == "open",
+                           queue_statuses=QUEUE_STATUSES, orders=ORDERS,
                            statuses=STATUSES, kind_filters=KIND_FILTERS, ticket_kinds=TICKET_KINDS,
                            due_soon_days=DUE_SOON_DAYS)
 
@@ -167,8 +181,19 @@ def _page(ticket_id: int, error: str | None = None, form: dict[str, Any] | None 
     similar = tickets.similar_open(db, ticket)
     similar_total = ticket["open_count"] - (ticket["status"] in tickets.OPEN_STATUSES)
     is_application = ticket["kind"] == "application" and bool(ticket["received_on"])
+    canned_replies = canned.all_replies(db)
+    form = dict(form or {})
+    picked = request.args.get("canned", "")
+    if picked and "reply" not in form:
+        chosen = next((c for c in canned_replies if str(c["id"]) == picked), None)
+        if chosen is None:
+            error = error or "所选的常用答复不存在，可能已被删除。"
+        else:
+            form["reply"] = chosen["body"]
+            form["canned"] = chosen["id"]
     return render_template(
-        "staff/ticket.html", ticket=ticket, error=error, form=form or {},
+        "staff/ticket.html", ticket=ticket, error=error, form=form, canned_replies=canned_replies,
+        assignees=tickets.assignees(db), publishes=_publishes(),
         satisfaction=RATINGS.get(ticket.get("satisfaction") or "", ticket.get("satisfaction")),
         history=tickets.session_history(db, ticket), candidates=tickets.resolve_candidates(db, ticket["candidates"]),
         similar=similar, similar_total=similar_total, events=events,
@@ -190,6 +215,34 @@ def _page(ticket_id: int, error: str | None = None, form: dict[str, Any] | None 
 def show(ticket_id: int):  # type: ignore[no-untyped-def]
     """One ticket: the question, its context, the matcher's candidates, contact, history."""
     return _page(ticket_id)
+
+
+def _publishes() -> bool:
+    """Whether promoting a ticket publishes at once: admins, where the config allows it."""
+    return bool(current_app.config.get("PROMOTE_PUBLISHES_FOR_ADMINS")) and g.user["role"] == "admin"
+
+
+def _notify(db: sqlite_utils.Database, outbox_ids: list[int]) -> None:
+    """Send the e-mails just queued; a mail server that fails only leaves them unsent."""
+    settings = notify.settings_from(current_app.config)
+    if not outbox_ids or settings is None:
+        return
+    result = notify.send_pending(db, settings, outbox_ids)
+    if result["failed"]:
+        flash(f"有 {result['failed']} 封通知邮件未能发出（邮件服务器暂不可用），已记录，下次发送时重试。")
+    elif result["sent"]:
+        flash(f"已发送 {result['sent']} 封邮件，告知留下电子邮箱的群众答复已可查看。")
+        notify.send_pending(db, settings)  # the server is up: retry what failed before
+
+
+def _queue_mail(db: sqlite_utils.Database, ticket_ids: list[int]) -> list[int]:
+    if notify.settings_from(current_app.config) is None:
+        return []
+    base = current_app.config.get("PUBLIC_URL") or request.url_root
+    url = base.rstrip("/") + url_for("chat.lookup")
+    with immediate(db):
+        return notify.queue_answered(db, ticket_ids, url, product=current_app.config.get("PRODUCT_NAME", "政务公开智能问答"),
+                                     agency=current_app.config.get("HOME_AGENCY", ""))
 
 
 def _done(ticket_id: int, message: str):  # type: ignore[no-untyped-def]
@@ -221,13 +274,35 @@ def take(ticket_id: int):  # type: ignore[no-untyped-def]
 def reply(ticket_id: int):  # type: ignore[no-untyped-def]
     """Answer the ticket, and the checked similar tickets with the same text."""
     text = request.form.get("reply", "")
-    also = [int(v) for v in request.form.getlist("also") if is_number(v)]
+    also = [int(v) for v in request.form.getlist("also") if is_number(v)][:tickets.SIMILAR_SHOWN]
+    whole_group = request.form.get("whole_group") == "1"
+    db = get_db()
     try:
-        answered = tickets.reply(get_db(), ticket_id, g.user, text, also)
+        answered = tickets.reply(db, ticket_id, g.user, text, also, whole_group=whole_group)
     except TicketError as exc:
-        return _page(ticket_id, exc.message, {"reply": text, "also": also}, exc.status)
+        return _page(ticket_id, exc.message, {"reply": text, "also": also, "whole_group": whole_group}, exc.status)
+    flash(_answered_message(answered))
+    _notify(db, _queue_mail(db, answered))
+    return redirect(url_for("review.show", ticket_id=ticket_id))
+
+
+def _answered_message(answered: list[int]) -> str:
     extra = f"，并一并答复了 {len(answered) - 1} 张相同问题的工单" if len(answered) > 1 else ""
-    return _done(ticket_id, f"已答复{extra}。群众可凭工单编号和查询密码查看答复。")
+    return f"已答复{extra}。群众可凭各自的工单编号和查询密码查看答复。"
+
+
+@bp.post("/tickets/<int:ticket_id>/assign")
+@role_required("reviewer")
+def assign(ticket_id: int):  # type: ignore[no-untyped-def]
+    """Give the ticket to another reviewer."""
+    chosen = request.form.get("assignee", "").strip()
+    if not is_number(chosen):
+        return _page(ticket_id, "请选择一位办理工单的工作人员。", status=400)
+    try:
+        name = tickets.assign(get_db(), ticket_id, g.user, int(chosen))
+    except TicketError as exc:
+        return _page(ticket_id, exc.message, status=exc.status)
+    return _done(ticket_id, f"已分派给 {name}。")
 
 
 @bp.post("/tickets/<int:ticket_id>/status")
@@ -262,15 +337,19 @@ def close(ticket_id: int):  # type: ignore[no-untyped-def]
 @bp.post("/tickets/<int:ticket_id>/promote/new")
 @role_required("reviewer")
 def promote_new(ticket_id: int):  # type: ignore[no-untyped-def]
-    """Publish a new FAQ entry from the ticket's question and an answer."""
+    """Make a draft FAQ entry from the ticket's question and an answer (published at once
+    for admins when ``PROMOTE_PUBLISHES_FOR_ADMINS`` is set)."""
     fields = {k: request.form.get(k, "") for k in ("question", "answer", "category", "source")}
+    publish = _publishes()
     try:
-        entry_id, warnings = tickets.promote_new(get_db(), ticket_id, g.user, **fields)
+        entry_id, warnings = tickets.promote_new(get_db(), ticket_id, g.user, **fields, publish=publish)
     except TicketError as exc:
         return _page(ticket_id, exc.message, {f"faq_{k}": v for k, v in fields.items()}, exc.status)
     for warning in warnings:
         flash(warning)
-    return _done(ticket_id, f"已发布为常见问题（条目 {entry_id}），智能问答即可回答这个问题。")
+    if publish:
+        return _done(ticket_id, f"已发布为常见问题（条目 {entry_id}），智能问答即可回答这个问题。")
+    return _done(ticket_id, f"已保存为常见问题草稿（条目 {entry_id}）。须由问答库管理员审核发布后，智能问答才会回答这个问题。")
 
 
 @bp.post("/tickets/<int:ticket_id>/promote/alternate")
@@ -405,11 +484,86 @@ def end_pause(ticket_id: int):  # type: ignore[no-untyped-def]
 @apps_bp.post("/tickets/<int:ticket_id>/application/close")
 @role_required("reviewer")
 def close_application(ticket_id: int):  # type: ignore[no-untyped-def]
-    """Close the application with exactly one outcome of table 三."""
+    """Close the application with exactly one outcome of table 三 and the reply the citizen reads."""
     def run(db: sqlite_utils.Database, ticket: dict[str, Any]) -> None:
         chosen = [v for v in request.form.getlist("outcome") if v]
         if len(chosen) != 1:
             raise ApplicationError("请选择一项办理结果（只能选择一项）。")
-        applications.close(db, ticket_id, g.user, chosen[0], _date_field("closed_on"))
+        applications.close(db, ticket_id, g.user, chosen[0], _date_field("closed_on"),
+                           reply=request.form.get("reply", ""))
 
-    return _change(ticket_id, "close", run, "申请已办结。")
+    response = _change(ticket_id, "close", run, "申请已办结，答复已可供申请人查看。")
+    if not isinstance(response, tuple):  # a redirect: closed
+        db = get_db()
+        _notify(db, _queue_mail(db, [ticket_id]))
+    return response
+
+
+# -- canned replies (常用答复): kept by curators, picked by reviewers on the ticket page ----
+
+@bp.get("/canned")
+@role_required("curator")
+def canned_index():  # type: ignore[no-untyped-def]
+    """The canned replies, with a form to add one."""
+    return _canned_page()
+
+
+def _canned_page(error: str | None = None, form: dict[str, Any] | None = None, editing: int | None = None,
+                 status: int = 200):  # type: ignore[no-untyped-def]
+    return render_template("staff/canned.html", replies=canned.all_replies(get_db()), error=error,
+                           form=form or {}, editing=editing, max_title=canned.MAX_TITLE,
+                           max_body=canned.MAX_BODY), status
+
+
+@bp.post("/canned")
+@role_required("curator")
+def canned_create():  # type: ignore[no-untyped-def]
+    """Add a canned reply."""
+    form = {k: request.form.get(k, "") for k in ("title", "body")}
+    try:
+        canned.create(get_db(), g.user, form["title"], form["body"])
+    except canned.CannedError as exc:
+        return _canned_page(exc.message, form, status=exc.status)
+    flash(f"已添加常用答复“{' '.join(form['title'].split())}”。")
+    return redirect(url_for("review.canned_index"))
+
+
+@bp.get("/canned/<int:canned_id>")
+@role_required("curator")
+def canned_edit(canned_id: int):  # type: ignore[no-untyped-def]
+    """The form to change one canned reply."""
+    try:
+        reply_ = canned.get(get_db(), canned_id)
+    except canned.CannedError as exc:
+        return render_template("error.html", status=exc.status, message=exc.message), exc.status
+    return render_template("staff/canned_edit.html", reply=reply_, form={}, error=None,
+                           max_title=canned.MAX_TITLE, max_body=canned.MAX_BODY)
+
+
+@bp.post("/canned/<int:canned_id>")
+@role_required("curator")
+def canned_update(canned_id: int):  # type: ignore[no-untyped-def]
+    """Change a canned reply's title and text."""
+    form = {k: request.form.get(k, "") for k in ("title", "body")}
+    db = get_db()
+    try:
+        canned.update(db, g.user, canned_id, form["title"], form["body"])
+    except canned.CannedError as exc:
+        if exc.status == 404:
+            return render_template("error.html", status=404, message=exc.message), 404
+        return render_template("staff/canned_edit.html", reply=canned.get(db, canned_id), form=form,
+                               error=exc.message, max_title=canned.MAX_TITLE, max_body=canned.MAX_BODY), exc.status
+    flash("常用答复已保存。")
+    return redirect(url_for("review.canned_index"))
+
+
+@bp.post("/canned/<int:canned_id>/delete")
+@role_required("curator")
+def canned_delete(canned_id: int):  # type: ignore[no-untyped-def]
+    """Remove a canned reply."""
+    try:
+        canned.delete(get_db(), g.user, canned_id)
+    except canned.CannedError as exc:
+        return render_template("error.html", status=exc.status, message=exc.message), exc.status
+    flash("常用答复已删除。")
+    return redirect(url_for("review.canned_index"))
