@@ -110,6 +110,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(staff_annual.bp)
     from .views import staff_remedies  # review and litigation cases, table 四 (issue 12)
     app.register_blueprint(staff_remedies.bp)
+    from .views import staff_report  # the drafted annual report (issue 12)
+    app.register_blueprint(staff_report.bp)
     atexit.register(_flush_log_at_exit, app.config["DATABASE"])
 
     @app.get("/healthz")
