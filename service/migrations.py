@@ -341,24 +341,6 @@ def _reviewers_desk(db: sqlite_utils.Database) -> None:
     db.execute("create index tickets_assignee_created on tickets (assigned_to, created, id)")
 
 
-@migration("0014_remedies")
-def _remedies(db: sqlite_utils.Database) -> None:
-    # Administrative review and litigation over an application (table 四, service/remedies.py):
-    # kind, filing date, result ('pending' until decided) and the decision's date.
-    db.execute("create table remedies (id integer primary key, ticket_id integer not null, kind text not null, "
-               "filed_on text not null, result text not null default 'pending', decided_on text, note text, "
-               "created text not null, updated text not null, updated_by text)")
-    db.execute("create index remedies_ticket on remedies (ticket_id)")
-    # The drafted annual report (service/annual_report.py): the agency's name per year, the
-    # table 二 figures staff enter, and the narrative paragraphs of each section.
-    db.execute("create table annual_reports (year integer primary key, agency text not null, "
-               "updated text not null, updated_by text)")
-    db.execute("create table annual_report_figures (year integer not null, row_key text not null, "
-               "col_key text not null, value real not null, primary key (year, row_key, col_key)) without rowid")
-    db.execute("create table annual_report_texts (year integer not null, section text not null, body text not null, "
-               "primary key (year, section)) without rowid")
-
-
 def apply_migrations(db: sqlite_utils.Database) -> list[str]:
     """Apply the migrations not yet recorded; return the names applied now."""
     applied_now: list[str] = []
