@@ -18,7 +18,9 @@ from typing import Any, Mapping
 
 import sqlite_utils
 
+from . import entry_versions
 from .accounts import audit
+from .audit_text import Change, field_changes
 from .knowledge import FAQ_STATUSES, bump_version, now
 from .storage import immediate
 from .text import clean, is_number
@@ -176,6 +178,14 @@ def validate_entry(data: Mapping[str, Any], *, new: bool = False) -> dict[str, s
     return fields
 
 
+def _saved(db: sqlite_utils.Database, user: dict[str, Any] | None, action: str, entry_id: int,
+           before: dict[str, Any] | None = None, note: str | None = None) -> dict[str, Any]:
+    """Keep the entry's new version in its history and return its snapshot."""
+    after = _snapshot(db, entry_id)
+    entry_versions.record(db, user, entry_id, action, after, before, note)
+    return after
+
+
 def _touch(db: sqlite_utils.Database, entry_id: int, **values: Any) -> None:
     """Write fields of an entry, counting one more version."""
     sets = "".join(f"{name} = ?, " for name in values)
@@ -198,7 +208,7 @@ def create_entry(db: sqlite_utils.Database, user: dict[str, Any] | None, data: M
                 n += 1
                 key = f"faq-{entry_id}-{n}"
             db.execute("update entries set key = ? where id = ?", [key, entry_id])
-        audit(db, user, "create_entry", f"entry:{entry_id}", after=_snapshot(db, entry_id))
+        audit(db, user, "create_entry", f"entry:{entry_id}", after=_saved(db, user, "create_entry", entry_id))
         bump_version(db)
     return entry_id
 
@@ -220,7 +230,8 @@ def update_entry(db: sqlite_utils.Database, user: dict[str, Any] | None, entry_i
             return False
         before = _snapshot(db, entry_id)
         _touch(db, entry_id, **changed)
-        audit(db, user, "update_entry", f"entry:{entry_id}", before=before, after=_snapshot(db, entry_id))
+        audit(db, user, "update_entry", f"entry:{entry_id}", before=before,
+              after=_saved(db, user, "update_entry", entry_id, before))
         bump_version(db)
     return True
 
@@ -233,7 +244,7 @@ def set_status(db: sqlite_utils.Database, user: dict[str, Any] | None, entry_id:
             return
         _touch(db, entry_id, status=status)
         action = "archive_entry" if status == "archived" else "restore_entry"
-        audit(db, user, action, f"entry:{entry_id}", before=before, after=_snapshot(db, entry_id))
+        audit(db, user, action, f"entry:{entry_id}", before=before, after=_saved(db, user, action, entry_id, before))
         bump_version(db)
 
 
@@ -277,8 +288,10 @@ def add_alternate(db: sqlite_utils.Database, user: dict[str, Any] | None, entry_
         problem = _alternate_problem(text, entry["question"], [a["text"] for a in entry["alternates"]])
         if problem:
             raise FaqError(problem)
+        before = _snapshot(db, entry_id)
         alt_id = db["alternates"].insert({"entry_id": entry_id, "text": text, "created": now()}).last_pk
         _touch(db, entry_id)
+        _saved(db, user, "add_alternate", entry_id, before)
         audit(db, user, "add_alternate", f"entry:{entry_id}", after={"id": alt_id, "text": text})
         bump_version(db)
         others = shared_phrasings(db, text, entry_id)
@@ -294,10 +307,51 @@ def remove_alternate(db: sqlite_utils.Database, user: dict[str, Any] | None, ent
                          [alternate_id, entry_id]).fetchone()
         if row is None:
             raise EntryNotFound()
+        before = _snapshot(db, entry_id)
         db.execute("delete from alternates where id = ?", [alternate_id])
         _touch(db, entry_id)
+        _saved(db, user, "remove_alternate", entry_id, before)
         audit(db, user, "remove_alternate", f"entry:{entry_id}", before={"id": alternate_id, "text": row[0]})
         bump_version(db)
+
+
+def entry_history(db: sqlite_utils.Database, entry_id: int) -> list[dict[str, Any]]:
+    """The entry's kept versions, newest first, with what each changed (see
+    :func:`service.entry_versions.history`)."""
+    return entry_versions.history(db, entry_id, {"status": STATUS_NAMES})
+
+
+def restore_version(db: sqlite_utils.Database, user: dict[str, Any] | None, entry_id: int, version: int,
+                    current_version: Any) -> int:
+    """Make an earlier version the entry's content again, alternates included, as a new
+    version; return the new version's number.
+
+    Raises :class:`StaleEdit` if the entry changed since the page showed ``current_version``,
+    and :class:`FaqError` for an unknown version or one equal to the current content.
+    """
+    with immediate(db):
+        current = get_entry(db, entry_id)
+        if str(current["version"]) != str(current_version).strip():
+            raise StaleEdit(current)
+        old = entry_versions.get(db, entry_id, version)
+        if old is None:
+            raise FaqError(f"该条目没有第 {version} 版。")
+        before = _snapshot(db, entry_id)
+        wanted = entry_versions.content(old)
+        if wanted == entry_versions.content(before):
+            raise FaqError(f"第 {version} 版与当前内容相同，无需恢复。")
+        fields = {k: wanted.get(k) or "" for k in EDITABLE}
+        if fields["status"] not in FAQ_STATUSES:
+            fields["status"] = "draft"
+        _touch(db, entry_id, **fields)
+        db.execute("delete from alternates where entry_id = ?", [entry_id])
+        stamp = now()
+        db["alternates"].insert_all({"entry_id": entry_id, "text": t, "created": stamp}
+                                    for t in wanted.get("alternates") or [])
+        after = _saved(db, user, "restore_version", entry_id, before, note=f"恢复为第 {version} 版的内容")
+        audit(db, user, "restore_version", f"entry:{entry_id}", before=before, after={**after, "restored_from": version})
+        bump_version(db)
+    return int(after["version"])
 
 
 # -- the test pane ----------------------------------------------------------------
@@ -539,27 +593,50 @@ def parse_import(data: bytes, filename: str) -> list[ImportRow]:
 
 @dataclass
 class ImportPlan:
-    """What applying a file would do."""
+    """What applying a file would do.
+
+    A file merges by default: its rows add or update entries, and the entries it lacks
+    (``missing``) are kept. Only with ``archive_missing`` are they archived (``archived``).
+    """
 
     added: list[ImportRow] = field(default_factory=list)
     changed: list[tuple[dict[str, Any], ImportRow, list[str]]] = field(default_factory=list)
     archived: list[dict[str, Any]] = field(default_factory=list)
     unchanged: int = 0
+    missing: list[dict[str, Any]] = field(default_factory=list)
+    #: Each changed entry's fields as before/after text, by entry id.
+    diffs: dict[int, list[Change]] = field(default_factory=dict)
 
     @property
     def has_changes(self) -> bool:
         """Whether applying would change anything."""
         return bool(self.added or self.changed or self.archived)
 
+    @property
+    def can_apply(self) -> bool:
+        """Whether there is something to confirm: changes, or entries that could be archived."""
+        return self.has_changes or bool(self.missing)
+
     def fingerprint(self) -> str:
-        """A digest of the plan, to check that the knowledge did not change since the preview."""
+        """A digest of the plan, to check that the knowledge did not change since the preview.
+
+        It covers the entries the file lacks whether or not they are to be archived, so a
+        preview taken without the option still guards a confirm made with it.
+        """
         data = [[r.key for r in self.added], [(e["id"], e["version"], f) for e, _, f in self.changed],
-                [(e["id"], e["version"]) for e in self.archived]]
+                [(e["id"], e["version"]) for e in self.missing]]
         return hashlib.sha256(json.dumps(data, ensure_ascii=False).encode()).hexdigest()[:32]
 
 
-def plan_import(db: sqlite_utils.Database, rows: list[ImportRow]) -> ImportPlan:
-    """Compare the file with the database: entries to add, change and archive."""
+def _entry_content(entry: Mapping[str, Any], alternates: list[str]) -> dict[str, Any]:
+    """An entry's fields as the preview compares them, in the file's column order."""
+    return {"question": entry["question"], "alternates": alternates, "answer": entry["answer"],
+            "category": entry["category"] or "", "source": entry["source"] or "", "status": entry["status"]}
+
+
+def plan_import(db: sqlite_utils.Database, rows: list[ImportRow], archive_missing: bool = False) -> ImportPlan:
+    """Compare the file with the database: entries to add and change, those the file lacks,
+    and (only with ``archive_missing``) those to archive."""
     existing = {e["key"]: e for e in db.query("select * from entries order by id")}
     alternates: dict[int, list[str]] = {}
     for a in db.query("select entry_id, text from alternates order by id"):
@@ -576,29 +653,43 @@ def plan_import(db: sqlite_utils.Database, rows: list[ImportRow]) -> ImportPlan:
             changed.insert(1, FIELD_NAMES["alternates"])
         if changed:
             plan.changed.append((entry, row, changed))
+            old = _entry_content(entry, entry["alternates"])
+            new = {**row.fields(), "alternates": row.alternates}
+            if set(row.alternates) == set(entry["alternates"]):
+                new["alternates"] = entry["alternates"]  # only the order differs: not a change
+            plan.diffs[entry["id"]] = field_changes(old, {k: new[k] for k in old}, {"status": STATUS_NAMES})
         else:
             plan.unchanged += 1
-    plan.archived = [e for e in existing.values() if e["status"] != "archived"]
+    plan.missing = [e for e in existing.values() if e["status"] != "archived"]
+    if archive_missing:
+        plan.archived = list(plan.missing)
     return plan
 
 
 def apply_import(db: sqlite_utils.Database, user: dict[str, Any] | None, rows: list[ImportRow],
-                 expected: str | None = None, filename: str = "") -> ImportPlan:
-    """Apply a parsed file in one transaction; entries missing from it are archived, never deleted.
+                 expected: str | None = None, filename: str = "", archive_missing: bool = False,
+                 archive_count: int | None = None) -> ImportPlan:
+    """Apply a parsed file in one transaction: add and update entries; archive (never delete)
+    the entries the file lacks only with ``archive_missing``.
 
     ``expected`` is the fingerprint of the plan the curator saw; if the knowledge changed
-    since, nothing is applied and :class:`FaqError` asks for a new preview.
+    since, nothing is applied and :class:`FaqError` asks for a new preview. ``archive_count``
+    is the number of entries to archive the curator confirmed; any other number refuses.
     """
     with immediate(db):
-        plan = plan_import(db, rows)
+        plan = plan_import(db, rows, archive_missing)
         if expected is not None and plan.fingerprint() != expected:
             raise FaqError("预览之后问答库已有变化，本次导入未执行。请重新上传文件并核对预览。")
+        if archive_missing and archive_count is not None and archive_count != len(plan.archived):
+            raise FaqError(f"确认归档的条数（{archive_count}条）与文件中没有的条目数（{len(plan.archived)}条）不一致，"
+                           "本次导入未执行。请重新上传文件并核对预览。")
         if not plan.has_changes:
             return plan
         stamp = now()
 
         def audited(action: str, entry_id: int, before: dict[str, Any] | None = None) -> None:
-            audit(db, user, action, f"entry:{entry_id}", before=before, after=_snapshot(db, entry_id))
+            audit(db, user, action, f"entry:{entry_id}", before=before,
+                  after=_saved(db, user, action, entry_id, before))
 
         for row in plan.added:
             entry_id = int(db["entries"].insert({"key": row.key, **row.fields(), "version": 1,

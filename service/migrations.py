@@ -307,22 +307,27 @@ def _inbox(db: sqlite_utils.Database) -> None:
                "replayed integer not null, answered_before integer not null, answered_after integer not null)")
 
 
-@migration("0014_remedies")
-def _remedies(db: sqlite_utils.Database) -> None:
-    # Administrative review and litigation over an application (table 四, service/remedies.py):
-    # kind, filing date, result ('pending' until decided) and the decision's date.
-    db.execute("create table remedies (id integer primary key, ticket_id integer not null, kind text not null, "
-               "filed_on text not null, result text not null default 'pending', decided_on text, note text, "
-               "created text not null, updated text not null, updated_by text)")
-    db.execute("create index remedies_ticket on remedies (ticket_id)")
-    # The drafted annual report (service/annual_report.py): the agency's name per year, the
-    # table 二 figures staff enter, and the narrative paragraphs of each section.
-    db.execute("create table annual_reports (year integer primary key, agency text not null, "
-               "updated text not null, updated_by text)")
-    db.execute("create table annual_report_figures (year integer not null, row_key text not null, "
-               "col_key text not null, value real not null, primary key (year, row_key, col_key)) without rowid")
-    db.execute("create table annual_report_texts (year integer not null, section text not null, body text not null, "
-               "primary key (year, section)) without rowid")
+@migration("0015_entry_versions")
+def _entry_versions(db: sqlite_utils.Database) -> None:
+    import json  # only this migration stores JSON
+
+    # One snapshot per saved version of an FAQ entry (service/entry_versions.py): its
+    # fields and alternates as JSON, who saved it and how, so any version can be restored.
+    db.execute("create table entry_versions (id integer primary key, entry_id integer not null, "
+               "version integer not null, action text not null, user_id integer, username text, "
+               "at text not null, note text, snapshot text not null, unique (entry_id, version))")
+    # Existing entries start their history with their content as it is now.
+    alternates: dict[int, list[str]] = {}
+    for entry_id, text in db.execute("select entry_id, text from alternates order by id"):
+        alternates.setdefault(entry_id, []).append(text)
+    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    for row in db.query("select id, key, question, answer, category, source, status, version, updated "
+                        "from entries order by id"):
+        snapshot = {k: row[k] for k in ("key", "question", "answer", "category", "source", "status")}
+        snapshot.update(version=row["version"] or 1, alternates=alternates.get(row["id"], []))
+        db.execute("insert into entry_versions (entry_id, version, action, at, snapshot) values (?, ?, ?, ?, ?)",
+                   [row["id"], row["version"] or 1, "backfill", row["updated"] or stamp,
+                    json.dumps(snapshot, ensure_ascii=False)])
 
 
 @migration("0016_reviewers_desk")
@@ -339,6 +344,24 @@ def _reviewers_desk(db: sqlite_utils.Database) -> None:
     db.execute("create index mail_outbox_unsent on mail_outbox (id) where sent_at is null")
     # 我的工单: one reviewer's tickets, newest first.
     db.execute("create index tickets_assignee_created on tickets (assigned_to, created, id)")
+
+
+@migration("0014_remedies")
+def _remedies(db: sqlite_utils.Database) -> None:
+    # Administrative review and litigation over an application (table 四, service/remedies.py):
+    # kind, filing date, result ('pending' until decided) and the decision's date.
+    db.execute("create table remedies (id integer primary key, ticket_id integer not null, kind text not null, "
+               "filed_on text not null, result text not null default 'pending', decided_on text, note text, "
+               "created text not null, updated text not null, updated_by text)")
+    db.execute("create index remedies_ticket on remedies (ticket_id)")
+    # The drafted annual report (service/annual_report.py): the agency's name per year, the
+    # table 二 figures staff enter, and the narrative paragraphs of each section.
+    db.execute("create table annual_reports (year integer primary key, agency text not null, "
+               "updated text not null, updated_by text)")
+    db.execute("create table annual_report_figures (year integer not null, row_key text not null, "
+               "col_key text not null, value real not null, primary key (year, row_key, col_key)) without rowid")
+    db.execute("create table annual_report_texts (year integer not null, section text not null, body text not null, "
+               "primary key (year, section)) without rowid")
 
 
 def apply_migrations(db: sqlite_utils.Database) -> list[str]:

@@ -257,7 +257,9 @@ def test_removing_an_alternate(staff, db) -> None:
     assert db.execute("select 1 from alternates where id = ?", [alt_id]).fetchone() is None
     [log] = audit_rows(db, "remove_alternate")
     assert json.loads(log["before"])["text"] == text
-    assert text not in staff.text(f"/staff/faq/{target}")
+    page = staff.text(f"/staff/faq/{target}")
+    assert text not in page.split('id="history"')[0]
+    assert f"〔删去：</span>{text}" in page  # the history shows what was removed
     # An alternate of another entry cannot be removed through this one.
     other = db.execute("select id from alternates where entry_id != ? limit 1", [target]).fetchone()[0]
     assert staff.post(f"/staff/faq/{target}/alternates/{other}/delete").status_code == 404

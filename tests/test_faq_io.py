@@ -87,8 +87,11 @@ def upload(client, data: bytes, filename: str):  # type: ignore[no-untyped-def]
                        content_type="multipart/form-data")
 
 
-def confirm(client, preview: str):  # type: ignore[no-untyped-def]
+def confirm(client, preview: str, archive: bool = False):  # type: ignore[no-untyped-def]
+    """Confirm a preview as its form would; ``archive`` ticks the box that archives what the file lacks."""
     fields = dict(re.findall(r'name="(token|suffix|filename|fingerprint|csrf_token)" value="([^"]*)"', preview))
+    if archive:
+        fields["archive_missing"] = re.search(r'name="archive_missing" value="(\d+)"', preview).group(1)
     return client.post("/staff/faq/import/confirm", data=fields)
 
 
@@ -158,7 +161,7 @@ def test_import_preview_then_apply(staff, app, db, client, fmt: str) -> None:
     office = rows[keys.index("disclosure-office")]
     office[2] += "\n统计局里管信息公开的是哪个司局"
     office[6] = "published"  # English status words are accepted too
-    rows.remove(rows[keys.index("working-day")])  # missing from the file: archived
+    rows.remove(rows[keys.index("working-day")])  # missing from the file: kept (merge by default)
     rows.append(["canteen", "国家统计局机关食堂对外开放吗？", "食堂开放吗\n能去统计局食堂吃饭吗",
                  "国家统计局机关食堂不对外开放。", "其他", "", "发布"])
     before = state(db)
@@ -166,27 +169,30 @@ def test_import_preview_then_apply(staff, app, db, client, fmt: str) -> None:
     preview = upload(staff, file_of(rows, fmt), f"edited.{fmt}")
     page = preview.get_data(as_text=True)
     assert preview.status_code == 200
-    assert re.search(r"将新增 <strong>1</strong> 条，修改 <strong>2</strong> 条，归档 <strong>1</strong> 条；59条不变", page)
+    assert re.search(r"将新增 <strong>1</strong> 条，修改 <strong>2</strong> 条；59条不变", page)
     assert "国家统计局机关食堂对外开放吗？" in page
     assert re.search(r"reply-deadline</td><td>[^<]+</td><td>答案</td>", page)
     assert re.search(r"disclosure-office</td><td>[^<]+</td><td>相似问法</td>", page)
-    assert "working-day" in page and "将被<strong>归档</strong>（不会删除" in page
+    assert "working-day" in page and "默认<strong>保留不变</strong>" in page
+    # Archiving is offered, unticked, behind a strong warning with the count.
+    assert re.search(r'<input type="checkbox" id="archive_missing" name="archive_missing" value="1">', page)
+    assert 'role="alert"' in page and "将归档 1 条文件中没有的条目" in page
     assert state(db) == before and len(uploads(app)) == 1  # nothing applied yet
 
     response = confirm(staff, page)
     assert response.status_code == 302
-    assert "导入完成：新增1条，修改2条，归档1条" in staff.get("/staff/faq").get_data(as_text=True)
+    assert "导入完成：新增1条，修改2条，归档0条；文件中没有的1条保留不变" in staff.get("/staff/faq").get_data(as_text=True)
     assert not uploads(app)
     entry = {r["key"]: r for r in db.query("select * from entries")}
-    assert entry["working-day"]["status"] == "archived" and entry["working-day"]["version"] == 2
+    assert entry["working-day"]["status"] == "published" and entry["working-day"]["version"] == 1
     assert entry["reply-deadline"]["answer"] == "20个工作日内答复（导入修改）。"
     assert entry["canteen"]["status"] == "published"
     assert db.execute("select count(*) from alternates where entry_id = ?", [entry["canteen"]["id"]]).fetchone()[0] == 2
     assert knowledge_version(db) == before[2] + 1
-    actions = [r["action"] for r in db.query("select action from audit_log order by id")][-5:]
-    assert sorted(actions[:4]) == ["import_archive", "import_create", "import_update", "import_update"]
+    actions = [r["action"] for r in db.query("select action from audit_log order by id")][-4:]
+    assert sorted(actions[:3]) == ["import_create", "import_update", "import_update"]
     assert json.loads(db.execute("select after from audit_log where action = 'import_faq'").fetchone()[0]) \
-        == {"file": f"edited.{fmt}", "added": 1, "changed": 2, "archived": 1}
+        == {"file": f"edited.{fmt}", "added": 1, "changed": 2, "archived": 0}
     # The chat uses it at once.
     assert client.post("/api/ask", json={"question": "统计局里管信息公开的是哪个司局"}).get_json()["entry_id"] == entry["disclosure-office"]["id"]
     assert "不对外开放" in client.post("/api/ask", json={"question": "能去统计局食堂吃饭吗"}).get_json()["answer"]
@@ -306,3 +312,78 @@ def test_gbk_csv_from_excel_and_blank_rows_are_read(db) -> None:
 def test_columns_may_come_in_any_order(db) -> None:
     rows = [list(reversed(r)) for r in faq.export_rows(db)]
     assert not faq.plan_import(db, faq.parse_import(file_of(rows, "xlsx"), "faq.xlsx")).has_changes
+
+
+# -- merge by default; archiving what the file lacks only when asked ---------------------
+
+
+def test_a_one_row_file_merges_and_keeps_every_other_entry(staff, app, db) -> None:
+    rows = export(staff, "csv")
+    total = len(rows) - 1
+    deadline = rows[[r[0] for r in rows].index("reply-deadline")]
+    deadline[3] = "20个工作日内答复（只改这一条）。"
+    page = upload(staff, file_of([rows[0], deadline], "csv"), "one.csv").get_data(as_text=True)
+    # The entries the file lacks are named with their count in a strong warning, unticked.
+    assert f"将归档 {total - 1} 条文件中没有的条目" in page
+    assert re.search(r'<div class="strong-warning" role="alert"', page)
+    assert f'name="archive_missing" value="{total - 1}">' in page and "checked" not in page
+    assert confirm(staff, page).status_code == 302
+    statuses = [r[0] for r in db.execute("select status from entries")]
+    assert statuses.count("archived") == 0 and len(statuses) == total
+    assert db.execute("select answer from entries where key = 'reply-deadline'").fetchone()[0] \
+        == "20个工作日内答复（只改这一条）。"
+
+
+def test_archiving_what_the_file_lacks_needs_the_explicit_option(staff, app, db, client) -> None:
+    rows = export(staff, "csv")
+    total = len(rows) - 1
+    page = upload(staff, file_of(rows[:3], "csv"), "two.csv").get_data(as_text=True)
+    assert f"将归档 {total - 2} 条文件中没有的条目" in page
+    assert confirm(staff, page, archive=True).status_code == 302
+    assert f"归档{total - 2}条" in staff.get("/staff/faq").get_data(as_text=True)
+    kept = {r[0] for r in db.execute("select key from entries where status != 'archived'")}
+    assert kept == {rows[1][0], rows[2][0]}
+    assert db.execute("select count(*) from audit_log where action = 'import_archive'").fetchone()[0] == total - 2
+    # Each archived entry keeps its history and can be restored to the version before.
+    entry_id = db.execute("select id from entries where key = 'working-day'").fetchone()[0]
+    assert [v["action"] for v in faq.entry_history(db, entry_id)][:1] == ["import_archive"]
+
+
+def test_a_confirm_naming_another_count_is_refused(staff, app, db) -> None:
+    rows = export(staff, "csv")
+    page = upload(staff, file_of(rows[:3], "csv"), "two.csv").get_data(as_text=True)
+    fields = dict(re.findall(r'name="(token|suffix|filename|fingerprint|csrf_token)" value="([^"]*)"', page))
+    before = state(db)
+    response = staff.post("/staff/faq/import/confirm", data={**fields, "archive_missing": "1"})
+    assert response.status_code == 400 and "不一致" in response.get_data(as_text=True)
+    response = staff.post("/staff/faq/import/confirm", data={**fields, "archive_missing": "全部"})
+    assert response.status_code == 400
+    assert state(db) == before
+
+
+def test_preview_shows_each_change_as_before_and_after_text(staff, db) -> None:
+    rows = export(staff, "csv")
+    keys = [r[0] for r in rows]
+    deadline = rows[keys.index("reply-deadline")]
+    old_answer = deadline[3]
+    deadline[3] = old_answer.replace("20个工作日", "15个工作日", 1)
+    assert deadline[3] != old_answer
+    office = rows[keys.index("disclosure-office")]
+    office[2] += "\n统计局里管信息公开的是哪个司局"
+    page = upload(staff, file_of(rows, "csv"), "faq.csv").get_data(as_text=True)
+    assert "修改前" in page and "修改后" in page
+    # Deleted and inserted words are marked up, with words for screen readers.
+    assert re.search(r"<del><span class=\"visually-hidden\">〔删去：</span>20<span", page)
+    assert re.search(r"<ins><span class=\"visually-hidden\">〔新增：</span>15<span", page)
+    assert "<ins><span class=\"visually-hidden\">〔新增：</span>统计局里管信息公开的是哪个司局" in page
+
+
+def test_reordered_alternates_are_no_change_in_the_preview(db) -> None:
+    entry = db.execute("select id from entries where key = 'disclosure-office'").fetchone()[0]
+    rows = faq.export_rows(db)
+    row = rows[[r[0] for r in rows].index("disclosure-office")]
+    row[2] = "\n".join(reversed(row[2].split("\n")))
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    plan = faq.plan_import(db, faq.parse_import(out.getvalue().encode(), "x.csv"))
+    assert not plan.has_changes and entry not in plan.diffs

@@ -17,6 +17,7 @@ from ..knowledge import report_summary, save_report
 from ..reports import Report, ReportFormatError
 from ..storage import immediate
 from ..text import is_number
+from ..tickets import display_time
 
 bp = Blueprint("curate", __name__, url_prefix="/staff")
 
@@ -147,8 +148,11 @@ _ENTRY_FIELDS = ("key", "question", "answer", "category", "source", "status")
 def _entry_page(form: dict, status: int = 200, **context):  # type: ignore[no-untyped-def]
     """The create/edit page, with the categories to choose from."""
     context.setdefault("errors", {})
+    entry = context.get("entry")
+    history = faq.entry_history(get_db(), entry["id"]) if entry else []
     return render_template("staff/faq_edit.html", form=form, categories=faq.categories(get_db()),
-                           statuses=faq.STATUS_NAMES, **context), status
+                           statuses=faq.STATUS_NAMES, history=history, display_time=display_time,
+                           **context), status
 
 
 def _entry_or_404(entry_id: int) -> dict:
@@ -233,6 +237,21 @@ def faq_restore(entry_id: int):  # type: ignore[no-untyped-def]
     return redirect(url_for("curate.faq_update", entry_id=entry_id))
 
 
+@bp.post("/faq/<int:entry_id>/versions/<int:version>/restore")
+@role_required("curator")
+def faq_restore_version(entry_id: int, version: int):  # type: ignore[no-untyped-def]
+    """Make an earlier version the entry's content again (a new version; the chat answers from it at once)."""
+    entry = _entry_or_404(entry_id)
+    try:
+        new_version = faq.restore_version(get_db(), g.user, entry_id, version, request.form.get("version", ""))
+    except faq.StaleEdit as exc:
+        return _entry_page(exc.current, 409, entry=exc.current, history_error=str(exc))
+    except faq.FaqError as exc:
+        return _entry_page(entry, 400, entry=entry, history_error=str(exc))
+    flash(f"已恢复为第 {version} 版的内容（保存为第 {new_version} 版），群众提问即时生效。")
+    return redirect(url_for("curate.faq_update", entry_id=entry_id) + "#history")
+
+
 @bp.post("/faq/<int:entry_id>/alternates")
 @role_required("curator")
 def alternate_add(entry_id: int):  # type: ignore[no-untyped-def]
@@ -314,7 +333,7 @@ def faq_import():  # type: ignore[no-untyped-def]
     except faq.ImportFormatError as exc:
         return render_template("staff/faq_import.html", error=f"无法导入，未做任何修改：{exc}"), 400
     token = secrets.token_urlsafe(24)
-    if plan.has_changes:  # kept only for a confirm
+    if plan.can_apply:  # kept only for a confirm
         (_upload_dir() / f"{token}{suffix}").write_bytes(data)
     return render_template("staff/faq_import.html", plan=plan, token=token, suffix=suffix, statuses=faq.STATUS_NAMES,
                            filename=upload.filename[:200])
@@ -329,6 +348,11 @@ def faq_import_confirm():  # type: ignore[no-untyped-def]
     if not _TOKEN_RE.match(token) or suffix not in FAQ_SUFFIXES or not path.exists():
         return render_template("staff/faq_import.html", error="预览已过期或无效，请重新上传文件。"), 400
     filename = request.form.get("filename", "")[:200]
+    # Archiving what the file lacks is a separate, explicit choice; the box carries the
+    # count the curator was shown, so a different count is refused with the stale preview.
+    archive_count = request.form.get("archive_missing", "").strip()
+    if archive_count and not archive_count.isdigit():
+        return render_template("staff/faq_import.html", error="归档选项无效，请重新上传文件并核对预览。"), 400
     try:
         rows = _parse_faq(path.read_bytes(), suffix)  # outside the transaction apply_import opens
     except uploads.ParserBusy as exc:
@@ -338,13 +362,15 @@ def faq_import_confirm():  # type: ignore[no-untyped-def]
         return render_template("staff/faq_import.html", error=str(exc)), 400
     try:
         plan = faq.apply_import(get_db(), g.user, rows, expected=request.form.get("fingerprint", ""),
-                                filename=filename)
+                                filename=filename, archive_missing=bool(archive_count),
+                                archive_count=int(archive_count) if archive_count else None)
     except faq.FaqError as exc:
         return render_template("staff/faq_import.html", error=str(exc)), 400
     finally:
         path.unlink(missing_ok=True)
     if plan.has_changes:
-        flash(f"导入完成：新增{len(plan.added)}条，修改{len(plan.changed)}条，归档{len(plan.archived)}条，即时生效。")
+        kept = f"；文件中没有的{len(plan.missing)}条保留不变" if plan.missing and not plan.archived else ""
+        flash(f"导入完成：新增{len(plan.added)}条，修改{len(plan.changed)}条，归档{len(plan.archived)}条{kept}，即时生效。")
     else:
         flash("文件与问答库一致，没有需要导入的变化。")
     return redirect(url_for("curate.faq_index"))
