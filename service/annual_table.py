@@ -191,11 +191,14 @@ MARGIN_CM = 2.5
 
 
 def a4_document():  # type: ignore[no-untyped-def]
-    """A new Word document on A4 portrait with 2.5 cm margins."""
+    """A new Word document on A4 portrait with 2.5 cm margins, Chinese text in 宋体."""
     from docx import Document
+    from docx.oxml.ns import qn
     from docx.shared import Cm
 
     doc = Document()
+    # Without an East Asian font Word picks one by locale; reports are set in 宋体.
+    doc.styles["Normal"].element.get_or_add_rPr().get_or_add_rFonts().set(qn("w:eastAsia"), "宋体")
     for section in doc.sections:
         section.page_width, section.page_height = Cm(A4_WIDTH_CM), Cm(A4_HEIGHT_CM)
         section.top_margin = section.bottom_margin = Cm(MARGIN_CM)

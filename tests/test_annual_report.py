@@ -13,7 +13,7 @@ from docx import Document
 from conftest import csrf_token
 from service import annual_report as ar
 from service import annual_table as t3
-from service import applications, knowledge, remedies
+from service import applications, knowledge, remedies, tickets
 from service.migrations import apply_migrations
 from service.reports import parse_report
 from service.storage import connect
@@ -21,6 +21,12 @@ from service.tickets import new_code, open_ticket
 
 YEAR = 2025
 TODAY = date(2026, 1, 20)
+
+
+@pytest.fixture(autouse=True)
+def quick_passwords(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Tickets here are never looked up by citizens: skip the deliberately slow password hash."""
+    monkeypatch.setattr(tickets, "password_digest", lambda code, password, secret=None: "unused")
 
 
 def _year_of_applications(db: sqlite_utils.Database, seed: int = 11) -> None:
@@ -97,6 +103,20 @@ def test_the_document_has_the_six_sections_in_order() -> None:
     positions = [texts.index(head) for head in ar.SECTIONS.values()]
     assert positions == sorted(positions)
     assert list(ar.SECTIONS.values())[0] == "一、总体情况" and list(ar.SECTIONS.values())[-1] == "六、其他需要报告的事项"
+
+
+def test_table_two_is_laid_out_in_its_four_blocks() -> None:
+    from docx.table import _Cell
+
+    draft = ar.Draft(YEAR, "某局", {k: float(v) for k, v in FIGURES.items()}, {})
+    doc = Document(io.BytesIO(ar.to_docx(draft, t3.compute(YEAR, []), remedies.compute(YEAR, []), ar.DeskFigures(YEAR))))
+    grid = doc.tables[0]
+    rows = [[(tc.grid_span, _Cell(tc, grid).text) for tc in tr.tc_lst] for tr in grid._tbl.tr_lst]
+    assert rows[0] == [(4, "第二十条第（一）项")]
+    assert rows[1] == [(1, "信息内容"), (1, "本年制发件数"), (1, "本年废止件数"), (1, "现行有效件数")]
+    assert rows[2] == [(1, "规章"), (1, "2"), (1, "1"), (1, "98")]
+    assert rows[5] == [(1, "信息内容"), (3, "本年处理决定数量")] and rows[6] == [(1, "行政许可"), (3, "1356")]
+    assert rows[-2] == [(1, "信息内容"), (3, "本年收费金额（单位：万元）")] and rows[-1] == [(1, "行政事业性收费"), (3, "12345.67")]
 
 
 def test_the_checks_are_the_importers() -> None:
