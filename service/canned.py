@@ -1,6 +1,7 @@
 """Canned replies (常用答复): texts curators keep for reviewers to start a reply from (no Flask)."""
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Any
 
@@ -12,6 +13,7 @@ from .storage import immediate
 
 MAX_TITLE = 40
 MAX_BODY = 2000  # a reply's own limit (tickets.MAX_REPLY)
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")  # no line breaks or controls in a title
 
 
 class CannedError(Exception):
@@ -30,7 +32,7 @@ def _text(value: Any) -> str:
 
 def clean(title: Any, body: Any) -> dict[str, str]:
     """A title (1 to :data:`MAX_TITLE` characters, one line) and a body (1 to :data:`MAX_BODY`)."""
-    title, body = " ".join(_text(title).split()), _text(body)
+    title, body = " ".join(_CONTROL_RE.sub(" ", _text(title)).split()), _text(body)
     if not title:
         raise CannedError("请填写常用答复的标题。")
     if len(title) > MAX_TITLE:

@@ -65,6 +65,23 @@ def test_close_with_exactly_one_outcome(db) -> None:
         apps.close(db, tid, USER, "disclosed", "2026-03-11")
 
 
+def test_closing_from_the_desk_stores_the_reply_the_applicant_reads(db) -> None:
+    tid = _ticket(db)
+    apps.convert(db, tid, USER, applicant_type="natural", channel="online", received_on="2026-03-02")
+    for empty in ("", "  \n ", "\t"):
+        with pytest.raises(apps.ApplicationError, match="请填写给申请人的答复"):
+            apps.close(db, tid, USER, "disclosed", "2026-03-10", reply=empty)
+    with pytest.raises(apps.ApplicationError, match="不能超过2000字"):
+        apps.close(db, tid, USER, "disclosed", "2026-03-10", reply="答" * 2001)
+    assert _row(db, tid)["outcome"] is None
+    apps.close(db, tid, USER, "disclosed", "2026-03-10", reply="  您申请的信息予以公开，见附件。 ")
+    row = _row(db, tid)
+    assert (row["outcome"], row["reply"], row["replied_by"]) == ("disclosed", "您申请的信息予以公开，见附件。", 1)
+    detail = db.execute("select detail from ticket_events where ticket_id = ? and action = 'close_application'",
+                        [tid]).fetchone()[0]
+    assert "答复：您申请的信息予以公开" in detail
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"applicant_type": "alien", "channel": "post", "received_on": "2026-01-05"}, "申请人类型"),
     ({"applicant_type": "natural", "channel": "pigeon", "received_on": "2026-01-05"}, "提交方式"),

@@ -286,3 +286,39 @@ def test_the_lookup_throttle_holds_however_many_addresses_fail(client) -> None:
         assert status == 403, (i, status)
     assert lookup(client, ticket["code"], wrong, ip="10.20.0.3").status_code == 429
     assert lookup(client, ticket["code"], ticket["password"], ip="10.30.0.1").status_code == 200
+
+
+def _open(db, question: str, session: str) -> int:  # type: ignore[no-untyped-def]
+    return tickets.open_ticket(db, question=question, normalised=question, session=session, candidates=[])["id"]
+
+
+def test_the_queue_merges_open_questions_and_lists_one_reviewers_tickets(app) -> None:
+    db = db_of(app)
+    same = [_open(db, "廉租房轮候多久", f"s{i}") for i in range(3)]
+    other = _open(db, "居住证怎么办", "s9")
+    application = _open(db, "廉租房轮候多久", "s10")
+    db.execute("update tickets set kind = 'application' where id = ?", [application])
+    rows, total = tickets.queue(db, merged=True)
+    assert total == 3 and sorted(r["id"] for r in rows) == sorted([same[0], other, application])
+    assert next(r for r in rows if r["id"] == same[0])["open_count"] == 4
+    assert tickets.queue(db)[1] == 5  # unmerged: every ticket
+    tickets.reply(db, same[0], {"id": 1, "username": "r1"}, "答复", whole_group=True)
+    # The whole group is answered, the application (its own clock) is not.
+    assert {r[0] for r in db.execute("select status from tickets where id in (?, ?, ?)", same)} == {"answered"}
+    assert db.execute("select status from tickets where id = ?", [application]).fetchone()[0] == "new"
+    rows, total = tickets.queue(db, merged=True)
+    assert total == 2 and {r["id"] for r in rows} == {other, application}
+    db.execute("update tickets set assigned_to = 7 where id = ?", [other])
+    rows, total = tickets.queue(db, assignee=7)
+    assert total == 1 and [r["id"] for r in rows] == [other]
+    assert tickets.queue(db, assignee=8) == ([], 0)
+    assert tickets.queue(db, status="all", assignee=7, merged=True)[1] == 1
+
+
+@pytest.mark.parametrize(("zone", "shown"), [
+    (None, "2024-05-01 16:03"), ("Asia/Shanghai", "2024-05-01 16:03"), ("UTC", "2024-05-01 08:03"),
+    ("America/New_York", "2024-05-01 04:03"), ("not a zone", "2024-05-01 16:03"), ("", "2024-05-01 16:03"),
+])
+def test_display_time_in_a_zone(zone, shown: str) -> None:
+    assert tickets.display_time("2024-05-01T08:03:00+00:00", zone) == shown
+    assert tickets.display_time("2024-05-01T08:03:00", zone) == shown  # naive: stored UTC
