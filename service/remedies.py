@@ -162,6 +162,15 @@ def update(db: sqlite_utils.Database, remedy_id: int, user: dict[str, Any] | Non
               before={k: before[k] for k in row}, after=row)
 
 
+def remove(db: sqlite_utils.Database, remedy_id: int, user: dict[str, Any] | None) -> None:
+    """Withdraw a case recorded in error (the audit log keeps what it was)."""
+    with immediate(db):
+        before = get(db, remedy_id)
+        db.execute("delete from remedies where id = ?", [remedy_id])
+        audit(db, user, "remedy_delete", f"remedy:{remedy_id}",
+              before={k: before[k] for k in ("ticket_id", "kind", "filed_on", "result", "decided_on", "note")})
+
+
 def get(db: sqlite_utils.Database, remedy_id: int) -> dict[str, Any]:
     """One case with its ticket's code, or :class:`RemedyError`."""
     rows = list(db.query("select r.*, t.code from remedies r join tickets t on t.id = r.ticket_id "

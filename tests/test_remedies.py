@@ -170,3 +170,10 @@ def test_reviewer_screen_records_updates_and_downloads(app, client, auth) -> Non
         assert response.status_code == 200
         assert remedies.read_back(response.data, kind)["review"] == {
             "upheld": 0, "corrected": 1, "other": 0, "pending": 0, "total": 1}
+    refused = client.post(f"/staff/remedies/{rid}/delete", data={"csrf_token": token})
+    assert refused.status_code == 400 and "确认撤销" in refused.get_data(as_text=True)
+    assert client.post("/staff/remedies/99999/delete", data={"csrf_token": token, "confirm": "yes"}).status_code == 404
+    assert client.post(f"/staff/remedies/{rid}/delete", data={"csrf_token": token, "confirm": "yes"}).status_code == 302
+    assert remedies.table_for_year(connect(app.config["DATABASE"]), 2025).value("review", "total") == 0
+    assert connect(app.config["DATABASE"]).execute(
+        "select count(*) from audit_log where action = 'remedy_delete'").fetchone()[0] == 1

@@ -107,6 +107,23 @@ def update(remedy_id: int):  # type: ignore[no-untyped-def]
     return redirect(url_for("remedies.index"))
 
 
+@bp.post("/remedies/<int:remedy_id>/delete")
+@role_required("reviewer")
+def delete(remedy_id: int):  # type: ignore[no-untyped-def]
+    """Withdraw a case recorded in error, once the reviewer has ticked the confirmation."""
+    db = get_db()
+    try:
+        case = remedies.get(db, remedy_id)
+    except remedies.RemedyError as exc:
+        return render_template("error.html", status=404, message=str(exc)), 404
+    if request.form.get("confirm") != "yes":
+        return render_template("staff/remedies_edit.html", case=case, form=case, kinds=remedies.KINDS,
+                               results=remedies.RESULTS, error="请勾选“确认撤销”后再撤销登记。"), 400
+    remedies.remove(db, remedy_id, g.user)
+    flash("已撤销该案件的登记。")
+    return redirect(url_for("remedies.index"))
+
+
 def _download(kind: str):  # type: ignore[no-untyped-def]
     year = _year()
     if year is None:
