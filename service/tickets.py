@@ -1097,20 +1097,29 @@ def promote_alternate(db: sqlite_utils.Database, ticket_id: int, user: dict[str,
     return warnings
 
 
-DEFAULT_TIME_ZONE = "Asia/Shanghai"
+BEIJING = "Asia/Shanghai"
+# The zone of callers that name none (lists and exports outside the review pages): set
+# from the app's ``TIME_ZONE`` when the review blueprint is registered.
+_default_zone = [BEIJING]
+
+
+def set_default_time_zone(name: str | None) -> None:
+    """Make ``name`` the zone of :func:`display_time` calls that name none."""
+    _default_zone[0] = name or BEIJING
 
 
 def time_zone(name: str | None = None) -> tzinfo:
-    """The zone named ``name`` (an IANA name such as ``Asia/Shanghai``); Beijing time when
-    the name is empty or unknown, so that a typo in the config never hides every time."""
+    """The zone named ``name`` (an IANA name such as ``Asia/Shanghai``), else the default;
+    Beijing time when the name is unknown, so that a typo in the config hides no time."""
     try:
-        return ZoneInfo(name or DEFAULT_TIME_ZONE)
+        return ZoneInfo(name or _default_zone[0])
     except (ZoneInfoNotFoundError, ValueError):
         return timezone(timedelta(hours=8))
 
 
 def display_time(value: str | None, zone: str | None = None) -> str:
-    """A stored UTC timestamp in ``zone`` (Beijing time by default), 2024-05-01 14:03."""
+    """A stored UTC timestamp in ``zone`` (else the app's ``TIME_ZONE``, Beijing time by
+    default), 2024-05-01 14:03."""
     if not value:
         return ""
     try:

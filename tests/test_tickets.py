@@ -322,3 +322,13 @@ def test_the_queue_merges_open_questions_and_lists_one_reviewers_tickets(app) ->
 def test_display_time_in_a_zone(zone, shown: str) -> None:
     assert tickets.display_time("2024-05-01T08:03:00+00:00", zone) == shown
     assert tickets.display_time("2024-05-01T08:03:00", zone) == shown  # naive: stored UTC
+
+
+def test_the_configured_zone_is_the_default_of_every_list(tmp_path, monkeypatch) -> None:
+    from service import create_app
+
+    monkeypatch.setattr(tickets, "_default_zone", [tickets.BEIJING])
+    create_app({"TESTING": True, "DATABASE": str(tmp_path / "utc.db"), "TIME_ZONE": "UTC"})
+    assert tickets.display_time("2024-05-01T08:03:00+00:00") == "2024-05-01 08:03"  # e.g. the analytics export
+    create_app({"TESTING": True, "DATABASE": str(tmp_path / "default.db")})
+    assert tickets.display_time("2024-05-01T08:03:00+00:00") == "2024-05-01 16:03"

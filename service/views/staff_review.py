@@ -35,6 +35,13 @@ from ..text import is_number
 bp = Blueprint("review", __name__, url_prefix="/staff")
 
 
+@bp.record
+def _time_zone(state) -> None:  # type: ignore[no-untyped-def]
+    # Lists and exports that call tickets.display_time without a zone (analytics) use the
+    # configured one too.
+    tickets.set_default_time_zone(state.app.config.get("TIME_ZONE"))
+
+
 @bp.app_template_filter("local_time")
 def local_time(value: str | None) -> str:
     """A stored UTC time in the configured zone (``TIME_ZONE``, Beijing time by default)."""
