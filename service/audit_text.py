@@ -28,8 +28,14 @@ ACTION_NAMES: dict[str, str] = {
     "create_user": "创建账号", "update_user": "修改账号", "end_sessions": "结束登录会话",
     "unlock_user": "解除登录锁定", "change_own_password": "修改本人密码",
     # tickets (service/tickets.py: ``ticket_<action>``)
-    "ticket_take": "工单：接手处理", "ticket_reply": "工单：答复", "ticket_status": "工单：更改状态",
-    "ticket_close": "工单：关闭",
+    "ticket_take": "工单：接手处理", "ticket_assign": "工单：分派", "ticket_reply": "工单：答复",
+    "ticket_status": "工单：更改状态", "ticket_close": "工单：关闭",
+    # reviewers' canned replies (service/canned.py), review and litigation cases
+    # (service/remedies.py), the drafted annual report (service/annual_report.py)
+    "canned_create": "新建常用答复", "canned_update": "修改常用答复", "canned_delete": "删除常用答复",
+    "remedy_create": "登记复议诉讼案件", "remedy_update": "修改复议诉讼案件",
+    "remedy_delete": "删除复议诉讼案件",
+    "annual_report_save": "保存年度报告草稿",
     # applications (service/views/staff_review.py: ``application_<action>``)
     "application_mark_inquiry": "申请：标记为一般咨询", "application_convert": "申请：登记为政府信息公开申请",
     "application_supplement_requested": "申请：告知补正", "application_supplement_received": "申请：收到补正",
@@ -54,15 +60,19 @@ FIELD_LABELS: dict[str, str] = {
     "supplement_requested_on": "告知补正日期", "supplement_received_on": "收到补正日期",
     "extension_days": "延长天数", "extension_reason": "延长理由", "outcome": "办理结果",
     "outcome_on": "办结日期", "pauses": "暂停计算期间", "start_on": "开始日期", "end_on": "结束日期",
-    "reason": "理由",
+    "reason": "理由", "title": "标题", "body": "内容", "figures": "表格数字", "texts": "填写的段落",
+    "ticket_id": "工单", "filed_on": "立案日期", "result": "结果", "decided_on": "审结日期", "note": "备注",
 }
 
 _TARGET_KINDS = {"entry": "条目", "ticket": "工单", "user": "账号", "report": "年度报告",
-                 "synonym": "同义词", "word": "词典词", "paraphrase": "群众说法"}
+                 "synonym": "同义词", "word": "词典词", "paraphrase": "群众说法", "canned": "常用答复",
+                 "remedy": "复议诉讼案件", "annual_report": "年度报告草稿"}
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_.\-]+|\s+|.", re.S)
 #: Texts longer than this (tokens) are compared line by line: a word diff of two long
 #: answers is quadratic and no easier to read.
 MAX_WORD_DIFF = 4_000
+#: Values this short (a role, a date, a count) are shown replaced whole, not word by word.
+WHOLE_VALUE = 12
 #: Characters after which a value is folded into <details> on the page.
 FOLD_AT = 300
 
@@ -126,7 +136,8 @@ def value_text(value: Any, names: Mapping[str, str] | None = None) -> str:
     if isinstance(value, list):
         return "\n".join(value_text(v, names) for v in value) if value else "（无）"
     if isinstance(value, dict):
-        return "；".join(f"{FIELD_LABELS.get(str(k), str(k))}：{value_text(v, names)}" for k, v in value.items())
+        return "\n".join(f"{FIELD_LABELS.get(str(k), str(k))}：{value_text(v, names)}"
+                         for k, v in value.items()) if value else "（无）"
     text = str(value)
     return names.get(text, text) if names else text
 
@@ -138,20 +149,27 @@ def field_changes(before: Any, after: Any, value_names: Mapping[str, Mapping[str
     ``before``/``after`` are dicts (or ``None`` for a creation or deletion; any other value
     is shown as one field). ``value_names`` names codes per field, e.g. ``{"status":
     {"published": "发布"}}``. Unchanged fields are left out unless ``only_changed`` is false.
+    A field recorded only before, when something was recorded after, is context (an
+    account's name beside its new role), not a removal, and is left out.
     """
     old = _as_fields(before)
     new = _as_fields(after)
     names = dict.fromkeys([*old, *new])
     changes: list[Change] = []
     for name in names:
+        if new and name not in new:
+            continue
         mapping = (value_names or {}).get(name)
         old_text = value_text(old[name], mapping) if name in old else None
         new_text = value_text(new[name], mapping) if name in new else None
         if only_changed and old_text == new_text:
             continue
         if old_text is not None and new_text is not None:
-            if isinstance(old.get(name), list) or isinstance(new.get(name), list):
+            if isinstance(old.get(name), (list, dict)) or isinstance(new.get(name), (list, dict)):
                 segments = _line_segments(old_text, new_text)
+            elif (mapping and (old[name] in mapping or new[name] in mapping)) \
+                    or max(len(old_text), len(new_text)) <= WHOLE_VALUE:
+                segments = [("del", old_text), ("ins", new_text)]  # a name or a number: whole
             else:
                 segments = diff_segments(old_text, new_text)
         elif old_text is not None:

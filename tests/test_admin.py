@@ -17,10 +17,11 @@ def test_admin_manages_accounts_and_sees_the_audit_log(app, client, auth) -> Non
     assert db.execute("select role, active from users where id = ?", [user_id]).fetchone() == ("curator", 0)
     client.post(f"/staff/admin/users/{user_id}", data={"password": "second-pass-2", "csrf_token": token})
     page = client.get("/staff/admin/audit").get_data(as_text=True)
-    assert "create_user" in page and "update_user" in page and "boss" in page
+    assert "创建账号" in page and "修改账号" in page and "boss" in page
+    assert f"账号 {user_id}「zhou」" in page and "答复审核员" in page and "知识维护员" in page
     assert "second-pass-2" not in page  # passwords never reach the log
     filtered = client.get("/staff/admin/audit?action=create_user").get_data(as_text=True)
-    assert "update_user" not in filtered.split("<tbody>")[1]
+    assert "修改账号" not in filtered.split("<tbody>")[1]
 
 
 def test_deactivated_account_cannot_sign_in(app, client, auth) -> None:

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
-from ..accounts import (ROLES, AccountError, audit, create_user, end_session, end_user_sessions, live_sessions,
-                       reset_password, set_account, unlock)
+from .. import applications, audit_text, faq, remedies, tickets
+from ..accounts import (ROLE_NAMES, ROLES, AccountError, audit, create_user, end_session, end_user_sessions,
+                        live_sessions, reset_password, set_account, unlock)
 from .staff_auth import role_required
 from ..db import get_db
 from ..storage import immediate
@@ -146,13 +148,58 @@ def audit_log():  # type: ignore[no-untyped-def]
     page = max(1, request.args.get("page", 1, type=int) or 1)
     sql = "select * from audit_log" + (" where " + " and ".join(where) if where else "")
     rows = list(get_db().query(sql + " order by id desc limit ? offset ?", [*params, PAGE + 1, (page - 1) * PAGE]))
+    titles = _titles([r["target"] for r in rows[:PAGE]])
     for row in rows:
-        for key in ("before", "after"):
-            row[key] = json.dumps(json.loads(row[key]), ensure_ascii=False, indent=1) if row[key] else ""
+        before, after = (_loads(row[key]) for key in ("before", "after"))
+        row["changes"] = audit_text.field_changes(before, after, VALUE_NAMES)
+        row["action_name"] = audit_text.action_name(row["action"])
+        row["target_name"] = audit_text.target_label(row["target"], titles)
+        row["time"] = tickets.display_time(row["at"])
     # The distinct actions by skipping along the action index: one step per action, not per row.
     actions = [r[0] for r in get_db().execute(
         "with recursive a(action) as (select min(action) from audit_log union all "
         "select (select min(action) from audit_log where action > a.action) from a where a.action is not null) "
         "select action from a where action is not null")]
     return render_template("staff/audit.html", rows=rows[:PAGE], more=len(rows) > PAGE, page=page,
-                           actions=actions, args=request.args)
+                           actions=[(a, audit_text.action_name(a)) for a in actions], args=request.args)
+
+
+#: Codes stored in the log's values, named as staff read them, by field.
+VALUE_NAMES: dict[str, dict[str, str]] = {
+    "status": {**faq.STATUS_NAMES, **tickets.STATUSES}, "role": ROLE_NAMES,
+    "kind": {**remedies.KINDS, "application": "政府信息公开申请", "inquiry": "一般咨询"},
+    "result": remedies.RESULTS, "applicant_type": dict(applications.APPLICANT_TYPES),
+    "channel": dict(applications.CHANNELS), "outcome": dict(applications.OUTCOMES),
+}
+
+
+def _loads(text: str | None) -> Any:
+    """A stored before/after value (a row from an older version may hold plain text)."""
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _titles(targets: list[str]) -> dict[str, str]:
+    """What each target on the page is called: an entry's question, a ticket's code, an account's name."""
+    ids: dict[str, set[int]] = {}
+    for target in targets:
+        kind, _, ref = (target or "").partition(":")
+        if ref.isdigit():
+            ids.setdefault(kind, set()).add(int(ref))
+    queries = {"entry": "select id, question from entries", "ticket": "select id, code from tickets",
+               "user": "select id, username from users", "canned": "select id, title from canned_replies",
+               "report": "select id, year || '年' || agency from reports"}
+    titles: dict[str, str] = {}
+    tables = set(get_db().table_names())
+    for kind, found in ids.items():
+        sql = queries.get(kind)
+        if sql is None or sql.split(" from ")[1] not in tables:
+            continue
+        marks = ", ".join("?" * len(found))
+        for ref, title in get_db().execute(f"{sql} where id in ({marks})", sorted(found)):
+            titles[f"{kind}:{ref}"] = audit_text.short(str(title or ""))
+    return titles
