@@ -24,7 +24,7 @@ from .annual_table import Cell, Printed, a4_document, add_printed_docx
 from .deadlines import CalendarRangeError, WorkCalendar
 from .knowledge import now
 from .reports import (TABLE2_COLS, TABLE2_ROWS, TABLE2_UNITS, TABLE3_COLS, TABLE3_ROWS, TABLE4_COLS, TABLE4_ROWS,
-                      TABLE_SECTIONS, Fact, validate)
+                      TABLE_SECTIONS, Fact, ReportFormatError, parse_report, validate)
 from .storage import immediate
 
 #: The six sections of the national format (国办公开办函〔2021〕30号), as reports print them.
@@ -312,3 +312,22 @@ def to_docx(draft: Draft, table3: annual_table.Table3, table4: remedies.Table4, 
     out = io.BytesIO()
     doc.save(out)
     return out.getvalue()
+
+
+def reimport_problems(data: bytes, draft: Draft, table3: annual_table.Table3, table4: remedies.Table4) -> list[str]:
+    """Read the drafted document back with the desk's importer, as staff would import it
+    once published: what it refuses, finds inconsistent, or reads differently from the draft."""
+    try:
+        report = parse_report(data, "draft.docx")
+    except ReportFormatError as exc:
+        return [f"导入时无法识别：{exc}"]
+    out = [f"导入时发现：{p}" for p in report.problems]
+    if (report.agency, report.year) != (draft.agency.strip(), draft.year):
+        out.append(f"导入时识别的机关和年度为“{report.agency}”{report.year}年，与草稿（“{draft.agency.strip()}”"
+                   f"{draft.year}年）不同，请调整机关名称。")
+    for fact in facts(draft, table3, table4):
+        read = report.value(fact.row_key, fact.col_key, fact.table)
+        if read != fact.value:
+            out.append(f"导入时表{fact.table}“{fact.row_label}·{fact.col_label}”读为"
+                       f"{'空' if read is None else _number(read)}，草稿为{_number(fact.value)}。")
+    return out

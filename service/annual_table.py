@@ -214,10 +214,14 @@ def add_printed_docx(doc, grid: Printed, font_pt: float = 9) -> None:  # type: i
 
     table = doc.add_table(rows=grid.n_rows, cols=grid.n_cols)
     table.style = "Table Grid"
+    # The cells before any merge, read once (table.cell() reads the whole grid each call).
+    # The printed regions never overlap, so each region's corners survive the others' merges.
+    flat = table._cells
+    before = [flat[r * grid.n_cols:(r + 1) * grid.n_cols] for r in range(grid.n_rows)]
     for cell in grid.cells:
-        target = table.cell(cell.row, cell.col)
+        target = before[cell.row][cell.col]
         if cell.rowspan > 1 or cell.colspan > 1:
-            target = target.merge(table.cell(cell.row + cell.rowspan - 1, cell.col + cell.colspan - 1))
+            target = target.merge(before[cell.row + cell.rowspan - 1][cell.col + cell.colspan - 1])
         target.text = str(cell.text)
         target.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.CENTER
         for paragraph in target.paragraphs:

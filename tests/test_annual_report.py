@@ -90,6 +90,7 @@ def test_a_synthetic_year_drafts_and_reimports_with_zero_inconsistencies(tmp_pat
     section = Document(io.BytesIO(data)).sections[0]
     assert (round(section.page_width.cm, 1), round(section.page_height.cm, 1)) == (21.0, 29.7)
     _check_round_trip(data, saved, table3, table4)
+    assert ar.reimport_problems(data, saved, table3, table4) == []
     # and into the desk's knowledge, as the importer stores it
     report_id, replaced = knowledge.save_report(db, parse_report(data, "draft.docx"), "draft.docx")
     assert report_id and not replaced
@@ -187,3 +188,15 @@ def test_the_draft_screen_saves_refuses_and_downloads(app, client, auth) -> None
     draft = ar.load(db, YEAR)
     _check_round_trip(response.data, draft, applications.table_for_year(db, YEAR), remedies.table_for_year(db, YEAR))
     assert db.execute("select count(*) from audit_log where action = 'annual_report_save'").fetchone()[0] == 1
+
+
+def test_the_reimport_check_says_what_reads_differently() -> None:
+    table3, table4 = t3.compute(YEAR, []), remedies.compute(YEAR, [])
+    draft = ar.Draft(YEAR, "某局", {("rules", "issued"): 3.0}, {})
+    data = ar.to_docx(draft, table3, table4, ar.DeskFigures(YEAR))
+    assert ar.reimport_problems(data, draft, table3, table4) == []
+    other = ar.Draft(YEAR, "某局", {("rules", "issued"): 4.0}, {})
+    assert ar.reimport_problems(data, other, table3, table4) == ["导入时表二“规章·本年制发件数”读为3，草稿为4。"]
+    renamed = ar.Draft(YEAR, "关于某局", {("rules", "issued"): 3.0}, {})
+    data = ar.to_docx(renamed, table3, table4, ar.DeskFigures(YEAR))
+    assert any("请调整机关名称" in p for p in ar.reimport_problems(data, renamed, table3, table4))
