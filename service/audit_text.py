@@ -68,9 +68,10 @@ _TARGET_KINDS = {"entry": "条目", "ticket": "工单", "user": "账号", "repor
                  "synonym": "同义词", "word": "词典词", "paraphrase": "群众说法", "canned": "常用答复",
                  "remedy": "复议诉讼案件", "annual_report": "年度报告草稿"}
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_.\-]+|\s+|.", re.S)
-#: Texts longer than this (tokens) are compared line by line: a word diff of two long
-#: answers is quadratic and no easier to read.
-MAX_WORD_DIFF = 4_000
+#: Changed stretches longer than this (tokens, both sides) that share less than half
+#: their words are compared line by line: a word diff of two different texts is slow and
+#: no easier to read.
+MAX_WORD_DIFF = 3_000
 #: Values this short (a role, a date, a count) are shown replaced whole, not word by word.
 WHOLE_VALUE = 12
 #: Characters after which a value is folded into <details> on the page.
@@ -103,10 +104,19 @@ def action_name(code: str) -> str:
 
 
 def diff_segments(old: str, new: str) -> list[tuple[str, str]]:
-    """Word-level differences of two texts (each Chinese character a word), merged into runs."""
+    """Word-level differences of two texts (each Chinese character a word), merged into runs.
+
+    The common beginning and end are set aside first (most edits are local), so a long
+    answer with one word changed is compared cheaply; a middle still too long for a word
+    diff is compared line by line.
+    """
     a, b = _TOKEN_RE.findall(old), _TOKEN_RE.findall(new)
-    if len(a) + len(b) > 2 * MAX_WORD_DIFF:
-        a, b = old.splitlines(keepends=True), new.splitlines(keepends=True)
+    head = 0
+    while head < min(len(a), len(b)) and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(a), len(b)) - head and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
     segments: list[tuple[str, str]] = []
 
     def put(op: str, text: str) -> None:
@@ -117,13 +127,21 @@ def diff_segments(old: str, new: str) -> list[tuple[str, str]]:
         else:
             segments.append((op, text))
 
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    put("same", "".join(a[:head]))
+    mid_a, mid_b = a[head:len(a) - tail], b[head:len(b) - tail]
+    matcher = difflib.SequenceMatcher(None, mid_a, mid_b, autojunk=False)
+    # Two long stretches that share little (quick_ratio is linear) are shown line by line.
+    if len(mid_a) + len(mid_b) > MAX_WORD_DIFF and matcher.quick_ratio() < 0.5:
+        mid_a = "".join(mid_a).splitlines(keepends=True)
+        mid_b = "".join(mid_b).splitlines(keepends=True)
+        matcher = difflib.SequenceMatcher(None, mid_a, mid_b, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
-            put("same", "".join(a[i1:i2]))
+            put("same", "".join(mid_a[i1:i2]))
         else:
-            put("del", "".join(a[i1:i2]))
-            put("ins", "".join(b[j1:j2]))
+            put("del", "".join(mid_a[i1:i2]))
+            put("ins", "".join(mid_b[j1:j2]))
+    put("same", "".join(a[len(a) - tail:]))
     return segments
 
 

@@ -41,6 +41,8 @@ MAX_ROWS = 5_000
 MAX_TERM = 20
 MAX_FREQ = 10_000_000
 PAGE_SIZE = 50
+#: Changed entries whose before/after text an import preview shows (the rest by field name).
+MAX_PREVIEW_DIFFS = 100
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _SPACE_RE = re.compile(r"\s+")
@@ -184,6 +186,19 @@ def _saved(db: sqlite_utils.Database, user: dict[str, Any] | None, action: str, 
     after = _snapshot(db, entry_id)
     entry_versions.record(db, user, entry_id, action, after, before, note)
     return after
+
+
+def record_version(db: sqlite_utils.Database, user: dict[str, Any] | None, entry_id: int, action: str,
+                   before: dict[str, Any] | None = None) -> None:
+    """Keep the entry's current content in its history, inside the caller's transaction, for
+    code outside this module that writes an entry (e.g. a ticket promoted to a draft entry);
+    ``before`` is the entry's :func:`_snapshot` before the write, if it existed."""
+    _saved(db, user, action, entry_id, before)
+
+
+def snapshot(db: sqlite_utils.Database, entry_id: int) -> dict[str, Any]:
+    """The entry as its history and the audit log record it (for :func:`record_version`'s ``before``)."""
+    return _snapshot(db, entry_id)
 
 
 def _touch(db: sqlite_utils.Database, entry_id: int, **values: Any) -> None:
@@ -653,17 +668,23 @@ def plan_import(db: sqlite_utils.Database, rows: list[ImportRow], archive_missin
             changed.insert(1, FIELD_NAMES["alternates"])
         if changed:
             plan.changed.append((entry, row, changed))
-            old = _entry_content(entry, entry["alternates"])
-            new = {**row.fields(), "alternates": row.alternates}
-            if set(row.alternates) == set(entry["alternates"]):
-                new["alternates"] = entry["alternates"]  # only the order differs: not a change
-            plan.diffs[entry["id"]] = field_changes(old, {k: new[k] for k in old}, {"status": STATUS_NAMES})
         else:
             plan.unchanged += 1
     plan.missing = [e for e in existing.values() if e["status"] != "archived"]
     if archive_missing:
         plan.archived = list(plan.missing)
     return plan
+
+
+def describe_changes(plan: ImportPlan, limit: int = MAX_PREVIEW_DIFFS) -> None:
+    """Fill ``plan.diffs`` with the before/after text of the first ``limit`` changed entries
+    (for the preview; never inside the import's transaction)."""
+    for entry, row, _ in plan.changed[:limit]:
+        old = _entry_content(entry, entry["alternates"])
+        new = {**row.fields(), "alternates": row.alternates}
+        if set(row.alternates) == set(entry["alternates"]):
+            new["alternates"] = entry["alternates"]  # only the order differs: not a change
+        plan.diffs[entry["id"]] = field_changes(old, {k: new[k] for k in old}, {"status": STATUS_NAMES})
 
 
 def apply_import(db: sqlite_utils.Database, user: dict[str, Any] | None, rows: list[ImportRow],

@@ -386,4 +386,14 @@ def test_reordered_alternates_are_no_change_in_the_preview(db) -> None:
     out = io.StringIO()
     csv.writer(out).writerows(rows)
     plan = faq.plan_import(db, faq.parse_import(out.getvalue().encode(), "x.csv"))
+    faq.describe_changes(plan)
     assert not plan.has_changes and entry not in plan.diffs
+
+
+def test_preview_shows_the_text_of_the_first_changes_and_names_the_rest(staff, db, monkeypatch) -> None:
+    monkeypatch.setattr(faq.describe_changes, "__defaults__", (1,))
+    rows = export(staff, "csv")
+    for row in rows[1:4]:
+        row[3] += "（补充说明）"
+    page = upload(staff, file_of(rows, "csv"), "faq.csv").get_data(as_text=True)
+    assert page.count('class="import-change"') == 1 and "其余 2 条的修改字段见上表" in page

@@ -328,6 +328,7 @@ def faq_import():  # type: ignore[no-untyped-def]
         if suffix not in FAQ_SUFFIXES:
             raise faq.ImportFormatError("只支持 .xlsx（Excel）或 .csv 格式的文件。")
         plan = faq.plan_import(get_db(), _parse_faq(data, suffix))
+        faq.describe_changes(plan)
     except uploads.ParserBusy as exc:
         return _busy("staff/faq_import.html", exc)
     except faq.ImportFormatError as exc:
