@@ -144,3 +144,17 @@ def test_migration_backfills_a_version_for_existing_entries() -> None:
     [row] = list(db.query("select * from entry_versions"))
     assert (row["entry_id"], row["version"], row["action"]) == (7, 3, "backfill")
     assert json.loads(row["snapshot"])["alternates"] == ["另一种问法"]
+
+
+def test_a_restored_wording_is_answered_at_once(staff, db, client) -> None:
+    target = entry_id(db, "reply-deadline")
+    wording = "蓝色大象哪天会飞上天"
+    assert ask(client, wording).get("entry_id") != target
+    post(staff, f"/staff/faq/{target}/alternates", text=wording)  # version 2
+    assert ask(client, wording)["entry_id"] == target
+    alt = db.execute("select id from alternates where entry_id = ? and text = ?", [target, wording]).fetchone()[0]
+    post(staff, f"/staff/faq/{target}/alternates/{alt}/delete")  # version 3
+    assert ask(client, wording).get("entry_id") != target
+    assert post(staff, f"/staff/faq/{target}/versions/2/restore", version="3").status_code == 302
+    reply = ask(client, wording)
+    assert reply["entry_id"] == target and "工作日" in reply["answer"]
