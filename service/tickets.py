@@ -612,6 +612,7 @@ class _Queue:
         # With filters of their own (one reviewer's tickets, one row per open question)
         # the counts are read from the rows rather than from the kept totals.
         self.narrowed = assignee is not None or (merged and status == "open")
+        self.merged_all = merged and status == "open" and assignee is None
         if status == "open":
             self.where.append("t." + OPEN_SQL)
             self.source, self.statuses = "tickets_open_created", list(OPEN_STATUSES)
@@ -669,6 +670,8 @@ class _Queue:
         """How many tickets match (within ``part``, a stretch of running applications)."""
         if part is not None:
             return self._count("tickets_running_due", self.kind, part)
+        if self.merged_all and self.kind == "all" and not self.grouped:
+            return self._merged_count()
         if self.narrowed:
             return self._count(self.source, self.kind)
         if self.kind in TICKET_KINDS:
@@ -686,6 +689,25 @@ class _Queue:
         if self.kind == "unclassified":  # all but those reviewers classified, which are few
             every -= self._count("tickets_kind_status", "classified")
         return every
+
+    def _merged_count(self) -> int:
+        """How many rows the merged open queue has, from the groups' kept counts and the few
+        tickets reviewers classified: a group with open tickets is one row, unless all of
+        them are classified; its open inquiries one more; each open application one."""
+        groups = int(self.db.execute("select count(*) from ticket_groups indexed by ticket_groups_asked "
+                                     "where open_count > 0").fetchone()[0])
+        classified: dict[str, dict[str, int]] = {}
+        for grp, kind, n in self.db.execute(
+                f"select grp, kind, count(*) from tickets indexed by tickets_kind_status where kind in {_KIND_SQL} "
+                f"and {OPEN_SQL} group by grp, kind"):
+            classified.setdefault(grp, {})[kind] = n
+        total = groups
+        for grp, kinds in classified.items():
+            open_count = self.db.execute("select open_count from ticket_groups where grp = ?", [grp]).fetchone()[0]
+            if open_count == sum(kinds.values()):  # no unclassified open ticket: no row for them
+                total -= 1
+            total += (1 if kinds.get("inquiry") else 0) + kinds.get("application", 0)
+        return total
 
     def rows(self, part: _Part, offset: int, limit: int) -> list[dict[str, Any]]:
         """``limit`` rows of ``part`` from ``offset``. Past its middle a part is read from the

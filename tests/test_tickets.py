@@ -332,3 +332,19 @@ def test_the_configured_zone_is_the_default_of_every_list(tmp_path, monkeypatch)
     assert tickets.display_time("2024-05-01T08:03:00+00:00") == "2024-05-01 08:03"  # e.g. the analytics export
     create_app({"TESTING": True, "DATABASE": str(tmp_path / "default.db")})
     assert tickets.display_time("2024-05-01T08:03:00+00:00") == "2024-05-01 16:03"
+
+
+def test_the_merged_count_agrees_with_the_rows(app) -> None:
+    import random
+
+    db = db_of(app)
+    rng = random.Random(12)
+    for i in range(120):
+        tid = _open(db, f"问题{rng.randrange(15)}", f"r{i}")
+        kind = rng.choice([None, None, None, "inquiry", "application"])
+        status = rng.choice(["new", "in_progress", "waiting", "answered", "closed"])
+        db.execute("update tickets set kind = ?, status = ? where id = ?", [kind, status, tid])
+    q = tickets._Queue(db, "open", "all", 1, None, True)
+    assert q.count() == q._count(q.source, "all")
+    rows, total = tickets.queue(db, merged=True, per_page=1000)
+    assert total == len(rows) == q.count()
