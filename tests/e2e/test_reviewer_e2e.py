@@ -122,16 +122,21 @@ def test_a_canned_reply_answers_every_asker(server, new_context, tickets) -> Non
     login(page, server, "rev")
     page.goto(server("/staff/tickets"))
     page.locator(".ticket-table tbody tr").filter(has_text=QUESTION).locator(".ticket-code").click()
+    box = page.locator("#reply")
+    box.fill("（草稿）")
     page.get_by_label("选用常用答复").select_option(label=CANNED_TITLE)
     page.get_by_role("button", name="填入答复框").click()
-    box = page.locator("#reply")
-    expect(box).to_have_value(CANNED_BODY)
+    # The script adds it after what was typed, without loading the page again.
+    expect(box).to_have_value("（草稿）\n" + CANNED_BODY)
+    expect(page.locator("#canned-status")).to_contain_text("已将常用答复添加到答复框已有内容之后")
+    assert "canned=" not in page.url
+    box.fill(CANNED_BODY)
     group = page.get_by_label("一并答复相同问题的其他 2 张待处理工单", exact=False)
     expect(group).to_be_checked()
     _check(page, width, "canned-picked-desktop")
     box.fill(CANNED_BODY + "如有疑问，可拨打当地12345热线。")
     page.get_by_role("button", name="提交答复").click()
-    expect(page.get_by_role("status")).to_contain_text("一并答复了 2 张相同问题的工单")
+    expect(page.locator("div.notice[role=status]")).to_contain_text("一并答复了 2 张相同问题的工单")
     _check(page, width, "merged-answered-desktop")
     page.goto(server("/staff/tickets"))
     expect(page.locator(".ticket-table tbody tr")).to_have_count(1)  # only the other question waits
@@ -139,3 +144,14 @@ def test_a_canned_reply_answers_every_asker(server, new_context, tickets) -> Non
     page.goto(server("/staff/tickets?status=answered"))
     expect(page.locator(".ticket-table tbody tr")).to_have_count(3)
     _check(page, SIZES["phone"]["width"], "merged-answered-phone")
+
+
+def test_without_a_script_the_canned_reply_comes_from_the_server(server, new_context, tickets) -> None:  # type: ignore[no-untyped-def]
+    page = new_context(viewport=SIZES["phone"], java_script_enabled=False).new_page()
+    login(page, server, "rev")
+    page.goto(server("/staff/tickets?status=all&merged=0"))
+    page.get_by_role("link", name=_shown(tickets["other"][0])).click()
+    page.get_by_label("选用常用答复").select_option(label=CANNED_TITLE)
+    page.get_by_role("button", name="填入答复框").click()
+    expect(page.locator("#reply")).to_have_value(CANNED_BODY)
+    assert "canned=" in page.url
