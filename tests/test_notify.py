@@ -166,3 +166,27 @@ def test_closing_an_application_mails_the_applicant(mail_app, smtp, client, auth
     lookup = citizen.post("/tickets", data={"code": ticket["code"], "password": ticket["password"],
                                             "csrf_token": csrf_token(citizen, "/tickets")})
     assert reply in lookup.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("config", "expected"), [
+    ({}, None),
+    ({"MAIL_SERVER": ""}, None),
+    ({"MAIL_SERVER": "smtp.example.cn"}, notify.MailSettings("smtp.example.cn")),
+    ({"MAIL_SERVER": "smtp.example.cn", "MAIL_PORT": "587", "MAIL_USE_TLS": True, "MAIL_USERNAME": "u",
+      "MAIL_PASSWORD": "p", "MAIL_FROM": "a@b.cn"},
+     notify.MailSettings("smtp.example.cn", 587, "a@b.cn", "u", "p", True)),
+    ({"MAIL_SERVER": "smtp.example.cn", "MAIL_PORT": "twenty-five", "MAIL_TIMEOUT": "x"},
+     notify.MailSettings("smtp.example.cn")),
+])
+def test_mail_settings_from_the_config(config: dict, expected) -> None:  # type: ignore[no-untyped-def]
+    assert notify.settings_from(config) == expected
+
+
+def test_the_outbox_gives_up_after_a_few_refusals(app) -> None:
+    db = connect(app.config["DATABASE"])
+    db["mail_outbox"].insert({"ticket_id": 1, "recipient": "x@example.cn", "subject": "s", "body": "b",
+                              "created": "2026-01-01T00:00:00+00:00", "attempts": notify.MAX_ATTEMPTS})
+    down = notify.MailSettings("127.0.0.1", _free_port(), timeout=1)
+    assert notify.send_pending(db, down) == {"sent": 0, "failed": 0}
+    assert notify.send_pending(db, None) == {"sent": 0, "failed": 0}
+    assert notify.send_pending(db, down, []) == {"sent": 0, "failed": 0}
