@@ -35,19 +35,19 @@ def record(db: sqlite_utils.Database, user: dict[str, Any] | None, entry_id: int
     """
     if before is not None and not db.execute("select 1 from entry_versions where entry_id = ? and version = ?",
                                              [entry_id, before["version"]]).fetchone():
-        _insert(db, None, entry_id, "baseline", before, None)
+        _insert(db, None, entry_id, "baseline", before, None, at="")  # when it was saved is unknown
     _insert(db, user, entry_id, action, snapshot, note)
 
 
 def _insert(db: sqlite_utils.Database, user: dict[str, Any] | None, entry_id: int, action: str,
-            snapshot: dict[str, Any], note: str | None) -> None:
+            snapshot: dict[str, Any], note: str | None, at: str | None = None) -> None:
     db.execute(
         "insert into entry_versions (entry_id, version, action, user_id, username, at, note, snapshot) "
         "values (?, ?, ?, ?, ?, ?, ?, ?) on conflict (entry_id, version) do update set "
         "action = excluded.action, user_id = excluded.user_id, username = excluded.username, "
         "at = excluded.at, note = excluded.note, snapshot = excluded.snapshot",
         [entry_id, int(snapshot["version"]), action, user["id"] if user else None,
-         user["username"] if user else None, now(), note, json.dumps(snapshot, ensure_ascii=False)])
+         user["username"] if user else None, now() if at is None else at, note, json.dumps(snapshot, ensure_ascii=False)])
 
 
 def get(db: sqlite_utils.Database, entry_id: int, version: int) -> dict[str, Any] | None:
