@@ -259,6 +259,19 @@ def _base_tokenizer() -> jieba.Tokenizer:
         return _TOKENIZER
 
 
+def _set_freq(tokenizer: jieba.Tokenizer, word: str, freq: int) -> None:
+    """Give a word a frequency, keeping the corpus total what the frequencies add up to.
+
+    jieba's ``add_word`` adds the new frequency to the total without taking the old one
+    off, so every rebuild of the knowledge (each curator's save) would inflate the total:
+    segmentation would drift towards longer words and every word would look rarer the
+    longer a worker runs. Callers hold ``_TOKENIZER_LOCK``.
+    """
+    before, old = tokenizer.total, tokenizer.FREQ.get(word, 0) or 0
+    tokenizer.add_word(word, freq)
+    tokenizer.total = before - old + freq
+
+
 class TextPipeline:
     """Normalises and tokenises text with a given :class:`Lexicon`."""
 
@@ -269,8 +282,7 @@ class TextPipeline:
         with _TOKENIZER_LOCK:
             # Words staff removed since the last build go back to what jieba knew before.
             for word in [w for w in _ADDED if w not in wanted]:
-                previous = _ADDED.pop(word)
-                self.tokenizer.add_word(word, previous or 0)  # freq 0 is jieba's del_word
+                _set_freq(self.tokenizer, word, _ADDED.pop(word))  # freq 0 is jieba's del_word
         for word, freq in lexicon.words:
             self._add_word(word, freq)
         for term, canonical in lexicon.synonyms.items():
@@ -291,12 +303,14 @@ class TextPipeline:
         if len(word) < 2 or re.search(r"\s", word):
             return
         if freq is None:
+            if self.tokenizer.FREQ.get(word) and self.tokenizer.lcut(word, HMM=False) == [word]:
+                return  # already cut whole: suggest_freq would add one more on every rebuild
             freq = max(self.tokenizer.suggest_freq(word, tune=False), 10)
         with _TOKENIZER_LOCK:
             current = self.tokenizer.FREQ.get(word, 0)
             if current < freq:
                 _ADDED.setdefault(word, current)
-                self.tokenizer.add_word(word, freq)
+                _set_freq(self.tokenizer, word, freq)
 
     def normalise(self, text: str, pinyin: bool = True) -> str:
         """The comparable form of a question: clean, fillers and punctuation removed.

@@ -84,3 +84,18 @@ def test_removed_dictionary_word_is_cut_apart_again(tmp_path) -> None:
     assert "统计开放日" in with_word.tokens("统计开放日在哪天")
     without = TextPipeline(Lexicon(words=[]))
     assert "统计开放日" not in without.tokens("统计开放日在几号")
+
+
+def test_rebuilding_the_knowledge_leaves_word_weights_and_segmentation_as_they_were(tmp_path) -> None:
+    """Each curator's save builds a new pipeline on the process's one jieba tokenizer; the
+    corpus total must not grow with every build (jieba's add_word adds without taking off),
+    or words would look rarer and segmentation drift the longer a worker runs."""
+    db = connect(tmp_path / "rebuild.db")
+    apply_migrations(db)
+    seed(db, KNOWLEDGE, "国家统计局")
+    first = TextPipeline(lexicon_from_db(db, read_language(KNOWLEDGE)))  # after whatever other tests built
+    before = (first.tokenizer.total, first.word_rarity("申请"), first.topic_rarity("提"))
+    for _ in range(5):
+        rebuilt = TextPipeline(lexicon_from_db(db, read_language(KNOWLEDGE)))
+    assert (rebuilt.tokenizer.total, rebuilt.word_rarity("申请"), rebuilt.topic_rarity("提")) == before
+    assert rebuilt.tokens(rebuilt.normalise("复议怎么申请")) == first.tokens(first.normalise("复议怎么申请"))
