@@ -460,8 +460,9 @@ def test_the_annual_table_explains_a_broken_rule_and_refuses_a_bad_year(app, cit
 
 def test_only_reviewers_and_admins_handle_applications(app, client, auth, citizen) -> None:
     new_ticket(citizen, "c1")
-    routes = routes_of(app, "applications.") + routes_of(app, "annual.")
-    assert len(routes) == 11
+    routes = (routes_of(app, "applications.") + routes_of(app, "annual.") + routes_of(app, "remedies.")
+              + routes_of(app, "report."))
+    assert len(routes) == 21
     for method, path in routes:  # anonymous: sent to the login page
         data = {"csrf_token": csrf_token(client, "/staff/login")} if method == "POST" else None
         response = client.open(path, method=method, data=data)
