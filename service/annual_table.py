@@ -306,7 +306,7 @@ def read_rows(rows: list[list[str]], keys: dict[str, str], width: int) -> dict[s
     for values in rows:
         tail = [v.strip() for v in values[-width:]]
         labels = [v.strip() for v in values[:-width] if v and v.strip()]
-        if len(tail) == width and labels and all(v.isdigit() for v in tail) and labels[-1] in keys:
+        if len(tail) == width and labels and all(v.isascii() and v.isdigit() for v in tail) and labels[-1] in keys:
             found[keys[labels[-1]]] = [int(v) for v in tail]
     return found
 

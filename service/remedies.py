@@ -251,7 +251,7 @@ def read_rows(rows: list[list[str]]) -> dict[str, dict[str, int]]:
     """The row of fifteen numbers of a printed table 四, by kind and column."""
     for values in rows:
         tail = [v.strip() for v in values[-15:]]
-        if len(tail) == 15 and all(v.isdigit() for v in tail):
+        if len(tail) == 15 and all(v.isascii() and v.isdigit() for v in tail):
             numbers = [int(v) for v in tail]
             return {row: dict(zip(COLS, numbers[r * 5:r * 5 + 5])) for r, row in enumerate(ROWS)}
     return {}

@@ -801,10 +801,20 @@ def similar_open(db: sqlite_utils.Database, ticket: dict[str, Any], limit: int |
     :func:`get_ticket` says how many there are)."""
     if not ticket.get("normalised"):
         return []
+    # An application is never answered with a group: it is closed through its own workflow.
     return [dict(r) for r in db.query(
         "select id, code, question, status, created, asked_count from tickets t indexed by tickets_open_grp "
-        f"where t.grp = ? and t.{OPEN_SQL} and t.id != ? order by t.id limit ?",
+        f"where t.grp = ? and t.{OPEN_SQL} and t.id != ? and t.kind is not 'application' order by t.id limit ?",
         [ticket["normalised"], ticket["id"], limit or SIMILAR_SHOWN])]
+
+
+def similar_open_count(db: sqlite_utils.Database, ticket: dict[str, Any]) -> int:
+    """How many other open inquiries share the ticket's question (what one reply can answer)."""
+    if not ticket.get("normalised"):
+        return 0
+    return int(db.execute(
+        f"select count(*) from tickets indexed by tickets_open_grp where grp = ? and {OPEN_SQL} and id != ? "
+        "and kind is not 'application'", [ticket["normalised"], ticket["id"]]).fetchone()[0])
 
 
 def session_history(db: sqlite_utils.Database, ticket: dict[str, Any], limit: int = 20) -> list[dict[str, Any]]:

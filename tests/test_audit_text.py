@@ -111,3 +111,13 @@ def test_old_rows_with_plain_text_values_still_show(app, client, auth) -> None:
     auth.login("boss", "admin")
     response = client.get("/staff/admin/audit")
     assert response.status_code == 200 and "其他操作（legacy_thing）" in response.get_data(as_text=True)
+
+
+def test_the_audit_page_survives_a_dictionary_word_that_looks_like_a_number(app, client, auth) -> None:
+    """str.isdigit takes ² (and int refuses it): an audit target word:² must not break the page."""
+    from service.accounts import audit
+    from service.storage import connect
+
+    audit(connect(app.config["DATABASE"]), None, "add_word", "word:²", after={"word": "²", "freq": None})
+    auth.login("admin1", "admin")
+    assert client.get("/staff/admin/audit").status_code == 200

@@ -177,3 +177,9 @@ def test_reviewer_screen_records_updates_and_downloads(app, client, auth) -> Non
     assert remedies.table_for_year(connect(app.config["DATABASE"]), 2025).value("review", "total") == 0
     assert connect(app.config["DATABASE"]).execute(
         "select count(*) from audit_log where action = 'remedy_delete'").fetchone()[0] == 1
+
+
+def test_the_cases_page_takes_only_plain_digits_for_a_ticket(client, auth) -> None:
+    auth.login("rev1", "reviewer")
+    for value in ["²", "9" * 40, "-1", "abc"]:
+        assert client.get(f"/staff/remedies?ticket={value}").status_code == 200

@@ -256,6 +256,27 @@ def test_similar_open_tickets_are_answered_together(app, citizen, reviewer) -> N
     assert 'name="also"' not in reviewer.get(f"/staff/tickets/{ids[2]}").get_data(as_text=True)
 
 
+def test_an_application_with_the_same_question_is_never_answered_with_a_group(app, citizen, reviewer) -> None:
+    """An application is closed through its own workflow: the group reply, whole or in part,
+    never touches it, and the count offered leaves it out."""
+    from datetime import date
+
+    from service import applications
+
+    codes = [escalate(citizen, session=f"citizen-{i}")["code"] for i in range(3)]
+    ids = [ticket_id(app, c) for c in codes]
+    db = db_of(app)
+    applications.convert(db, ids[2], None, applicant_type="natural", channel="post",
+                         received_on=date(2026, 2, 6), today=date(2026, 2, 6))
+    page = reviewer.get(f"/staff/tickets/{ids[0]}").get_data(as_text=True)
+    assert re.findall(r'name="also" value="(\d+)"', page) == [str(ids[1])]
+    # Even a forged form naming the application leaves it alone.
+    response = reviewer.post(f"/staff/tickets/{ids[0]}/reply", {"also": [str(ids[1]), str(ids[2])]}, reply="答复。")
+    assert response.status_code == 302
+    status = dict(db.execute("select id, status from tickets").fetchall())
+    assert (status[ids[1]], status[ids[2]]) == ("answered", "new")
+
+
 @pytest.mark.parametrize(("text", "message"), [("", "请填写答复内容"), ("   ", "请填写答复内容"),
                                                 ("答" * 2001, "不能超过2000字")])
 def test_reply_must_be_short_and_not_empty(app, citizen, reviewer, text: str, message: str) -> None:

@@ -11,6 +11,7 @@ from ..accounts import (ROLE_NAMES, ROLES, AccountError, audit, create_user, end
                         live_sessions, reset_password, set_account, unlock)
 from .staff_auth import role_required
 from ..db import get_db
+from ..text import is_number
 from ..storage import immediate
 
 bp = Blueprint("admin", __name__, url_prefix="/staff/admin")
@@ -188,7 +189,7 @@ def _titles(targets: list[str]) -> dict[str, str]:
     ids: dict[str, set[int]] = {}
     for target in targets:
         kind, _, ref = (target or "").partition(":")
-        if ref.isdigit():
+        if is_number(ref):  # not str.isdigit: a dictionary word may be ²
             ids.setdefault(kind, set()).add(int(ref))
     queries = {"entry": "select id, question from entries", "ticket": "select id, code from tickets",
                "user": "select id, username from users", "canned": "select id, title from canned_replies",

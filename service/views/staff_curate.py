@@ -352,7 +352,7 @@ def faq_import_confirm():  # type: ignore[no-untyped-def]
     # Archiving what the file lacks is a separate, explicit choice; the box carries the
     # count the curator was shown, so a different count is refused with the stale preview.
     archive_count = request.form.get("archive_missing", "").strip()
-    if archive_count and not archive_count.isdigit():
+    if archive_count and not is_number(archive_count):
         return render_template("staff/faq_import.html", error="归档选项无效，请重新上传文件并核对预览。"), 400
     try:
         rows = _parse_faq(path.read_bytes(), suffix)  # outside the transaction apply_import opens

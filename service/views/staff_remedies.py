@@ -10,6 +10,7 @@ from flask import Blueprint, Response, flash, g, redirect, render_template, requ
 
 from .. import remedies
 from ..db import get_db
+from ..text import is_number
 from ..tickets import clean_code
 from .staff_annual import BAD_YEAR, DOCX, XLSX, _year, today, years_around
 from .staff_auth import role_required
@@ -33,7 +34,7 @@ def _page(year: int | None, error: str | None = None, form: dict[str, Any] | Non
     table = remedies.table_for_year(db, year) if year else None
     ticket_id = request.args.get("ticket", "")
     ticket_code = ""
-    if ticket_id.isdigit():
+    if is_number(ticket_id):
         row = db.execute("select code from tickets where id = ?", [int(ticket_id)]).fetchone()
         ticket_code = row[0] if row else ""
     return render_template(

@@ -186,7 +186,7 @@ def _page(ticket_id: int, error: str | None = None, form: dict[str, Any] | None 
     entry_q = request.args.get("entry_q", "").strip()[:100]
     events = [dict(e, label=APPLICATION_ACTIONS.get(e["action"], e["label"])) for e in tickets.events(db, ticket_id)]
     similar = tickets.similar_open(db, ticket)
-    similar_total = ticket["open_count"] - (ticket["status"] in tickets.OPEN_STATUSES)
+    similar_total = tickets.similar_open_count(db, ticket)
     is_application = ticket["kind"] == "application" and bool(ticket["received_on"])
     canned_replies = canned.all_replies(db)
     form = dict(form or {})
