@@ -110,17 +110,22 @@ def annual():  # type: ignore[no-untyped-def]
         header_top=annual_table.HEADER_TOP[1], header_org=annual_table.HEADER_MID[2], note=annual_table.NOTE)
 
 
+def office_file(data: bytes, kind: str, ascii_name: str, name: str) -> Response:
+    """A .xlsx or .docx download, named in Chinese for browsers that read ``filename*`` and
+    in ASCII for those that do not."""
+    response = Response(data, mimetype=XLSX if kind == "xlsx" else DOCX)
+    response.headers["Content-Disposition"] = (f"attachment; filename=\"{ascii_name}.{kind}\"; "
+                                               f"filename*=UTF-8''{quote(f'{name}.{kind}')}")
+    return response
+
+
 def _download(kind: str):  # type: ignore[no-untyped-def]
     year = _year()
     if year is None:
         return render_template("error.html", status=400, message=BAD_YEAR), 400
     table = applications.table_for_year(get_db(), year)
-    data, mimetype = (annual_table.to_xlsx(table), XLSX) if kind == "xlsx" else (annual_table.to_docx(table), DOCX)
-    name = f"{year}年收到和处理政府信息公开申请情况（表三）.{kind}"
-    response = Response(data, mimetype=mimetype)
-    response.headers["Content-Disposition"] = (f"attachment; filename=\"table3-{year}.{kind}\"; "
-                                               f"filename*=UTF-8''{quote(name)}")
-    return response
+    data = annual_table.to_xlsx(table) if kind == "xlsx" else annual_table.to_docx(table)
+    return office_file(data, kind, f"table3-{year}", f"{year}年收到和处理政府信息公开申请情况（表三）")
 
 
 @bp.get("/applications/table.xlsx")

@@ -4,15 +4,14 @@ page and as the .xlsx and .docx to paste into the report."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
-from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
 from .. import remedies
 from ..db import get_db
 from ..text import is_number
 from ..tickets import clean_code
-from .staff_annual import BAD_YEAR, DOCX, XLSX, _year, today, years_around
+from .staff_annual import BAD_YEAR, _year, office_file, today, years_around
 from .staff_auth import role_required
 
 bp = Blueprint("remedies", __name__, url_prefix="/staff")
@@ -130,12 +129,8 @@ def _download(kind: str):  # type: ignore[no-untyped-def]
     if year is None:
         return render_template("error.html", status=400, message=BAD_YEAR), 400
     table = remedies.table_for_year(get_db(), year)
-    data, mimetype = (remedies.to_xlsx(table), XLSX) if kind == "xlsx" else (remedies.to_docx(table), DOCX)
-    name = f"{year}年政府信息公开行政复议、行政诉讼情况（表四）.{kind}"
-    response = Response(data, mimetype=mimetype)
-    response.headers["Content-Disposition"] = (f"attachment; filename=\"table4-{year}.{kind}\"; "
-                                               f"filename*=UTF-8''{quote(name)}")
-    return response
+    data = remedies.to_xlsx(table) if kind == "xlsx" else remedies.to_docx(table)
+    return office_file(data, kind, f"table4-{year}", f"{year}年政府信息公开行政复议、行政诉讼情况（表四）")
 
 
 @bp.get("/remedies/table.xlsx")

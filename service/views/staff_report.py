@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from flask import Blueprint, Response, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 
 from .. import annual_report, applications, knowledge, remedies
 from ..db import get_db
-from .staff_annual import BAD_YEAR, DOCX, _year, years_around
+from .staff_annual import BAD_YEAR, _year, office_file, years_around
 from .staff_auth import role_required
 
 bp = Blueprint("report", __name__, url_prefix="/staff")
@@ -89,8 +88,4 @@ def download():  # type: ignore[no-untyped-def]
         return render_template("error.html", status=400, message=BAD_YEAR), 400
     c = _draft_context(year)
     data = annual_report.to_docx(c["draft"], c["table3"], c["table4"], c["desk"])
-    name = f"{annual_report.title(c['draft'])}（草稿）.docx"
-    response = Response(data, mimetype=DOCX)
-    response.headers["Content-Disposition"] = (f"attachment; filename=\"annual-report-{year}.docx\"; "
-                                               f"filename*=UTF-8''{quote(name)}")
-    return response
+    return office_file(data, "docx", f"annual-report-{year}", f"{annual_report.title(c['draft'])}（草稿）")
