@@ -277,6 +277,17 @@ def test_an_application_with_the_same_question_is_never_answered_with_a_group(ap
     assert (status[ids[1]], status[ids[2]]) == ("answered", "new")
 
 
+def test_editing_a_sent_reply_does_not_offer_to_answer_newer_tickets_by_default(app, citizen, reviewer) -> None:
+    """A first reply answers the whole group by default; changing a reply already sent does
+    not, so a correction never answers (and e-mails) tickets opened since without a choice."""
+    first = ticket_id(app, escalate(citizen, session="citizen-a")["code"])
+    reviewer.post(f"/staff/tickets/{first}/reply", {}, reply="答复。")
+    ticket_id(app, escalate(citizen, session="citizen-b")["code"])  # asked after the reply
+    page = reviewer.get(f"/staff/tickets/{first}").get_data(as_text=True)
+    assert 'name="whole_group" value="1">' in page and 'name="whole_group" value="1" checked' not in page
+    assert re.findall(r'name="also" value="(\d+)" checked', page) == []
+
+
 @pytest.mark.parametrize(("text", "message"), [("", "请填写答复内容"), ("   ", "请填写答复内容"),
                                                 ("答" * 2001, "不能超过2000字")])
 def test_reply_must_be_short_and_not_empty(app, citizen, reviewer, text: str, message: str) -> None:
