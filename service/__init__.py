@@ -72,6 +72,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if os.environ.get("INQUIRY_PROXY_COUNT"):
         app.config["PROXY_COUNT"] = int(os.environ["INQUIRY_PROXY_COUNT"])
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    if app.config.get("MAIL_SERVER") and not app.config.get("PUBLIC_URL"):
+        # The mail's link would be built from the host a reviewer happened to use (an
+        # intranet name, or whatever a proxy passed on), which citizens may not reach.
+        app.logger.warning("MAIL_SERVER is set without PUBLIC_URL: e-mails link to the host of the "
+                           "reviewer's request; set PUBLIC_URL to the address citizens use.")
     if not app.config.get("SECRET_KEY"):
         from .keys import load as load_keys
 

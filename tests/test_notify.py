@@ -190,3 +190,17 @@ def test_the_outbox_gives_up_after_a_few_refusals(app) -> None:
     assert notify.send_pending(db, down) == {"sent": 0, "failed": 0}
     assert notify.send_pending(db, None) == {"sent": 0, "failed": 0}
     assert notify.send_pending(db, down, []) == {"sent": 0, "failed": 0}
+
+
+def test_mail_without_a_public_address_is_warned_of_at_start(tmp_path, caplog) -> None:
+    import logging
+
+    from conftest import make_app
+
+    with caplog.at_level(logging.WARNING):
+        make_app(tmp_path, MAIL_SERVER="127.0.0.1")
+    assert any("PUBLIC_URL" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        make_app(tmp_path / "b", MAIL_SERVER="127.0.0.1", PUBLIC_URL="https://gongkai.example.gov.cn")
+    assert not any("PUBLIC_URL" in r.getMessage() for r in caplog.records)
