@@ -364,6 +364,15 @@ def _remedies(db: sqlite_utils.Database) -> None:
                "primary key (year, section)) without rowid")
 
 
+@migration("0017_knowledge_changes")
+def _knowledge_changes(db: sqlite_utils.Database) -> None:
+    # What each knowledge version changed (an entry, a synonym, a report, or everything), so
+    # that a worker or another host a few versions behind updates its index for those
+    # changes only, and rebuilds in the background when the log cannot tell it.
+    db.execute("create table knowledge_changes (version integer primary key, kind text not null, "
+               "ref text, created text not null)")
+
+
 def apply_migrations(db: sqlite_utils.Database) -> list[str]:
     """Apply the migrations not yet recorded; return the names applied now."""
     applied_now: list[str] = []
