@@ -1,19 +1,32 @@
-"""HTTP throughput of POST /api/ask next to a trivial route, under the production server.
+"""HTTP throughput of POST /api/ask under two load profiles, beside a trivial route, in one run.
 
-    python bench/load_http.py [--seconds 10] [--connections 16] [--workers 2]
+    python bench/load_http.py [--seconds 10] [--connections 16] [--workers 2] [--rounds 1]
 
 Starts `python run.py` (gunicorn, 2 workers) on a loopback port and a fresh database,
 then drives it with wrk (Debian package `wrk`; a Python client is used when wrk is
-missing): first GET /healthz (no database, no matching), then POST /api/ask with the
-public and held-out questions in rotation (so answers, clarifications and escalations
-with their ticket writes are all in the mix). Prints requests/s and p50/p99 latency of
-each, and the ratio. Loopback only; bounded in time.
+missing), one after the other:
+
+- GET /healthz, the trivial route (no database, no matching);
+- **all new**: every request a question no worker has seen, so the reply cache cannot
+  serve it and each one is matched. The citizens' questions of `tests/data/*.jsonl`,
+  each combined with one of many openers and closers that real messages carry (您好，请问
+  … 谢谢, 麻烦问一下 … 盼复): texts that still differ with every punctuation mark and space
+  removed, so no normalisation of the cache key can make two of them one;
+- **repeat mix**: 1,000 other such questions drawn with a Zipf distribution (s = 1), the
+  way citizens repeat the same few questions and now and then ask a rare one; the cache
+  starts empty, so the first asking of each is matched too.
+
+Prints requests/s, p50 and p99 of each and each profile's share of the trivial route's
+throughput measured in the same run (answers, clarifications and escalations with their
+ticket writes are all in both profiles). With ``--rounds N`` the whole run is repeated on
+a fresh server, to show how much the figures move. Loopback only; bounded in time.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -29,14 +42,52 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# What citizens put around a question. Each pair makes a new text of every question; no
+# opener or closer is another's with punctuation added, so all texts differ in words.
+OPENERS = ["", "您好，", "你好，", "请问", "您好，请问", "老师好，", "想咨询一下，", "麻烦问一下，", "打扰一下，",
+           "工作人员您好，", "我想问问，", "冒昧问一下，", "咨询一下：", "同志你好，", "有个问题，",
+           "我有个问题想问，", "求助，", "问一下，", "你们好，", "领导好，", "想了解一下，", "请教一下，",
+           "小白提问：", "早上好，", "下午好，"]
+CLOSERS = ["", "谢谢", "，麻烦了", "，多谢", "，在线等", "，请尽快回复", "，感谢", "，辛苦了", "，请帮忙解答",
+           "？谢谢您", "，盼复", "，望答复", "，万分感谢", "，先谢过", "，等回复", "，拜托了", "，谢谢老师",
+           "，急用", "，感谢解答", "，麻烦告知"]
+ZIPF_QUESTIONS = 1000
+ZIPF_DRAWS = 100_000
 
-def questions() -> list[str]:
-    """The questions sent in rotation."""
+
+def base_questions() -> list[str]:
+    """The citizens' questions of the test data (public and held-out)."""
     out = []
     for path in [ROOT / "tests" / "data" / "public_questions.jsonl", ROOT / "tests" / "data" / "heldout_questions.jsonl"]:
         if path.exists():
             out += [json.loads(l)["q"] for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
     return out
+
+
+def varied_questions(seed: int = 13) -> list[str]:
+    """Every question with every opener and closer, shuffled: texts distinct in their words
+    (compared with all punctuation and spaces removed). The bare questions are left out;
+    they warm the server up."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for q in base_questions():
+        for opener in OPENERS:
+            for closer in CLOSERS:
+                if not opener and not closer:
+                    continue
+                text = opener + (q.rstrip("？?。！!") + closer if closer else q)
+                key = re.sub(r"[\W_]", "", text)
+                if key not in seen:
+                    seen.add(key)
+                    out.append(text)
+    random.Random(seed).shuffle(out)
+    return out
+
+
+def zipf_sequence(n: int, draws: int, seed: int = 13, s: float = 1.0) -> list[int]:
+    """``draws`` indices in ``range(n)``, index k drawn with probability proportional to 1/(k+1)^s."""
+    weights = [1 / (k + 1) ** s for k in range(n)]
+    return random.Random(seed).choices(range(n), weights=weights, k=draws)
 
 
 def free_port() -> int:
@@ -46,9 +97,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+WRK_THREADS = 2
+
+
 def wrk(url: str, seconds: int, connections: int, script: Path | None) -> dict:
     """Run wrk and read requests/s and the latency percentiles from its report."""
-    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
+    cmd = ["wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
     if script:
         cmd += ["-s", str(script)]
     out = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=seconds + 60).stdout
@@ -60,12 +114,33 @@ def wrk(url: str, seconds: int, connections: int, script: Path | None) -> dict:
         return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
 
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50": ms("50"), "p99": ms("99"), "non2xx": int(errors.group(1)) if errors else 0}
+    return {"rps": rps, "p50": ms("50"), "p99": ms("99"), "requests": total,
+            "non2xx": int(errors.group(1)) if errors else 0}
 
 
-def python_client(url: str, seconds: int, connections: int, bodies: list[bytes] | None) -> dict:
-    """A fallback load generator: threads with keep-alive connections."""
+def wrk_script(path: Path, bodies: list[bytes], order: list[int] | None) -> Path:
+    """A wrk script that POSTs ``bodies`` in ``order`` (default: each once, in turn). Each of
+    wrk's threads takes every other item, so no two threads send the same item."""
+    lua_bodies = ",\n".join(json.dumps(b.decode(), ensure_ascii=False) for b in bodies)
+    lua_order = ",".join(str(k + 1) for k in (order if order is not None else range(len(bodies))))
+    path.write_text(
+        "local bodies = {\n" + lua_bodies + "\n}\nlocal order = {" + lua_order + "}\n"
+        "local threads = 0\n"
+        "function setup(thread)\n  thread:set('id', threads)\n  threads = threads + 1\nend\n"
+        "local i = -1\n"
+        "wrk.method = 'POST'\nwrk.headers['Content-Type'] = 'application/json'\n"
+        "request = function()\n  i = i + 1\n"
+        f"  local k = (i * {WRK_THREADS} + id) % #order + 1\n"
+        "  return wrk.format(nil, nil, nil, bodies[order[k]])\nend\n", encoding="utf-8")
+    return path
+
+
+def python_client(url: str, seconds: int, connections: int, bodies: list[bytes] | None,
+                  order: list[int] | None = None) -> dict:
+    """A fallback load generator: threads with keep-alive connections; connection n sends
+    items n, n + connections, ... of ``order`` (default: every body once, in turn)."""
     import http.client
 
     stop = time.perf_counter() + seconds
@@ -74,6 +149,7 @@ def python_client(url: str, seconds: int, connections: int, bodies: list[bytes] 
     lock = threading.Lock()
     host, port = url.split("//")[1].split("/")[0].split(":")
     path = "/" + url.split("//")[1].split("/", 1)[1]
+    sequence = order if order is not None else list(range(len(bodies or [])))
 
     def run(n: int) -> None:
         conn = http.client.HTTPConnection(host, int(port), timeout=10)
@@ -81,11 +157,13 @@ def python_client(url: str, seconds: int, connections: int, bodies: list[bytes] 
         while time.perf_counter() < stop:
             t = time.perf_counter()
             if bodies:
-                conn.request("POST", path, bodies[i % len(bodies)], {"Content-Type": "application/json"})
+                conn.request("POST", path, bodies[sequence[i % len(sequence)]], {"Content-Type": "application/json"})
             else:
                 conn.request("GET", path)
             response = conn.getresponse()
             response.read()
+            if response.getheader("Connection", "").lower() == "close":
+                conn.close()
             with lock:
                 lat.append((time.perf_counter() - t) * 1000)
                 bad[0] += response.status >= 300
@@ -99,53 +177,88 @@ def python_client(url: str, seconds: int, connections: int, bodies: list[bytes] 
         th.join()
     lat.sort()
     return {"rps": len(lat) / (time.perf_counter() - started), "p50": statistics.median(lat),
-            "p99": lat[int(0.99 * (len(lat) - 1))], "non2xx": bad[0]}
+            "p99": lat[int(0.99 * (len(lat) - 1))], "requests": len(lat), "non2xx": bad[0]}
+
+
+def body(question: str) -> bytes:
+    """The JSON of one ask."""
+    return json.dumps({"question": question}, ensure_ascii=False).encode()
+
+
+def start_server(port: int, db: Path, workers: int) -> subprocess.Popen:
+    """``python run.py`` on a fresh database; returns once /healthz answers and every worker
+    has built its desk (the bare test questions, never sent again, warm it up)."""
+    server = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--port", str(port), "--db",
+                               str(db), "--workers", str(workers)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    for _ in range(600):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                break
+        except OSError:
+            time.sleep(0.1)
+    bare = [body(q) for q in base_questions()]
+    warm = python_client(f"http://127.0.0.1:{port}/api/ask", 1, 4 * workers, bare[:8 * workers])
+    # Until each worker has answered once (its desk built), keep asking the same few.
+    deadline = time.perf_counter() + 120
+    while warm["p99"] > 500 and time.perf_counter() < deadline:
+        warm = python_client(f"http://127.0.0.1:{port}/api/ask", 1, 4 * workers, bare[:8 * workers])
+    return server
+
+
+def one_run(args: argparse.Namespace, new_questions: list[str], repeat: list[str], order: list[int],
+            tmp: Path) -> dict[str, dict]:
+    """Start a server, load the trivial route and both profiles, stop it."""
+    port = free_port()
+    server = start_server(port, tmp / f"load-{port}.db", args.workers)
+    ask_url = f"http://127.0.0.1:{port}/api/ask"
+    new_bodies = [body(q) for q in new_questions]
+    repeat_bodies = [body(q) for q in repeat]
+    try:
+        if shutil.which("wrk") and not args.python_client:
+            new_script = wrk_script(tmp / f"new-{port}.lua", new_bodies, None)
+            mix_script = wrk_script(tmp / f"mix-{port}.lua", repeat_bodies, order)
+            return {"trivial": wrk(f"http://127.0.0.1:{port}/healthz", args.seconds, args.connections, None),
+                    "new": wrk(ask_url, args.seconds, args.connections, new_script),
+                    "mix": wrk(ask_url, args.seconds, args.connections, mix_script)}
+        return {"trivial": python_client(f"http://127.0.0.1:{port}/healthz", args.seconds, args.connections, None),
+                "new": python_client(ask_url, args.seconds, args.connections, new_bodies),
+                "mix": python_client(ask_url, args.seconds, args.connections, repeat_bodies, order)}
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
 
 
 def main() -> None:
-    """Start the server, load both routes, print the figures."""
+    """Start the server, load the trivial route and both profiles, print the figures."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the whole run on a fresh server")
+    parser.add_argument("--python-client", action="store_true", help="load with the Python client, not wrk")
     args = parser.parse_args()
-    port = free_port()
+    varied = varied_questions()
+    repeat, new_questions = varied[:ZIPF_QUESTIONS], varied[ZIPF_QUESTIONS:]
+    order = zipf_sequence(len(repeat), ZIPF_DRAWS)
+    tool = "wrk" if shutil.which("wrk") and not args.python_client else "python client"
+    print(f"gunicorn, {args.workers} workers, {args.connections} connections, {args.seconds} s each, load by {tool}; "
+          f"all new: {len(new_questions):,} distinct questions; repeat mix: Zipf over {len(repeat):,}")
+    print("| round | load | requests/s | p50 | p99 | non-2xx | share of trivial |")
+    print("|---|---|---|---|---|---|---|")
+    names = {"trivial": "GET /healthz (trivial)", "new": "POST /api/ask, all new", "mix": "POST /api/ask, repeat mix"}
     with tempfile.TemporaryDirectory() as tmp:
-        server = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--port", str(port), "--db",
-                                   str(Path(tmp) / "load.db"), "--workers", str(args.workers)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        try:
-            for _ in range(300):
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                        break
-                except OSError:
-                    time.sleep(0.1)
-            qs = questions()
-            bodies = [json.dumps({"question": q}, ensure_ascii=False).encode() for q in qs]
-            if shutil.which("wrk"):
-                script = Path(tmp) / "ask.lua"
-                lua_bodies = ",\n".join(json.dumps(b.decode(), ensure_ascii=False) for b in bodies)
-                script.write_text("local bodies = {\n" + lua_bodies + "\n}\nlocal i = 0\n"
-                                  "wrk.method = 'POST'\nwrk.headers['Content-Type'] = 'application/json'\n"
-                                  "request = function()\n  i = i % #bodies + 1\n"
-                                  "  return wrk.format(nil, nil, nil, bodies[i])\nend\n", encoding="utf-8")
-                tool = "wrk"
-                trivial = wrk(f"http://127.0.0.1:{port}/healthz", args.seconds, args.connections, None)
-                ask = wrk(f"http://127.0.0.1:{port}/api/ask", args.seconds, args.connections, script)
-            else:
-                tool = "python client"
-                trivial = python_client(f"http://127.0.0.1:{port}/healthz", args.seconds, args.connections, None)
-                ask = python_client(f"http://127.0.0.1:{port}/api/ask", args.seconds, args.connections, bodies)
-        finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
-    print(f"gunicorn, {args.workers} workers, {args.connections} connections, {args.seconds} s each, load by {tool}")
-    print("| route | requests/s | p50 | p99 | non-2xx |")
-    print("|---|---|---|---|---|")
-    for name, r in [("GET /healthz (trivial)", trivial), ("POST /api/ask", ask)]:
-        print(f"| {name} | {r['rps']:.0f} | {r['p50']:.2f} ms | {r['p99']:.2f} ms | {r['non2xx']} |")
-    print(f"ask / trivial throughput: {ask['rps'] / trivial['rps']:.0%}")
+        for n in range(args.rounds):
+            # Each round its own slice of new questions, so none is asked twice in a run.
+            share = len(new_questions) // args.rounds
+            result = one_run(args, new_questions[n * share:(n + 1) * share], repeat, order, Path(tmp))
+            for key, r in result.items():
+                ratio = "" if key == "trivial" else f"{r['rps'] / result['trivial']['rps']:.0%}"
+                print(f"| {n + 1} | {names[key]} | {r['rps']:,.0f} | {r['p50']:.1f} ms | {r['p99']:.1f} ms | "
+                      f"{r['non2xx']} | {ratio} |", flush=True)
+            if result["new"]["requests"] > share:
+                print(f"warning: round {n + 1} sent {result['new']['requests']:,} new questions but had only "
+                      f"{share:,}: some were repeats", flush=True)
 
 
 if __name__ == "__main__":
