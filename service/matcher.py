@@ -18,6 +18,9 @@ import heapq
 import math
 from array import array
 from dataclasses import dataclass, field
+from functools import reduce
+from itertools import compress, repeat
+from operator import add, mul
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -122,7 +125,8 @@ def _grams(text: str) -> list[str]:
 
 def _cosine(a: tuple[dict[str, float], float], b: tuple[dict[str, float], float]) -> float:
     small, large = (a, b) if len(a[0]) <= len(b[0]) else (b, a)
-    dot = sum(v * large[0].get(g, 0.0) for g, v in small[0].items())
+    # The same products summed in the same order as a generator would, without its frames.
+    dot = sum(map(mul, small[0].values(), map(large[0].get, small[0], repeat(0.0))))
     return dot / (a[1] * b[1])
 
 
@@ -350,9 +354,9 @@ class Index:
         query_set = {t.text for t in terms}
         out: list[Candidate] = []
         kept: list[float] = []  # the best ``limit`` scores so far (a min-heap)
-        for i in top:
-            doc = self.docs[int(i)]
-            coverage = float(acc[i]) / total
+        for i, found in zip(top.tolist(), acc[top].tolist()):
+            doc = self.docs[i]
+            coverage = found / total
             if len(kept) >= limit and _best_possible(coverage) < kept[0]:
                 break  # no later (lower-coverage) candidate can enter the top ``limit``
             fuzzy, near = self._fuzzy(doc, query_compact)
@@ -362,8 +366,13 @@ class Index:
                 precision = 0.0
                 # A sentence of a long report shares a word or two with almost anything:
                 # it answers only when the shared words weigh enough on their own.
-                strength = min(1.0, float(acc[i]) / PASSAGE_MIN_WEIGHT)
+                strength = min(1.0, found / PASSAGE_MIN_WEIGHT)
                 score = (0.85 * coverage + 0.15 * fuzzy) * strength
+            elif len(kept) >= limit and min(0.8 * 2 * coverage / (1 + coverage) + 0.2 * fuzzy, 1.0) + 1e-9 \
+                    < min(kept[0], 1.0):
+                # Even a precision of 1 would leave it below ``limit`` others: it is not
+                # returned, so its precision (the dearest part) is never worked out.
+                continue
             else:
                 precision, closest = self._precision(doc, query_set)
                 near = (*near, closest)
@@ -416,15 +425,14 @@ class Index:
         """How much of the closest phrasing the question covers (IDF-weighted), and which."""
         best, which = 0.0, 0
         idf = self.idf.get
+        asked = query_set.__contains__
         for j, toks in enumerate(doc.phrasing_tokens):
             if query_set.isdisjoint(toks):
                 continue
-            total = hit = 0.0
-            for t in toks:
-                w = idf(t, 0.0)
-                total += w
-                if t in query_set:
-                    hit += w
+            # Sums in the phrasing's word order, as a loop would add them, but in C.
+            weights = list(map(idf, toks, repeat(0.0)))
+            total = reduce(add, weights, 0.0)
+            hit = reduce(add, compress(weights, map(asked, toks)), 0.0)
             if total > 0 and hit / total > best:
                 best, which = hit / total, j
         return best, which
