@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import weakref
 from array import array
 from dataclasses import dataclass, field
 from functools import reduce
@@ -101,6 +102,8 @@ def _best_possible(coverage: float) -> float:
 
 
 GRAM_CACHE_SIZE = 2_000
+# Candidates whose phrasing weights are kept, per index (the knowledge's most asked-about).
+PRECISION_CACHE_SIZE = 20_000
 GRAM_BUCKETS = 1 << 20
 # How many of a candidate's literally closest phrasings the character view compares.
 NEAR_PHRASINGS = 3
@@ -424,18 +427,41 @@ class Index:
     def _precision(self, doc: Doc, query_set: set[str]) -> tuple[float, int]:
         """How much of the closest phrasing the question covers (IDF-weighted), and which."""
         best, which = 0.0, 0
-        idf = self.idf.get
+        where, weighed = self._phrasing_weights(doc)
+        # Only the phrasings that share a word with the question, in their order (the first
+        # of equally close phrasings is the one named).
+        sharing = {j for t in query_set for j in where.get(t, ())}
         asked = query_set.__contains__
-        for j, toks in enumerate(doc.phrasing_tokens):
-            if query_set.isdisjoint(toks):
-                continue
-            # Sums in the phrasing's word order, as a loop would add them, but in C.
-            weights = list(map(idf, toks, repeat(0.0)))
-            total = reduce(add, weights, 0.0)
-            hit = reduce(add, compress(weights, map(asked, toks)), 0.0)
+        for j in sorted(sharing):
+            weights, total = weighed[j]
+            # Summed in the phrasing's word order, as a loop would add them, but in C.
+            hit = reduce(add, compress(weights, map(asked, doc.phrasing_tokens[j])), 0.0)
             if total > 0 and hit / total > best:
                 best, which = hit / total, j
         return best, which
+
+    def _phrasing_weights(self, doc: Doc) -> tuple[dict[str, list[int]], list[tuple[list[float], float]]]:
+        """Which phrasings of a document use each word, and each phrasing's word weights and
+        their total: the same for every question, so worked out once per document and index
+        (an updated index has its own weights, and its own cache)."""
+        cache = _PHRASING_WEIGHTS.get(self)
+        if cache is None or cache[0] is not self.idf:
+            cache = _PHRASING_WEIGHTS[self] = (self.idf, {})
+        kept = cache[1].get(doc.key)
+        if kept is not None and kept[0] is doc:
+            return kept[1], kept[2]
+        idf = self.idf.get
+        where: dict[str, list[int]] = {}
+        weighed: list[tuple[list[float], float]] = []
+        for j, toks in enumerate(doc.phrasing_tokens):
+            for t in dict.fromkeys(toks):
+                where.setdefault(t, []).append(j)
+            weights = list(map(idf, toks, repeat(0.0)))
+            weighed.append((weights, reduce(add, weights, 0.0)))
+        if len(cache[1]) >= PRECISION_CACHE_SIZE:
+            cache[1].clear()
+        cache[1][doc.key] = (doc, where, weighed)
+        return where, weighed
 
     @staticmethod
     def _fuzzy(doc: Doc, query_compact: str) -> tuple[float, tuple[int, ...]]:
@@ -445,3 +471,9 @@ class Index:
         if not near:
             return 0.0, ()
         return near[0][1] / 100.0, tuple(j for _, _, j in near)
+
+
+# Per index (weakly: an index that is replaced takes its cache with it), the phrasing
+# weights of the documents it has scored; see :meth:`Index._phrasing_weights`.
+_PHRASING_WEIGHTS: "weakref.WeakKeyDictionary[Index, tuple[dict[str, float], dict[str, Any]]]" = \
+    weakref.WeakKeyDictionary()
