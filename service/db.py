@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import gc
 import os
 import threading
 from pathlib import Path
@@ -14,9 +13,10 @@ from flask import Flask, current_app, g
 from flask.cli import with_appcontext
 
 from .desk import Desk, Settings
-from .knowledge import KnowledgeError, knowledge_version, seed, seed_paraphrases
+from .index_keeper import IndexKeeper
+from .knowledge import KnowledgeError, seed, seed_paraphrases
 from .migrations import apply_migrations
-from .storage import connect
+from .storage import connect, is_url
 
 
 _LOCAL = threading.local()
@@ -75,6 +75,8 @@ def prepare(app: Flask) -> None:
 
 def private(path: str | Path) -> None:
     """The database and its WAL files are readable by the service's user only."""
+    if is_url(path):
+        return  # a PostgreSQL server keeps its own files
     for suffix in ("", "-wal", "-shm"):
         try:
             os.chmod(f"{path}{suffix}", 0o600)
@@ -94,17 +96,18 @@ def with_database(command: Callable[..., Any] | None = None, *, create: bool = F
     if command is None:
         return functools.partial(with_database, create=create)
 
-    @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                  help="数据库文件（默认：环境变量 INQUIRY_DB，或实例目录下的 inquiry.db）")
+    @click.option("--db", "db_path", type=str, default=None,
+                  help="数据库文件或 postgresql:// 地址（默认：环境变量 INQUIRY_DATABASE_URL 或 "
+                       "INQUIRY_DB，或实例目录下的 inquiry.db）")
     @functools.wraps(command)
     @with_appcontext
-    def run(db_path: Path | None, **kwargs: Any) -> Any:
+    def run(db_path: str | None, **kwargs: Any) -> Any:
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         if db_path is not None:
             forget_connections()
-            app.config["DATABASE"] = str(db_path.resolve())
+            app.config["DATABASE"] = db_path if is_url(db_path) else str(Path(db_path).resolve())
         path = app.config["DATABASE"]
-        if not create and not Path(path).exists():
+        if not create and not is_url(path) and not Path(path).exists():
             raise click.ClickException(f"数据库不存在：{path}。请用 --db 指定服务使用的数据库，"
                                        "或先运行 flask --app service init-db --db 路径 创建。")
         if path not in _PREPARED:
@@ -127,29 +130,40 @@ def desk_settings(app: Flask) -> Settings:
     return Settings(home_agency=app.config["HOME_AGENCY"], today=app.config.get("TODAY"))
 
 
+def keeper(app: Flask) -> IndexKeeper:
+    """The app's :class:`IndexKeeper` (one per process: a forked worker inherits the
+    master's desk and keeps its own from then on)."""
+    target = app.config["DATABASE"]
+    found: IndexKeeper | None = app.extensions.get("index_keeper")
+    if found is None or found.target != target:
+        with _DESK_LOCK:
+            found = app.extensions.get("index_keeper")
+            if found is None or found.target != target:
+                folder = Path(app.config["KNOWLEDGE_DIR"])
+                settings = desk_settings(app)
+                snapshots = app.config.get("INDEX_SNAPSHOT_DIR") or os.path.join(app.instance_path, "index")
+                found = IndexKeeper(
+                    lambda db, version: Desk.build(db, folder, settings, version),
+                    lambda: connect(target), folder, settings, Path(snapshots) if snapshots != "off" else None,
+                    background_after=float(app.config.get("INDEX_BACKGROUND_AFTER", 5.0)),
+                    snapshot_after=float(app.config.get("INDEX_SNAPSHOT_AFTER", 5.0)))
+                found.target = target
+                app.extensions["index_keeper"] = found
+    return found
+
+
 def get_desk() -> Desk:
-    """The desk for the current knowledge version, rebuilt when staff changed the knowledge.
+    """The desk for the current knowledge version.
 
     Each worker process checks the version (one indexed read) on every question, so a
-    change saved through any worker is seen by all of them at their next question.
+    change saved through any worker, or on another host, is seen by all of them at their
+    next question: entries and synonyms are updated in place, and anything else is rebuilt
+    in the background while the previous desk answers (see service/index_keeper.py).
     """
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    version = knowledge_version(get_db())
-    cached: Desk | None = app.extensions.get("desk")
-    if cached is not None and cached.version == version:
-        return cached
-    with _DESK_LOCK:
-        cached = app.extensions.get("desk")
-        if cached is None or cached.version != version:
-            settings = desk_settings(app)
-            app.extensions.pop("desk", None)  # let the old index go before the new one is built
-            cached = Desk.build(get_db(), Path(app.config["KNOWLEDGE_DIR"]), settings, version)
-            app.extensions["desk"] = cached
-            # The index is long-lived: keep the garbage collector from rescanning its
-            # millions of objects on every full collection (pauses of 100 ms and more).
-            gc.collect()
-            gc.freeze()
-    return cached
+    desk = keeper(app).current(get_db())
+    app.extensions["desk"] = desk
+    return desk
 
 
 @click.command("init-db")

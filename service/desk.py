@@ -13,6 +13,7 @@ the ``knowledge/`` folder into memory; :meth:`Desk.ask` answers one question:
 """
 from __future__ import annotations
 
+import copy
 import heapq
 import re
 import threading
@@ -43,6 +44,8 @@ from .semantic import SentenceEncoder, best_similarity, corpus_probability, shar
 from .text import TextPipeline, clean
 
 ANSWER_CACHE_SIZE = 8192
+# Entries an update in place re-reads at most; a change reaching more is left to a full build.
+UPDATE_LIMIT = 2_000
 # Phrasing vectors of this many documents are kept (all of them, for a normal knowledge base).
 DOC_VECTOR_CACHE = 20_000
 # Words of the knowledge that pinyin is read as before everyday words (the commonest).
@@ -209,6 +212,7 @@ class Desk(Conversation, FigureAnswers):
         self._foreign = foreign
         self._foreign_covered = {t for t in foreign if self._covered(t)}
         self._foreign_re = re.compile("|".join(map(re.escape, sorted(foreign, key=len, reverse=True)))) if foreign else None
+        self.previous: Desk | None = None  # the desk this one was updated from (its related entries)
 
     # -- building -----------------------------------------------------------------
     @classmethod
@@ -239,6 +243,124 @@ class Desk(Conversation, FigureAnswers):
                    agency=agency, model=DecisionModel.load(folder / "decision.toml"),
                    other_bodies=read_other_bodies(folder), shapes=read_shape_chars(folder),
                    referral_text=read_referral_text(folder))
+
+    # -- updates in place and snapshots ----------------------------------------------
+    def updated(self, db: sqlite_utils.Database, entry_ids: set[int], version: int,
+                lexicon_words: set[str] | None = None) -> "Desk":
+        """A new desk for ``version`` that differs from this one by the given entries (saved,
+        archived, deleted, their phrasings changed), sharing everything else; this desk
+        keeps answering until the caller swaps them.
+
+        ``lexicon_words``: the words of changed synonyms, paraphrases or dictionary words;
+        the text pipeline is rebuilt and every entry whose texts use one of them is
+        re-read. Returns None when the change reaches report rows or passages, which only a
+        full build redoes.
+        """
+        new = copy.copy(self)
+        new.version = version
+        ids = set(entry_ids)
+        passages: set[int] = set()
+        if lexicon_words:
+            words = {w for w in lexicon_words if isinstance(w, str) and w}
+            # A sentence is indexed with the one before it in its section.
+            before_used = False
+            for pid, p in self.passages.items():
+                used = any(w in f"{p['text']}\n{p['context'] or ''}\n{p['section'] or ''}" for w in words)
+                if used or before_used:
+                    passages.add(pid)
+                before_used = used
+            if len(passages) > UPDATE_LIMIT:
+                return None
+            new.pipeline = TextPipeline(lexicon_from_db(db, self.language))
+            for entry_id, entry in self.entries.items():
+                text = f"{entry['question']}\n{entry['answer']}\n{entry.get('category') or ''}"
+                if any(w in text for w in words):
+                    ids.add(entry_id)
+            for w in words:
+                like = "%" + w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+                ids.update(r[0] for r in db.execute(
+                    "select distinct entry_id from alternates where text like ? escape '\\'", [like]).fetchall())
+            if len(ids) > UPDATE_LIMIT:
+                return None  # a word most entries use: a full build is cheaper
+        agency = self.agency
+        rows: dict[int, dict[str, Any]] = {}
+        alternates: dict[int, list[str]] = {}
+        chunk = sorted(ids)
+        for start in range(0, len(chunk), 500):
+            part = chunk[start:start + 500]
+            marks = ",".join("?" * len(part))
+            for row in db.query(f"select id, key, question, answer, category, source from entries "
+                                f"where status = 'published' and id in ({marks}) order by id", part):
+                rows[row["id"]] = dict(row, answer=fill_placeholders(row["answer"], agency))
+            for entry_id, text in db.execute(f"select entry_id, text from alternates where entry_id in ({marks}) "
+                                             "order by entry_id, id", part).fetchall():
+                alternates.setdefault(entry_id, []).append(text)
+        entries = dict(self.entries)
+        for entry_id in ids:
+            entries.pop(entry_id, None)
+        entries.update(rows)
+        # Entries stay in id order, as a full build reads them.
+        if any(entry_id < max(self.entries, default=0) for entry_id in rows):
+            entries = dict(sorted(entries.items()))
+        new.entries = entries
+        docs = [new._entry_doc(entry_id, rows[entry_id], alternates.get(entry_id, [])) for entry_id in sorted(rows)]
+        removed = [f"faq:{i}" for i in ids]
+        if lexicon_words:
+            # Report rows are few: all of them again; sentences that use the words.
+            row_docs = list(new._row_docs())
+            removed += [d.key for d in row_docs] + [f"passage:{pid}" for pid in passages]
+            docs += row_docs + list(new._passage_docs(passages))
+        new.index = self.index.updated(removed, docs)
+        faq = np.concatenate([self._faq_docs, np.fromiter((d.kind == "faq" for d in docs), dtype=bool, count=len(docs))])
+        faq[new.index.groups < 0] = False
+        new._faq_docs = faq
+        # A topic an entry's own question now names is the desk's (see __init__); a topic
+        # freed by a removed entry comes back at the next full build.
+        titles = "\n".join(_PUNCT_RE.sub("", clean(e["question"])) for e in rows.values())
+        new._foreign = {t: b for t, b in self._foreign.items() if clean(t) not in titles}
+        new._foreign_covered = {t for t in new._foreign if new._covered(t)}
+        new._foreign_re = re.compile("|".join(map(re.escape, sorted(new._foreign, key=len, reverse=True)))) \
+            if new._foreign else None
+        new._cache = OrderedDict()
+        new._cache_lock = threading.Lock()
+        keys = {f"faq:{i}" for i in ids}
+        if lexicon_words:
+            new._token_cache = {}
+            new._doc_vectors = {}
+        else:
+            new._token_cache = self._token_cache  # segmentation did not change
+            new._doc_vectors = {k: v for k, v in self._doc_vectors.items() if k not in keys}
+        self.previous = None  # only the last desk is kept, for its related entries
+        new.previous = self
+        return new
+
+    _TRANSIENT = ("pipeline", "encoder", "_cache", "_cache_lock", "_token_cache", "_doc_vectors", "previous")
+
+    def snapshot(self) -> dict[str, Any]:
+        """What a new process needs to answer without building the index (see :meth:`restore`)."""
+        return {k: v for k, v in self.__dict__.items() if k not in self._TRANSIENT}
+
+    @classmethod
+    def restore(cls, state: dict[str, Any], db: sqlite_utils.Database) -> "Desk":
+        """A desk from :meth:`snapshot`: the text pipeline is rebuilt from the database's
+        lexicon and the word vectors are the process's shared ones."""
+        desk = cls.__new__(cls)
+        desk.__dict__.update(state)
+        desk.pipeline = TextPipeline(lexicon_from_db(db, desk.language))
+        freq = desk.pipeline.tokenizer.FREQ
+        vectors = shared_vectors(keep=lambda w: len(w) == 1 or freq.get(w, 0) > 0)
+        if vectors is None:
+            raise RuntimeError("缺少词向量：请安装依赖包 synonyms（pip install -e .）")
+        desk.encoder = SentenceEncoder(vectors, corpus_probability(freq, desk.pipeline.tokenizer.total))
+        desk.index.word_rarity = desk.pipeline.word_rarity
+        postings = desk.index.postings
+        desk.pipeline.pinyin.prefer(heapq.nlargest(PINYIN_WORDS, postings, key=lambda t: len(postings[t][0])))
+        desk._cache = OrderedDict()
+        desk._cache_lock = threading.Lock()
+        desk._token_cache = {}
+        desk._doc_vectors = {}
+        desk.previous = None
+        return desk
 
     def _covered(self, term: str) -> bool:
         """Whether the FAQ's own questions speak of a term: every word of it is a word of some
@@ -296,19 +418,28 @@ class Desk(Conversation, FigureAnswers):
         pairs.sort(key=lambda p: len(p[0]), reverse=True)
         return pairs
 
+    def _entry_doc(self, entry_id: int, entry: dict[str, Any], alternates: list[str]) -> Doc:
+        """The document of one published FAQ entry and its phrasings."""
+        # A story-like phrasing is indexed by the clauses that ask: its narrative words (房东,
+        # 租房) would otherwise become "known" words and stop marking off-topic questions.
+        phrasings = [self.pipeline.normalise(asking_part(q), pinyin=False)
+                     for q in [entry["question"], *alternates]]
+        tokens = [tuple(self.pipeline.tokens(p)) for p in phrasings]
+        primary = {t for toks in tokens for t in toks}
+        secondary = set(self._tokens(entry["answer"])) | set(self._tokens(entry.get("category") or ""))
+        return Doc(f"faq:{entry_id}", "faq", [p.replace(" ", "") for p in phrasings], primary, secondary,
+                   phrasing_tokens=tokens, ref=entry_id)
+
     def _documents(self, alternates: Any) -> Iterator[Doc]:
         """Every matchable document, one at a time (the index keeps what it needs)."""
         by_entry = _group_by_entry(alternates.items() if isinstance(alternates, dict) else alternates)
         for entry_id, entry in self.entries.items():
-            # A story-like phrasing is indexed by the clauses that ask: its narrative words (房东,
-            # 租房) would otherwise become "known" words and stop marking off-topic questions.
-            phrasings = [self.pipeline.normalise(asking_part(q), pinyin=False)
-                         for q in [entry["question"], *by_entry(entry_id)]]
-            tokens = [tuple(self.pipeline.tokens(p)) for p in phrasings]
-            primary = {t for toks in tokens for t in toks}
-            secondary = set(self._tokens(entry["answer"])) | set(self._tokens(entry.get("category") or ""))
-            yield Doc(f"faq:{entry_id}", "faq", [p.replace(" ", "") for p in phrasings], primary, secondary,
-                      phrasing_tokens=tokens, ref=entry_id)
+            yield self._entry_doc(entry_id, entry, by_entry(entry_id))
+        yield from self._row_docs()
+        yield from self._passage_docs()
+
+    def _row_docs(self) -> Iterator[Doc]:
+        """The documents of the held reports' table rows (one per row, all reports)."""
         rows: dict[str, dict[str, Any]] = {}
         for (_, row_key), cols in self.facts.items():
             any_fact = next(iter(cols.values()))
@@ -332,8 +463,14 @@ class Desk(Conversation, FigureAnswers):
             primary |= set(self._tokens(info["section"] or ""))
             yield Doc(f"row:{row_key}", "fact", [p.replace(" ", "") for p in phrasings], primary, set(),
                       phrasing_tokens=[tuple(self.pipeline.tokens(p)) for p in phrasings], ref=row_key)
+
+    def _passage_docs(self, only: set[int] | None = None) -> Iterator[Doc]:
+        """The documents of the reports' sentences (``only`` those ids)."""
         previous: dict[str, Any] | None = None
         for pid, p in self.passages.items():
+            if only is not None and pid not in only:
+                previous = p
+                continue
             text = self.pipeline.normalise(p["text"], pinyin=False)
             primary = set(self.pipeline.tokens(text)) | set(self._tokens(p["context"] or ""))
             secondary = set(self._tokens(p["section"] or ""))

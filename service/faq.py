@@ -224,7 +224,7 @@ def create_entry(db: sqlite_utils.Database, user: dict[str, Any] | None, data: M
                 key = f"faq-{entry_id}-{n}"
             db.execute("update entries set key = ? where id = ?", [key, entry_id])
         audit(db, user, "create_entry", f"entry:{entry_id}", after=_saved(db, user, "create_entry", entry_id))
-        bump_version(db)
+        bump_version(db, "entries", [entry_id])
     return entry_id
 
 
@@ -247,7 +247,7 @@ def update_entry(db: sqlite_utils.Database, user: dict[str, Any] | None, entry_i
         _touch(db, entry_id, **changed)
         audit(db, user, "update_entry", f"entry:{entry_id}", before=before,
               after=_saved(db, user, "update_entry", entry_id, before))
-        bump_version(db)
+        bump_version(db, "entries", [entry_id])
     return True
 
 
@@ -260,7 +260,7 @@ def set_status(db: sqlite_utils.Database, user: dict[str, Any] | None, entry_id:
         _touch(db, entry_id, status=status)
         action = "archive_entry" if status == "archived" else "restore_entry"
         audit(db, user, action, f"entry:{entry_id}", before=before, after=_saved(db, user, action, entry_id, before))
-        bump_version(db)
+        bump_version(db, "entries", [entry_id])
 
 
 def _alternate_problem(text: str, question: str, others: list[str]) -> str | None:
@@ -308,7 +308,7 @@ def add_alternate(db: sqlite_utils.Database, user: dict[str, Any] | None, entry_
         _touch(db, entry_id)
         _saved(db, user, "add_alternate", entry_id, before)
         audit(db, user, "add_alternate", f"entry:{entry_id}", after={"id": alt_id, "text": text})
-        bump_version(db)
+        bump_version(db, "entries", [entry_id])
         others = shared_phrasings(db, text, entry_id)
     return [f"注意：条目“{o['question']}”（编号 {o['key']}）也有相同的问法“{text}”，"
             "群众这样问时可能得到其中任一条的答案或被要求澄清。" for o in others]
@@ -327,7 +327,7 @@ def remove_alternate(db: sqlite_utils.Database, user: dict[str, Any] | None, ent
         _touch(db, entry_id)
         _saved(db, user, "remove_alternate", entry_id, before)
         audit(db, user, "remove_alternate", f"entry:{entry_id}", before={"id": alternate_id, "text": row[0]})
-        bump_version(db)
+        bump_version(db, "entries", [entry_id])
 
 
 def entry_history(db: sqlite_utils.Database, entry_id: int) -> list[dict[str, Any]]:
@@ -365,7 +365,7 @@ def restore_version(db: sqlite_utils.Database, user: dict[str, Any] | None, entr
                                     for t in wanted.get("alternates") or [])
         after = _saved(db, user, "restore_version", entry_id, before, note=f"恢复为第 {version} 版的内容")
         audit(db, user, "restore_version", f"entry:{entry_id}", before=before, after={**after, "restored_from": version})
-        bump_version(db)
+        bump_version(db, "entries", [entry_id])
     return int(after["version"])
 
 
@@ -712,9 +712,11 @@ def apply_import(db: sqlite_utils.Database, user: dict[str, Any] | None, rows: l
             audit(db, user, action, f"entry:{entry_id}", before=before,
                   after=_saved(db, user, action, entry_id, before))
 
+        touched: list[int] = [entry["id"] for entry, _, _ in plan.changed] + [entry["id"] for entry in plan.archived]
         for row in plan.added:
             entry_id = int(db["entries"].insert({"key": row.key, **row.fields(), "version": 1,
                                                  "created": stamp, "updated": stamp}).last_pk)
+            touched.append(entry_id)
             db["alternates"].insert_all({"entry_id": entry_id, "text": t, "created": stamp}
                                         for t in row.alternates)
             audited("import_create", entry_id)
@@ -732,7 +734,7 @@ def apply_import(db: sqlite_utils.Database, user: dict[str, Any] | None, rows: l
             audited("import_archive", entry["id"], before)
         counts = {"added": len(plan.added), "changed": len(plan.changed), "archived": len(plan.archived)}
         audit(db, user, "import_faq", "faq", after={"file": filename, **counts})
-        bump_version(db)
+        bump_version(db, "entries", touched)
     return plan
 
 
@@ -782,7 +784,7 @@ def add_synonym(db: sqlite_utils.Database, user: dict[str, Any] | None, term: st
             raise FaqError(f"“{term}”已是其他同义词（{'、'.join(users)}）的标准词，不能再映射到别的词。")
         db["synonyms"].insert({"term": term, "canonical": canonical, "created": now()})
         audit(db, user, "add_synonym", f"synonym:{term}", after={"term": term, "canonical": canonical})
-        bump_version(db)
+        bump_version(db, "lexicon", [term, canonical])
     return term
 
 
@@ -802,7 +804,7 @@ def _remove_lexicon_row(db: sqlite_utils.Database, user: dict[str, Any] | None, 
             raise FaqError(missing)
         db.execute(f"delete from {table} where {key_col} = ?", [key])
         audit(db, user, action, target, before={key_col: key, value_col: row[0]})
-        bump_version(db)
+        bump_version(db, "lexicon", [key, row[0]])
 
 
 def list_paraphrases(db: sqlite_utils.Database) -> list[dict[str, Any]]:
@@ -835,7 +837,7 @@ def add_paraphrase(db: sqlite_utils.Database, user: dict[str, Any] | None, varia
             raise FaqError(f"“{variant}”已改写为“{row[0]}”，如需修改请先删除原条目。")
         db["paraphrases"].insert({"variant": variant, "standard": standard, "section": section, "created": now()})
         audit(db, user, "add_paraphrase", f"paraphrase:{variant}", after={"variant": variant, "standard": standard})
-        bump_version(db)
+        bump_version(db, "lexicon", [variant, standard])
     return variant
 
 
@@ -859,7 +861,7 @@ def add_word(db: sqlite_utils.Database, user: dict[str, Any] | None, word: str, 
             raise FaqError(f"“{word}”已在词典中。")
         db["lexicon_words"].insert({"word": word, "freq": value, "created": now()})
         audit(db, user, "add_word", f"word:{word}", after={"word": word, "freq": value})
-        bump_version(db)
+        bump_version(db, "lexicon", [word])
     return word
 
 

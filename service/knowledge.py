@@ -313,13 +313,35 @@ def store_report(db: sqlite_utils.Database, report: reports.Report, source_name:
     return int(report_id)
 
 
-def bump_version(db: sqlite_utils.Database) -> int:
-    """Mark the knowledge as changed, so every worker rebuilds its index on its next question."""
-    db.execute(
-        "insert into meta (key, value) values ('kb_version', '1') "
-        "on conflict(key) do update set value = cast(value as integer) + 1"
-    )
-    return knowledge_version(db)
+def bump_version(db: sqlite_utils.Database, kind: str = "all", ref: Any = None) -> int:
+    """Mark the knowledge as changed and log what changed, so every worker updates its index.
+
+    ``kind``: ``"entries"`` (``ref`` the ids of the entries saved, archived or deleted, or
+    whose phrasings changed), ``"lexicon"`` (``ref`` the words of a synonym, paraphrase or
+    dictionary word added or removed), or ``"all"`` (reports, files: a full build).
+    """
+    with immediate(db):
+        db.execute(
+            "insert into meta (key, value) values ('kb_version', '1') "
+            "on conflict(key) do update set value = cast(cast(meta.value as integer) + 1 as text)"
+        )
+        version = knowledge_version(db)
+        db.execute("insert into knowledge_changes (version, kind, ref, created) values (?, ?, ?, ?)",
+                   [version, kind, json.dumps(ref, ensure_ascii=False), now()])
+    return version
+
+
+def changes_since(db: sqlite_utils.Database, version: int, limit: int = 500) -> list[tuple[int, str, Any]] | None:
+    """The logged changes after ``version`` in order, or None when the log does not tell
+    them all (a version bumped without a log row, or more than ``limit`` of them)."""
+    current = knowledge_version(db)
+    if current - version > limit or current < version:
+        return None
+    rows = db.execute("select version, kind, ref from knowledge_changes where version > ? order by version",
+                      [version]).fetchall()
+    if [r[0] for r in rows] != list(range(version + 1, current + 1)):
+        return None
+    return [(int(v), k, json.loads(r) if r else None) for v, k, r in rows]
 
 
 def knowledge_version(db: sqlite_utils.Database) -> int:

@@ -14,6 +14,7 @@ homophone typo (申清 for 申请) still finds its word.
 """
 from __future__ import annotations
 
+import copy
 import heapq
 import math
 import weakref
@@ -196,7 +197,12 @@ class Index:
         seen = counts > 1
         weights[seen] = np.log((phrasings + 1) / (counts[seen] + 0.5))
         self._gram_weights = weights
-        del counts, seen
+        # Kept for updates in place (4 MB): a changed entry adjusts the buckets it touches.
+        self._gram_counts = counts
+        self._phrasings = phrasings
+        self.dead = 0  # documents replaced or removed since the index was built
+        self._positions: dict[str, int] | None = None  # doc key -> position, built at first update
+        del seen
         self._gram_cache: dict[str, tuple[dict[str, float], float]] = {}
         self.groups = np.fromiter((d.group for d in self.docs), dtype=np.int64, count=n)
         self._global = self.groups == 0
@@ -205,6 +211,134 @@ class Index:
         for tok in sorted(self.postings, key=lambda t: -len(self.postings[t][0])):
             if len(tok) >= 2 and not tok.isascii():
                 self._by_pinyin.setdefault(pinyin_key(tok), tok)
+
+    # -- snapshots ----------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without its caches and the word-rarity function (the text pipeline's,
+        set again by the desk that restores it)."""
+        state = dict(self.__dict__)
+        state.pop("word_rarity", None)
+        state["_gram_cache"] = {}
+        state["_positions"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.word_rarity = lambda token: 1.0 if len(token) > 1 else None
+
+    # -- updates in place -----------------------------------------------------------
+    def position(self, key: str) -> int | None:
+        """Where the live document with this key is (None if there is none)."""
+        if self._positions is None:
+            self._positions = {d.key: i for i, d in enumerate(self.docs) if self.groups[i] >= 0}
+        return self._positions.get(key)
+
+    def updated(self, removed: Iterable[str], added: Iterable[Doc]) -> "Index":
+        """A new index with the documents of keys ``removed`` taken out and ``added`` put in,
+        sharing everything unchanged with this one, which keeps answering meanwhile.
+
+        Work is in proportion to the changed documents' words, not to the knowledge: a
+        removed document stays in the postings but can never be found again (its group
+        becomes -1, searched by no one), and the statistics of the words the change
+        touches are recomputed. The weights of the other words drift by a document or two
+        until the next full build, which :attr:`dead` tells the caller when to do.
+        """
+        new = copy.copy(self)  # through __getstate__: the word-rarity function is set again
+        new.word_rarity = self.word_rarity
+        if self._positions is None:
+            self.position("")
+        positions = dict(self._positions or {})
+        groups = self.groups
+        gone = [p for p in (positions.pop(k, None) for k in removed) if p is not None]
+        added = list(added)
+        # The words of removed documents' phrasings lose a document too.
+        touched: set[str] = {t for p in gone for toks in self.docs[p].phrasing_tokens for t in toks}
+        building: dict[str, tuple[list[int], list[float]]] = {}
+        start = len(self.docs)
+        phrasings = self._phrasings
+        counts = self._gram_counts.copy()
+        for p in gone:
+            if self.docs[p].kind != "passage":
+                for phrasing in self.docs[p].phrasings:
+                    phrasings -= 1
+                    for g in set(_grams(phrasing)):
+                        counts[_bucket(g)] -= 1
+        for i, doc in enumerate(added, start=start):
+            for tok in doc.primary:
+                building.setdefault(tok, ([], []))
+                building[tok][0].append(i)
+                building[tok][1].append(1.0)
+            for tok in doc.secondary - doc.primary:
+                building.setdefault(tok, ([], []))
+                building[tok][0].append(i)
+                building[tok][1].append(SECONDARY_WEIGHT)
+            touched |= set(doc.primary) | set(doc.secondary)
+            doc.primary = doc.secondary = _EMPTY
+            if doc.kind != "passage":
+                for phrasing in doc.phrasings:
+                    phrasings += 1
+                    for g in set(_grams(phrasing)):
+                        counts[_bucket(g)] += 1
+            positions[doc.key] = i
+        new.docs = self.docs + added
+        new.groups = np.concatenate([groups, np.fromiter((d.group for d in added), dtype=np.int64,
+                                                         count=len(added))])
+        new.groups[gone] = -1
+        new._global = new.groups == 0
+        new.dead = self.dead + len(gone)
+        new._positions = positions
+        postings = dict(self.postings)
+        for tok, (idx, w) in building.items():
+            old = postings.get(tok)
+            ids = np.asarray(idx, dtype=np.int32)
+            weights = np.asarray(w, dtype=np.float32)
+            postings[tok] = (np.concatenate([old[0], ids]), np.concatenate([old[1], weights])) if old else (ids, weights)
+        new.postings = postings
+        n = len(new.docs) - new.dead
+        idf = dict(self.idf)
+        answer_only = set(self.answer_only)
+        common = set(self.common)
+        by_pinyin = dict(self._by_pinyin)
+        live_groups = new.groups
+        for tok in touched:
+            found = postings.get(tok)
+            if found is None:
+                continue
+            idx, w = found
+            live = live_groups[idx] >= 0
+            df = int(np.count_nonzero(live))
+            if df == 0:
+                # No live document uses the word any more: it is unknown again.
+                idf.pop(tok, None)
+                postings.pop(tok, None)
+                answer_only.discard(tok)
+                common.discard(tok)
+                continue
+            idf[tok] = math.log(1 + (n - df + 0.5) / (df + 0.5))
+            if float(w[live].max()) < 1.0:
+                answer_only.add(tok)
+            else:
+                answer_only.discard(tok)
+            if len(tok) > 1 and df >= max(2, COMMON_SHARE * n):
+                common.add(tok)
+            else:
+                common.discard(tok)
+            if len(tok) >= 2 and not tok.isascii():
+                by_pinyin.setdefault(pinyin_key(tok), tok)
+        new.idf = idf
+        new.answer_only = frozenset(answer_only)
+        new.common = common
+        new.unknown_weight = math.log(1 + (n + 0.5) / 0.5)
+        new._by_pinyin = by_pinyin
+        new._phrasings = phrasings
+        new._gram_counts = counts
+        new.gram_unknown = math.log((phrasings + 1) / 1.5)
+        weights = np.full(GRAM_BUCKETS, new.gram_unknown, dtype=np.float32)
+        seen = counts > 1
+        weights[seen] = np.log((phrasings + 1) / (counts[seen] + 0.5))
+        new._gram_weights = weights
+        new._gram_cache = {}
+        return new
 
     # -- query side ---------------------------------------------------------------
     def prepare(self, tokens: Iterable[str], neutral: set[str] | None = None) -> list[QueryTerm]:

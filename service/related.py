@@ -80,6 +80,9 @@ class Related:
 
 _BY_DESK: "weakref.WeakKeyDictionary[Any, Related]" = weakref.WeakKeyDictionary()
 _BY_DESK_LOCK = threading.Lock()
+_BUILDING: "weakref.WeakSet[Any]" = weakref.WeakSet()
+# Above this many entries, an updated desk's relatives are found in the background.
+BACKGROUND_ABOVE = 5_000
 
 
 def desk_words(desk: Any) -> dict[int, set[str]]:
@@ -100,6 +103,26 @@ def for_desk(desk: Any) -> Related:
     long as the desk (its knowledge version) lives."""
     with _BY_DESK_LOCK:
         found = _BY_DESK.get(desk)
-        if found is None:
+        if found is not None:
+            return found
+        previous = getattr(desk, "previous", None)
+        stale = _BY_DESK.get(previous) if previous is not None else None
+        if stale is None or len(desk.entries) < BACKGROUND_ABOVE:
             found = _BY_DESK[desk] = Related(desk.entries, desk_words(desk))
-    return found
+            return found
+        if desk not in _BUILDING:
+            # A desk updated in place from a large one: its relatives are found in the
+            # background while the previous desk's answer (one entry out of date at most).
+            _BUILDING.add(desk)
+            threading.Thread(target=_build_later, args=(desk,), daemon=True).start()
+        return stale
+
+
+def _build_later(desk: Any) -> None:
+    try:
+        related = Related(desk.entries, desk_words(desk))
+        with _BY_DESK_LOCK:
+            _BY_DESK[desk] = related
+    finally:
+        with _BY_DESK_LOCK:
+            _BUILDING.discard(desk)

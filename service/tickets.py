@@ -1094,7 +1094,7 @@ def promote_new(db: sqlite_utils.Database, ticket_id: int, user: dict[str, Any],
             db["alternates"].insert({"entry_id": entry_id, "text": alternate, "created": stamp})
             warnings += _shared_warnings(db, alternate, entry_id)
         faq.record_version(db, user, entry_id, "create_entry")  # the entry's history starts here
-        bump_version(db)
+        bump_version(db, "entries", [entry_id])
         state = "" if publish else "（草稿，待编辑发布）"
         _event(db, ticket_id, user, "promote_new", f"常见问题条目 {entry_id}{state}：{fields['question']}")
         audit(db, user, "create_entry", f"entry:{entry_id}",
@@ -1124,7 +1124,7 @@ def promote_alternate(db: sqlite_utils.Database, ticket_id: int, user: dict[str,
         alt_id = db["alternates"].insert({"entry_id": entry_id, "text": text, "created": stamp}).last_pk
         db.execute("update entries set version = version + 1, updated = ? where id = ?", [stamp, entry_id])
         faq.record_version(db, user, entry_id, "add_alternate", before)
-        bump_version(db)
+        bump_version(db, "entries", [entry_id])
         _event(db, ticket_id, user, "promote_alternate", f"常见问题条目 {entry_id}：{question}")
         audit(db, user, "add_alternate", f"entry:{entry_id}",
               after={"id": alt_id, "text": text, "from_ticket": ticket["code"]})

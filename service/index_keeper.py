@@ -1,0 +1,248 @@
+"""The desk a worker answers with, kept current as the knowledge changes (no Flask).
+
+Every question reads the knowledge version (one indexed read, so a save on any worker or
+host is seen at the next question). When it moved on, the change log says what changed:
+entries and lexicon words are updated in place in a few milliseconds
+(:meth:`service.desk.Desk.updated`); anything else (a report, a file, a restored backup,
+a log that does not reach back far enough) needs a full build, which runs in a
+background thread while the old desk keeps answering, and is swapped in when done.
+
+A full build is also written to a snapshot file, validated against the database, the
+knowledge version, the files of ``knowledge/`` and the code, so that a new process
+starts from it instead of building (with the changes since applied in place).
+"""
+from __future__ import annotations
+
+import gc
+import hashlib
+import logging
+import os
+import pickle
+import secrets
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from .desk import Desk
+from .knowledge import changes_since, knowledge_version
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_FORMAT = 1
+# Updates in place between two snapshots written in the background.
+SNAPSHOT_EVERY = 50
+_CODE = Path(__file__).resolve().parent
+
+
+def database_id(db: Any) -> str:
+    """A random name the database keeps for life, so a snapshot is never taken for another
+    database's (copies made by backup keep it, which is right: same knowledge)."""
+    row = db.execute("select value from meta where key = 'db_id'").fetchone()
+    if row:
+        return str(row[0])
+    db.execute("insert into meta (key, value) values ('db_id', ?) on conflict (key) do nothing",
+               [secrets.token_hex(8)])
+    return str(db.execute("select value from meta where key = 'db_id'").fetchone()[0])
+
+
+def fingerprint(folder: Path, settings: Any) -> str:
+    """What a snapshot was built from besides the database: the knowledge files, the code
+    that builds and reads the index, and the desk's settings."""
+    h = hashlib.sha256(f"{SNAPSHOT_FORMAT}\n{settings!r}\n".encode())
+    for path in sorted([*folder.rglob("*"), *_CODE.glob("*.py")]):
+        if path.is_file():
+            h.update(str(path.relative_to(path.parents[1])).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+class IndexKeeper:
+    """One process's desk, with its updates, background builds and snapshots."""
+
+    def __init__(self, build: Callable[[Any, int], Desk], connect: Callable[[], Any], folder: Path,
+                 settings: Any, snapshot_dir: Path | None, *, background_after: float = 5.0,
+                 snapshot_after: float = 5.0):
+        """``build(db, version)`` makes a full desk; ``connect()`` opens a connection for a
+        background thread. Builds that took at least ``background_after`` seconds are
+        redone in the background; those of ``snapshot_after`` seconds or more are saved."""
+        self._build_desk = build
+        self._connect = connect
+        self.folder = folder
+        self.settings = settings
+        self.snapshot_dir = snapshot_dir
+        self.background_after = background_after
+        self.snapshot_after = snapshot_after
+        self.desk: Desk | None = None
+        self._lock = threading.Lock()
+        self.building: int | None = None  # the version a background build is making
+        self.build_seconds = 0.0
+        self.updates = 0  # updates in place since the last snapshot
+        self.stats = {"full": 0, "background": 0, "updates": 0, "snapshot_loads": 0}
+        self._fingerprint: str | None = None
+        self.target: Any = None  # the database it keeps the desk of (set by its owner)
+
+    # -- the desk for a question ------------------------------------------------------
+    def current(self, db: Any, version: int | None = None) -> Desk:
+        """The desk for the database's knowledge version, or the previous one while a
+        background build makes the new one."""
+        if version is None:
+            version = knowledge_version(db)
+        desk = self.desk
+        if desk is not None and (desk.version == version or self.building is not None):
+            return desk
+        with self._lock:
+            desk = self.desk
+            if desk is not None and (desk.version == version or self.building is not None):
+                return desk
+            if desk is None:
+                desk = self._load_snapshot(db) or self._build(db, version)
+                self.desk = desk
+            if desk.version != version:
+                updated = self._catch_up(db, desk, version)
+                if updated is None:
+                    if self.build_seconds < self.background_after:
+                        updated = self._build(db, version)
+                    else:
+                        self._start_background()
+                        return desk
+                self.desk = desk = updated
+            return desk
+
+    def _catch_up(self, db: Any, desk: Desk, version: int) -> Desk | None:
+        """``desk`` updated in place to ``version`` by the change log, or None if the changes
+        need a full build."""
+        changes = changes_since(db, desk.version)
+        if changes is None or any(kind not in ("entries", "lexicon") for _, kind, _ in changes):
+            return None
+        ids: set[int] = set()
+        words: set[str] = set()
+        for _, kind, ref in changes:
+            if kind == "entries":
+                ids.update(int(i) for i in ref or [])
+            else:
+                words.update(str(w) for w in ref or [] if isinstance(w, str))
+        updated = desk.updated(db, ids, version, words or None)
+        if updated is None:
+            return None
+        self.stats["updates"] += 1
+        self.updates += 1
+        index = updated.index
+        if index.dead > max(1_000, len(index.docs) // 5):
+            # Replaced documents pile up in the postings: compact them in a full build.
+            self._start_background()
+        elif self.updates >= SNAPSHOT_EVERY and self.build_seconds >= self.snapshot_after:
+            self.updates = 0
+            threading.Thread(target=self._save_quietly, args=(updated,), daemon=True).start()
+        return updated
+
+    # -- full builds --------------------------------------------------------------------
+    def _build(self, db: Any, version: int) -> Desk:
+        started = time.perf_counter()
+        # Let the old index go before the new one is built (the peak memory of a build).
+        self.desk = None
+        desk = self._build_desk(db, version)
+        self.build_seconds = time.perf_counter() - started
+        self.stats["full"] += 1
+        self._settle()
+        if self.build_seconds >= self.snapshot_after:
+            self._save_quietly(desk)
+        return desk
+
+    @staticmethod
+    def _settle() -> None:
+        # The index is long-lived: keep the garbage collector from rescanning its millions
+        # of objects on every full collection (pauses of 100 ms and more).
+        gc.collect()
+        gc.freeze()
+
+    def _start_background(self) -> None:
+        if self.building is not None:
+            return
+        self.building = -1
+        threading.Thread(target=self._background, name="index-build", daemon=True).start()
+
+    def _background(self) -> None:
+        db = None
+        try:
+            db = self._connect()
+            version = knowledge_version(db)
+            self.building = version
+            started = time.perf_counter()
+            desk = self._build_desk(db, version)
+            self.build_seconds = time.perf_counter() - started
+            with self._lock:
+                self.desk = desk
+                self.stats["background"] += 1
+                self.updates = 0
+            self._settle()
+            if self.build_seconds >= self.snapshot_after:
+                self._save_quietly(desk)
+        except Exception:  # the old desk keeps answering; the next question tries again
+            log.exception("后台重建索引失败")
+        finally:
+            self.building = None
+            if db is not None:
+                db.close()
+
+    # -- snapshots -------------------------------------------------------------------------
+    def _snapshot_path(self, db: Any) -> Path | None:
+        if self.snapshot_dir is None:
+            return None
+        return self.snapshot_dir / f"index-{database_id(db)}.pickle"
+
+    def _header(self) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = fingerprint(self.folder, self.settings)
+        return self._fingerprint
+
+    def _save_quietly(self, desk: Desk) -> None:
+        try:
+            db = self._connect()
+            try:
+                path = self._snapshot_path(db)
+            finally:
+                db.close()
+            if path is not None:
+                self.save(desk, path)
+        except Exception:
+            log.exception("保存索引快照失败")
+
+    def save(self, desk: Desk, path: Path) -> None:
+        """Write the desk's snapshot atomically (readable by the service's user only)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".index-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump({"fingerprint": self._header(), "version": desk.version,
+                             "build_seconds": self.build_seconds}, f,
+                            protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(desk.snapshot(), f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _load_snapshot(self, db: Any) -> Desk | None:
+        """The saved desk if it was built from this database, files and code, and the change
+        log reaches from its version to now (the changes are then applied in place)."""
+        path = self._snapshot_path(db)
+        if path is None or not path.exists():
+            return None
+        try:
+            with path.open("rb") as f:
+                header = pickle.load(f)
+                if header.get("fingerprint") != self._header() or header.get("version", -1) > knowledge_version(db):
+                    return None
+                if header["version"] != knowledge_version(db) and changes_since(db, header["version"]) is None:
+                    return None
+                state = pickle.load(f)
+            desk = Desk.restore(state, db)
+        except Exception:
+            log.exception("索引快照无法读取，重新构建")
+            return None
+        self.stats["snapshot_loads"] += 1
+        self.build_seconds = float(header.get("build_seconds") or 0.0)
+        self._settle()
+        return desk

@@ -1,0 +1,144 @@
+"""Knowledge changes reach the index in place; full builds run in the background; a new
+process starts from a validated snapshot (service/index_keeper.py)."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from service import faq, knowledge
+from service.db import get_db, get_desk, keeper
+from service.desk import Desk, Settings
+from service.storage import connect
+
+from conftest import make_app
+
+ROOT = Path(__file__).resolve().parent.parent
+QUESTIONS = [json.loads(line)["q"] for line in
+             (ROOT / "tests" / "data" / "heldout_questions.jsonl").read_text(encoding="utf-8").splitlines()
+             if line.strip()]
+
+
+def ask(app, question: str) -> dict:  # type: ignore[no-untyped-def]
+    response = app.test_client().post("/api/ask", json={"question": question})
+    assert response.status_code == 200
+    return response.get_json()
+
+
+def decisions(desk: Desk) -> list[tuple[str, int | None]]:
+    desk.clear_cache()
+    return [(r.status, r.entry_id) for r in map(desk.ask, QUESTIONS)]
+
+
+def test_saving_an_entry_updates_the_index_in_place(app) -> None:
+    with app.app_context():
+        db = get_db()
+        before = get_desk()
+        kept = keeper(app)
+        full = kept.stats["full"]
+        entry = faq.create_entry(db, None, {"question": "食堂的菜单在哪里公布", "answer": "食堂菜单每周一在后勤公告栏公布。"})
+        desk = get_desk()
+        assert desk is not before and desk.version > before.version
+        assert kept.stats["full"] == full and kept.stats["updates"] >= 1
+        assert entry in desk.entries and entry not in before.entries  # the old desk was not changed
+    assert ask(app, "食堂的菜单在哪里公布")["entry_id"] == entry
+    with app.app_context():
+        db = get_db()
+        faq.add_alternate(db, None, entry, "员工餐厅每周吃什么")
+        assert ask(app, "员工餐厅每周吃什么")["entry_id"] == entry
+        faq.set_status(db, None, entry, "archived")
+        assert kept.stats["full"] == full
+    assert ask(app, "食堂的菜单在哪里公布").get("entry_id") != entry
+
+
+def test_an_update_in_place_decides_as_a_full_build_does(app) -> None:
+    with app.app_context():
+        db = get_db()
+        get_desk()
+        ids = [r[0] for r in db.execute("select id from entries where status = 'published' order by id limit 30")]
+        for entry_id in ids:  # saved again unchanged: new documents, the old ones dead
+            row = next(db.query("select question, answer, category, source, status, version from entries "
+                                "where id = ?", [entry_id]))
+            faq.update_entry(db, None, entry_id, {**row, "answer": row["answer"] + "。"}, row["version"])
+        updated = get_desk()
+        assert keeper(app).stats["full"] == 1 and updated.index.dead >= 30
+        rebuilt = Desk.build(db, Path(app.config["KNOWLEDGE_DIR"]), updated.settings, updated.version)
+    assert decisions(updated) == decisions(rebuilt)
+
+
+def test_a_synonym_is_applied_in_place(app) -> None:
+    with app.app_context():
+        db = get_db()
+        get_desk()
+        assert ask(app, "信息公开申请要交工本费吗")  # warm
+        faq.add_synonym(db, None, "工本费", "收费")
+        desk = get_desk()
+        assert keeper(app).stats["full"] == 1
+        assert "工本费" in desk.pipeline.lexicon.synonyms
+    reply = ask(app, "申请公开要交工本费吗")
+    assert reply["status"] == "answered" and "费" in reply["answer"]
+
+
+def test_a_full_build_runs_in_the_background_while_the_old_desk_answers(tmp_path) -> None:
+    app = make_app(tmp_path, INDEX_BACKGROUND_AFTER=0)
+    report = (ROOT / "tests" / "data" / "reports" / "gd-general-office-2021.txt").read_bytes()
+    with app.app_context():
+        db = get_db()
+        old = get_desk()
+        knowledge.import_report(db, report, "gd-general-office-2021.txt")
+        started = time.perf_counter()
+        during = get_desk()
+        assert during is old  # not waited for
+        assert time.perf_counter() - started < 0.5
+        deadline = time.time() + 60
+        while keeper(app).building is not None and time.time() < deadline:
+            time.sleep(0.05)
+        new = get_desk()
+        assert new is not old and new.version == knowledge.knowledge_version(db)
+        assert keeper(app).stats["background"] == 1
+        assert len(new.reports) == len(old.reports) + 1
+
+
+def test_a_new_process_starts_from_the_snapshot(tmp_path) -> None:
+    config = {"INDEX_SNAPSHOT_AFTER": 0}
+    first = make_app(tmp_path, **config)
+    with first.app_context():
+        built = get_desk()
+        path = next((tmp_path / "instance" / "index").glob("index-*.pickle"))
+        faq.create_entry(get_db(), None, {"question": "食堂的菜单在哪里公布", "answer": "每周一在后勤公告栏公布。"})
+    second = make_app(tmp_path, **config)  # same database and instance folder: a new worker
+    with second.app_context():
+        desk = get_desk()
+        stats = keeper(second).stats
+        assert stats["snapshot_loads"] == 1 and stats["full"] == 0
+        assert stats["updates"] == 1  # the entry saved since the snapshot, applied in place
+        assert desk.version == built.version + 1
+    assert ask(second, "食堂的菜单在哪里公布")["status"] == "answered"
+    assert decisions(desk)[:80] == decisions(built)[:80]
+    # A snapshot the log cannot bring up to date (a restored backup, say) is not used.
+    db = connect(first.config["DATABASE"])
+    db.execute("update meta set value = cast(cast(value as integer) + 1 as text) where key = 'kb_version'")
+    db.close()
+    third = make_app(tmp_path, **config)
+    with third.app_context():
+        get_desk()
+        assert keeper(third).stats["snapshot_loads"] == 0 and keeper(third).stats["full"] == 1
+    assert path.exists()
+
+
+def test_a_snapshot_of_other_files_or_code_is_not_used(tmp_path) -> None:
+    first = make_app(tmp_path, INDEX_SNAPSHOT_AFTER=0)
+    with first.app_context():
+        get_desk()
+    snapshot = next((tmp_path / "instance" / "index").glob("index-*.pickle"))
+    snapshot.write_bytes(b"\x80\x05not a pickle")  # damaged: built again, never an error
+    second = make_app(tmp_path, INDEX_SNAPSHOT_AFTER=0)
+    with second.app_context():
+        get_desk()
+        assert keeper(second).stats["snapshot_loads"] == 0
+    assert ask(second, "申请政府信息公开收费吗")["status"] == "answered"
+    keeper(second)._fingerprint = "another build"
+    with second.app_context():
+        assert keeper(second)._load_snapshot(get_db()) is None
