@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import sqlite3
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -61,6 +60,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # The environment wins over the config file, for the server and the CLI alike.
     if os.environ.get("INQUIRY_DB") and (test_config is None or "DATABASE" not in test_config):
         app.config["DATABASE"] = os.environ["INQUIRY_DB"]
+    # PostgreSQL (postgresql://user@host/name) for several hosts sharing one database.
+    if os.environ.get("INQUIRY_DATABASE_URL") and (test_config is None or "DATABASE" not in test_config):
+        app.config["DATABASE"] = os.environ["INQUIRY_DATABASE_URL"]
     if os.environ.get("INQUIRY_ASK_LOG_BATCH"):
         app.config["ASK_LOG_BATCH"] = int(os.environ["INQUIRY_ASK_LOG_BATCH"])
     for key in ("RATE_LIMIT_ASK", "RATE_LIMIT_LOOKUP", "RATE_LIMIT_LOGIN", "RATE_LIMIT_TICKETS", "RATELIMIT_STORAGE_URI"):
@@ -135,14 +137,17 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 def _flush_log_at_exit(path: str) -> None:
     """A worker that stops writes the analytics rows it still holds."""
-    from .storage import connect
+    from .storage import Error, connect, exists
     from .tickets import ASK_LOG
 
-    if ASK_LOG.pending and Path(path).exists():
-        db = connect(path)
+    if ASK_LOG.pending and exists(path):
+        try:
+            db = connect(path)
+        except Error:
+            return  # the server went away first
         try:
             ASK_LOG.flush(db)
-        except sqlite3.Error:
+        except Error:
             pass  # the database went away first (a removed temporary copy): nothing to keep
         finally:
             db.close()

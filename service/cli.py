@@ -133,6 +133,39 @@ def purge_contacts_command(days: int) -> None:
         click.echo("提示：有其他连接正在读取数据库，日志文件未能完全清空；服务空闲时请再运行一次本命令。", err=True)
 
 
+@click.command("migrate-to")
+@click.argument("url")
+@with_database
+def migrate_to_command(url: str) -> None:
+    """Copy the SQLite database (--db) into a new, empty PostgreSQL database at URL, then
+    check that every table has as many rows there as here.
+
+    Stop the service first (what it writes during the copy would be left behind); then
+    start every host with INQUIRY_DATABASE_URL=URL.
+
+    Example: flask --app service migrate-to postgresql://inquiry@db.internal/inquiry --db instance/inquiry.db
+    """
+    from .transfer import TransferError, copy_to_postgres
+
+    if not storage.is_url(url):
+        raise click.ClickException("URL 必须是 postgresql:// 地址")
+    source = get_db()
+    if storage.is_postgres(source):
+        raise click.ClickException("源数据库必须是 SQLite 文件（用 --db 指定）")
+    try:
+        target = storage.connect(url)
+    except storage.Error as exc:
+        raise click.ClickException(f"无法连接 {url}：{exc}") from exc
+    try:
+        counts = copy_to_postgres(source, target)
+    except (TransferError, *storage.Error) as exc:
+        raise click.ClickException(f"未迁移：{exc}") from exc
+    finally:
+        target.close()
+    rows = sum(a for a, _ in counts.values())
+    click.echo(f"已复制 {len(counts)} 张表、共 {rows} 行到 {url}，各表行数核对一致。")
+
+
 @click.command("roll-up")
 @with_database
 def roll_up_command() -> None:
@@ -216,5 +249,5 @@ def fit_decision_command(cases_dir: Path, reports_dir: Path, max_wrong: float, o
 def init_app(app: Flask) -> None:
     """Register the commands."""
     for command in (import_report_command, backup_command, restore_command, purge_contacts_command,
-                    fit_decision_command, rotate_secret_command, roll_up_command):
+                    fit_decision_command, rotate_secret_command, roll_up_command, migrate_to_command):
         app.cli.add_command(command)

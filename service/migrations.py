@@ -9,7 +9,8 @@ from typing import Callable
 
 import sqlite_utils
 
-from .storage import immediate
+from . import pg
+from .storage import immediate, is_postgres
 
 Migration = Callable[[sqlite_utils.Database], None]
 MIGRATIONS: list[tuple[str, Migration]] = []
@@ -175,7 +176,8 @@ def _mask_personal_numbers(db: sqlite_utils.Database) -> None:
 
     for table, columns in (("asks", ("question", "normalised")), ("tickets", ("question", "normalised")),
                            ("alternates", ("text",))):
-        has_digit = " or ".join(f"{c} glob '*[0-9０-９@＠]*'" for c in columns)
+        has_digit = " or ".join(f"{c} ~ '[0-9０-９@＠]'" if is_postgres(db) else f"{c} glob '*[0-9０-９@＠]*'"
+                                for c in columns)
         last = 0
         while True:
             rows = db.execute(f"select id, {', '.join(columns)} from {table} where id > ? and ({has_digit}) "
@@ -204,26 +206,29 @@ def _ticket_queue(db: sqlite_utils.Database) -> None:
                "asked_total integer not null, open_count integer not null) without rowid")
     db.execute("insert into ticket_groups (grp, same_count, asked_total, open_count) "
                f"select grp, count(*), coalesce(sum(asked_count), 0), total({opened}) from tickets group by grp")
-    join = (f"insert into ticket_groups (grp, same_count, asked_total, open_count) "
-            f"values (new.grp, 1, coalesce(new.asked_count, 0), coalesce(new.{opened}, 0)) "
-            "on conflict (grp) do update set same_count = same_count + 1, "
-            "asked_total = asked_total + excluded.asked_total, open_count = open_count + excluded.open_count;")
-    leave = ("update ticket_groups set same_count = same_count - 1, "
-             "asked_total = asked_total - coalesce(old.asked_count, 0), "
-             f"open_count = open_count - coalesce(old.{opened}, 0) "
-             "where grp = old.grp; delete from ticket_groups where grp = old.grp and same_count <= 0;")
-    db.execute(f"create trigger tickets_group_insert after insert on tickets begin {join} end")
-    db.execute("create trigger tickets_group_update after update of id, normalised, asked_count, status on tickets "
-               f"begin {leave} {join} end")
-    db.execute(f"create trigger tickets_group_delete after delete on tickets begin {leave} end")
-    db.execute("create table ticket_counts (status text primary key, n integer not null) without rowid")
-    db.execute("insert into ticket_counts (status, n) select status, count(*) from tickets group by status")
-    add = ("insert into ticket_counts (status, n) values (new.status, 1) "
-           "on conflict (status) do update set n = n + 1;")
-    remove = "update ticket_counts set n = n - 1 where status = old.status;"
-    db.execute(f"create trigger tickets_count_insert after insert on tickets begin {add} end")
-    db.execute(f"create trigger tickets_count_update after update of status on tickets begin {remove} {add} end")
-    db.execute(f"create trigger tickets_count_delete after delete on tickets begin {remove} end")
+    if is_postgres(db):
+        _ticket_queue_triggers_pg(db, opened)
+    else:
+        join = (f"insert into ticket_groups (grp, same_count, asked_total, open_count) "
+                f"values (new.grp, 1, coalesce(new.asked_count, 0), coalesce(new.{opened}, 0)) "
+                "on conflict (grp) do update set same_count = same_count + 1, "
+                "asked_total = asked_total + excluded.asked_total, open_count = open_count + excluded.open_count;")
+        leave = ("update ticket_groups set same_count = same_count - 1, "
+                 "asked_total = asked_total - coalesce(old.asked_count, 0), "
+                 f"open_count = open_count - coalesce(old.{opened}, 0) "
+                 "where grp = old.grp; delete from ticket_groups where grp = old.grp and same_count <= 0;")
+        db.execute(f"create trigger tickets_group_insert after insert on tickets begin {join} end")
+        db.execute("create trigger tickets_group_update after update of id, normalised, asked_count, status on tickets "
+                   f"begin {leave} {join} end")
+        db.execute(f"create trigger tickets_group_delete after delete on tickets begin {leave} end")
+        db.execute("create table ticket_counts (status text primary key, n integer not null) without rowid")
+        db.execute("insert into ticket_counts (status, n) select status, count(*) from tickets group by status")
+        add = ("insert into ticket_counts (status, n) values (new.status, 1) "
+               "on conflict (status) do update set n = n + 1;")
+        remove = "update ticket_counts set n = n - 1 where status = old.status;"
+        db.execute(f"create trigger tickets_count_insert after insert on tickets begin {add} end")
+        db.execute(f"create trigger tickets_count_update after update of status on tickets begin {remove} {add} end")
+        db.execute(f"create trigger tickets_count_delete after delete on tickets begin {remove} end")
     db.execute("create index ticket_groups_asked on ticket_groups (asked_total, same_count, open_count)")
     # One index per way the queue is read: all, open, one status, one type; a group's tickets.
     db.execute("create index tickets_created on tickets (created, id)")
@@ -248,6 +253,39 @@ def _ticket_queue(db: sqlite_utils.Database) -> None:
         db.execute(f"create index audit_log_{column} on audit_log ({column}, id)")
 
 
+def _ticket_queue_triggers_pg(db: sqlite_utils.Database, opened: str) -> None:
+    """Migration 0009's triggers in PL/pgSQL: the same counts, kept in the same transaction."""
+    db.execute("create table ticket_counts (status text primary key, n integer not null)")
+    db.execute("insert into ticket_counts (status, n) select status, count(*) from tickets group by status")
+    is_open = f"(case when {{row}}.{opened} then 1 else 0 end)"
+    db.execute(f"""create function tickets_queue_counts() returns trigger language plpgsql as $$
+    begin
+      if tg_op in ('UPDATE', 'DELETE') then
+        update ticket_groups set same_count = same_count - 1,
+               asked_total = asked_total - coalesce(old.asked_count, 0),
+               open_count = open_count - {is_open.format(row='old')}
+         where grp = old.grp;
+        delete from ticket_groups where grp = old.grp and same_count <= 0;
+        if tg_op = 'DELETE' or old.status is distinct from new.status then
+          update ticket_counts set n = n - 1 where status = old.status;
+        end if;
+      end if;
+      if tg_op in ('INSERT', 'UPDATE') then
+        insert into ticket_groups as g (grp, same_count, asked_total, open_count)
+        values (new.grp, 1, coalesce(new.asked_count, 0), {is_open.format(row='new')})
+        on conflict (grp) do update set same_count = g.same_count + 1,
+          asked_total = g.asked_total + excluded.asked_total, open_count = g.open_count + excluded.open_count;
+        if tg_op = 'INSERT' or old.status is distinct from new.status then
+          insert into ticket_counts as c (status, n) values (new.status, 1)
+          on conflict (status) do update set n = c.n + 1;
+        end if;
+      end if;
+      return null;
+    end $$""")
+    db.execute("create trigger tickets_queue_counts after insert or delete or update of id, normalised, "
+               "asked_count, status on tickets for each row execute function tickets_queue_counts()")
+
+
 @migration("0011_feedback")
 def _feedback(db: sqlite_utils.Database) -> None:
     # Each answer's random token (its ask_id, signed, is what the client holds: see
@@ -257,7 +295,9 @@ def _feedback(db: sqlite_utils.Database) -> None:
     # One feedback per answer, keyed by the token: the question's row may not be written
     # yet when the feedback arrives (the log is batched per worker).
     db.execute("create table feedback (ask_token text primary key, helpful integer not null, "
-               "reason_code text, reason text, created text not null)")
+               "reason_code text, reason text, created text not null"
+               # service/analytics.py reads feedback in the order it arrived, by SQLite's rowid.
+               + (", rowid bigint generated by default as identity unique)" if is_postgres(db) else ")"))
     db.execute("create index feedback_created on feedback (created)")
     # The citizen's rating of a ticket's reply (satisfied / mostly / unsatisfied), given once.
     db.execute("alter table tickets add column satisfaction text")
@@ -280,8 +320,10 @@ def _ask_rollups(db: sqlite_utils.Database) -> None:
     # The slowest-answered tickets of a period are those replied in it: the index holds
     # each one's time to reply (the expression as service/analytics.py writes it), so a
     # year's tickets are ranked and averaged without reading the table.
-    db.execute("create index tickets_reply_days on tickets (replied_at, julianday(replied_at) - julianday(created)) "
-               "where replied_at is not null")
+    days = "julianday(replied_at) - julianday(created)"
+    if is_postgres(db):
+        days = f"({days})"  # PostgreSQL indexes an expression only in parentheses
+    db.execute(f"create index tickets_reply_days on tickets (replied_at, {days}) where replied_at is not null")
 
 
 @migration("0013_inbox")
@@ -377,6 +419,8 @@ def apply_migrations(db: sqlite_utils.Database) -> list[str]:
     """Apply the migrations not yet recorded; return the names applied now."""
     applied_now: list[str] = []
     with immediate(db):  # one process migrates at a time
+        if is_postgres(db):
+            pg.install_functions(db)  # type: ignore[arg-type]
         if "_migrations" not in db.table_names():
             db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
         done = {row["name"] for row in db["_migrations"].rows}

@@ -1,4 +1,8 @@
-"""SQLite connections and transactions, shared by the app, the CLI and the tests (no Flask)."""
+"""Database connections and transactions, shared by the app, the CLI and the tests (no Flask).
+
+SQLite (a file path) is the embedded default; a ``postgresql://`` URL opens PostgreSQL
+through the adapter in :mod:`service.pg`, which takes the same calls and the same SQL.
+"""
 from __future__ import annotations
 
 import os
@@ -10,15 +14,38 @@ from typing import Iterator
 
 import sqlite_utils
 
+from . import pg
+
 BUSY_TIMEOUT_MS = 10_000
+
+# What a failing statement raises, on either database.
+Error = (sqlite3.Error, pg.Error)
+
+
+def is_url(target: str | Path) -> bool:
+    """Whether ``target`` names a PostgreSQL database (else it is a SQLite file)."""
+    return pg.is_url(target)
+
+
+def is_postgres(db: object) -> bool:
+    """Whether an open database is PostgreSQL."""
+    return getattr(db, "is_postgres", False)
+
+
+def exists(target: str | Path) -> bool:
+    """Whether the database exists (a URL is taken to: the server says otherwise on connecting)."""
+    return is_url(target) or Path(target).exists()
 
 
 def connect(path: str | Path) -> sqlite_utils.Database:
-    """Open the database in WAL mode with a busy timeout, foreign keys on.
+    """Open the database: a PostgreSQL URL through :mod:`service.pg`, else a SQLite file in
+    WAL mode with a busy timeout, foreign keys on.
 
     Autocommit mode (``isolation_level=None``): every write outside an explicit
     transaction commits at once, and transactions are always explicit and short.
     """
+    if is_url(path):
+        return pg.Database(str(path))  # type: ignore[return-value]
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
@@ -141,5 +168,9 @@ def purge_contacts(db: sqlite_utils.Database, cutoff: str) -> tuple[int, bool]:
         # An application whose statutory clock still runs keeps the applicant's contact.
         "not (kind = 'application' and outcome is null and received_on is not null) and "
         "(contact_name is not null or contact_phone is not null or contact_email is not null)", [cutoff])
+    if is_postgres(db):
+        # PostgreSQL's VACUUM frees the old row versions (its log is the server's to manage).
+        db.execute("vacuum tickets")
+        return int(cursor.rowcount), True
     busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     return int(cursor.rowcount), not busy or busy[0] == 0

@@ -1,24 +1,117 @@
-"""Shared fixtures: an app on a fresh, seeded temporary database, its client and CLI runner."""
+"""Shared fixtures: an app on a fresh, seeded temporary database, its client and CLI runner.
+
+With ``INQUIRY_TEST_DATABASE_URL=postgresql://user@host:port/postgres`` every app gets a new
+PostgreSQL database instead of a SQLite file (a copy of one migrated and seeded template),
+so the same tests run on both databases.
+"""
 from __future__ import annotations
 
+import itertools
 import json
+import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from service import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get("INQUIRY_TEST_DATABASE_URL")
+ON_POSTGRES = bool(PG_URL)
+# Config that changes what a new database is seeded with: such an app seeds its own.
+_SEEDING = {"KNOWLEDGE_DIR", "HOME_AGENCY"}
+
+sqlite_only = pytest.mark.skipif(ON_POSTGRES, reason="SQLite's own files (backup, WAL, permissions)")
 
 
 def make_app(tmp_path: Path, **config):  # type: ignore[no-untyped-def]
-    """An app on a new database under ``tmp_path``."""
+    """An app on a new database under ``tmp_path`` (or a new PostgreSQL database)."""
     # Rate limits are tested on their own (tests/test_security.py); elsewhere they would only
     # stop a test that asks hundreds of questions from one address.
     # The analytics log is written at once (no batching), so tests can read it back.
-    return create_app({"TESTING": True, "DATABASE": str(tmp_path / "test.db"), "RATELIMIT_ENABLED": False,
+    database = str(tmp_path / "test.db")
+    if ON_POSTGRES and "DATABASE" not in config:
+        database = new_pg_database(seeded=not _SEEDING & set(config))
+    return create_app({"TESTING": True, "DATABASE": database, "RATELIMIT_ENABLED": False,
                        "ASK_LOG_BATCH": 1,
                        "INSTANCE_PATH": str(tmp_path / "instance"), **config})
+
+
+_PG_NAMES = itertools.count()
+_PG_CREATED: list[str] = []
+_PG_TEMPLATE: list[str] = []
+
+
+def _pg_url(name: str) -> str:
+    """The test server's URL with another database name."""
+    parts = urlsplit(PG_URL or "")
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+def _pg_admin():  # type: ignore[no-untyped-def]
+    import psycopg
+
+    return psycopg.connect(PG_URL or "", autocommit=True)
+
+
+def new_pg_database(seeded: bool = True) -> str:
+    """A new, empty or migrated-and-seeded PostgreSQL database; its URL.
+
+    Seeded ones copy a template migrated and seeded once per test run (``CREATE DATABASE
+    ... TEMPLATE``), which takes a fraction of a second instead of seeding each time.
+    """
+    prefix = f"inquiry_test_{os.getpid()}"
+    with _pg_admin() as admin:
+        if seeded and not _PG_TEMPLATE:
+            template = f"{prefix}_template"
+            admin.execute(f"drop database if exists {template}")
+            admin.execute(f"create database {template}")
+            _build_template(_pg_url(template))
+            _PG_TEMPLATE.append(template)
+        name = f"{prefix}_{next(_PG_NAMES)}"
+        admin.execute(f"drop database if exists {name}")
+        admin.execute(f"create database {name}" + (f" template {_PG_TEMPLATE[0]}" if seeded else ""))
+    _PG_CREATED.append(name)
+    return _pg_url(name)
+
+
+def _build_template(url: str) -> None:
+    from service.knowledge import seed, seed_paraphrases
+    from service.migrations import apply_migrations
+    from service.storage import connect
+
+    db = connect(url)
+    try:
+        apply_migrations(db)
+        seed(db, ROOT / "knowledge", "国家统计局")
+        seed_paraphrases(db, ROOT / "knowledge")
+    finally:
+        db.close()
+
+
+def drop_pg_databases(names: list[str]) -> None:
+    """Drop test databases, ending the connections apps still keep to them."""
+    if not names:
+        return
+    with _pg_admin() as admin:
+        for name in names:
+            admin.execute(f"drop database if exists {name} with (force)")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _pg_cleanup():  # type: ignore[no-untyped-def]
+    """Each module's PostgreSQL databases go when the module ends."""
+    start = len(_PG_CREATED)
+    yield
+    if ON_POSTGRES:
+        drop_pg_databases(_PG_CREATED[start:])
+        del _PG_CREATED[start:]
+
+
+def pytest_sessionfinish(session, exitstatus):  # type: ignore[no-untyped-def]
+    if ON_POSTGRES:
+        drop_pg_databases(_PG_CREATED + _PG_TEMPLATE)
 
 
 @pytest.fixture
@@ -86,12 +179,21 @@ class AuthActions:
         from service.accounts import create_user
         from service.storage import connect
 
-        create_user(connect(self.app.config["DATABASE"]), username, self.PASSWORD, role)
+        db = connect(self.app.config["DATABASE"])
+        try:
+            create_user(db, username, self.PASSWORD, role)
+        finally:
+            db.close()
 
     def login(self, username: str = "curator1", role: str = "curator", password: str | None = None):  # type: ignore[no-untyped-def]
         from service.storage import connect
 
-        if not connect(self.app.config["DATABASE"]).execute("select 1 from users where username = ?", [username]).fetchone():
+        db = connect(self.app.config["DATABASE"])
+        try:
+            known = db.execute("select 1 from users where username = ?", [username]).fetchone()
+        finally:
+            db.close()
+        if not known:
             self.create(username, role)
         token = csrf_token(self.client, "/staff/login")
         return self.client.post("/staff/login", data={"username": username, "password": password or self.PASSWORD,

@@ -25,7 +25,9 @@ def test_backup_while_writing_then_restore(app, runner, tmp_path) -> None:
     thread = threading.Thread(target=writer)
     thread.start()
     try:
-        time.sleep(0.2)
+        deadline = time.monotonic() + 30
+        while not written and time.monotonic() < deadline:  # a ticket is written before the backup starts
+            time.sleep(0.01)
         target = tmp_path / "backups" / "copy.db"
         result = runner.invoke(args=["backup", str(target)])
     finally:
