@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import os
 
-from flask import Flask, Response, request
-from flask.sessions import SecureCookieSessionInterface
+from flask import Flask, Request, Response, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -72,16 +72,26 @@ def may_open_ticket() -> bool:
     return bool(limiter.limiter.hit(parse(current_app.config["RATE_LIMIT_TICKETS"]), "tickets", client()))
 
 
+_EVERY_RESPONSE = (
+    ("Content-Security-Policy", CSP),
+    ("X-Frame-Options", "DENY"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+)
+_NOT_STORED = ("/staff", "/api/", "/tickets")
+
+
 def _headers(response: Response) -> Response:
-    response.headers.setdefault("Content-Security-Policy", CSP)
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    """The security headers, unless the view set its own (one pass over the headers, not one
+    per header: this runs on every response)."""
+    present = {key.lower() for key in response.headers.keys()}
+    wanted = list(_EVERY_RESPONSE)
     if request.is_secure:
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    if request.path.startswith(("/staff", "/api/", "/tickets")):
-        response.headers.setdefault("Cache-Control", "no-store")
+        wanted.append(("Strict-Transport-Security", "max-age=31536000"))
+    if request.path.startswith(_NOT_STORED):
+        wanted.append(("Cache-Control", "no-store"))
+    response.headers.extend([(key, value) for key, value in wanted if key.lower() not in present])
     return response
 
 
@@ -90,6 +100,19 @@ class _SessionInterface(SecureCookieSessionInterface):
 
     def get_cookie_secure(self, app: Flask) -> bool:  # type: ignore[override]
         return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:  # type: ignore[override]
+        """A request without a session cookie (every citizen's question) starts an empty
+        session without building the signing serializer."""
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:  # type: ignore[override]
+        """Nothing to set, delete or vary on for a session nobody read or wrote."""
+        if not session and not session.modified and not session.accessed:
+            return
+        super().save_session(app, session, response)
 
 
 def init_app(app: Flask) -> None:
