@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 import math
 import tomllib
+from operator import mul
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -163,6 +164,13 @@ def decision_features(top: float, second: float | None, q: Question, top_feature
             "best_reading": top if best_reading is None else best_reading}
 
 
+def _weighted_sum(weights: dict[str, float], features: dict[str, float]) -> float:
+    """Each feature times its weight (0 when it has none), summed in the features' order:
+    the products and the order of a generator's sum, without its frames (this runs for
+    every candidate of every question)."""
+    return sum(map(mul, map(weights.get, features, itertools.repeat(0.0)), features.values()))
+
+
 @dataclass
 class DecisionModel:
     """Weights and thresholds, as stored in ``knowledge/decision.toml``."""
@@ -187,12 +195,12 @@ class DecisionModel:
 
     def candidate_score(self, features: dict[str, float]) -> float:
         """Log-odds that the candidate is what the question asks."""
-        return sum(self.candidate.get(name, 0.0) * value for name, value in features.items())
+        return _weighted_sum(self.candidate, features)
 
     def confidence(self, features: dict[str, float]) -> float:
         """Probability that answering with the best candidate is right."""
         weights = self.decision_weights(features)
-        return sigmoid(sum(weights.get(name, 0.0) * value for name, value in features.items()))
+        return sigmoid(_weighted_sum(weights, features))
 
     def decision_weights(self, features: dict[str, float]) -> dict[str, float]:
         """The decision weights for a decision: the figures' own when the best is a figure."""
@@ -228,7 +236,7 @@ class DecisionModel:
     def choice_confidence(self, features: dict[str, float]) -> float:
         """Probability that a choice of the best candidates holds what was asked."""
         weights = self.choice or self.decision
-        return sigmoid(sum(weights.get(name, 0.0) * value for name, value in features.items()))
+        return sigmoid(_weighted_sum(weights, features))
 
     def contributions(self, features: dict[str, float], weights: str = "candidate") -> list[dict[str, Any]]:
         """Each feature's part in a score, for the test pane (largest first)."""
