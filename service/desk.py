@@ -33,6 +33,7 @@ from .knowledge import (REFERRAL_TEXT, Language, lexicon_from_db, read_agencies,
 from .clauses import asking_in_context, asking_part, drop_asides, focus_texts, separate_questions
 from .decision import DecisionModel, Question, candidate_features, decision_features, sigmoid
 from .names import agency_aliases, expand_years, relative_years, split_name
+from . import related
 from .smalltalk import SmallTalk
 from .conversation import Conversation, covering_rows
 from .figures import FigureAnswers
@@ -151,29 +152,10 @@ class Desk(Conversation, FigureAnswers):
         self.agency = agency or {}
         self.model = model or DecisionModel.default()
         self.smalltalk = SmallTalk(chitchat, self.agency)
-        self.agencies = dict(agencies)
-        # Every held report's agency under the names people use for it (苏州市府办, 安吉县),
-        # the more specific agency winning a shared name (苏州市政府: the government, not its office).
-        derived: dict[str, str] = {}
-        for agency in sorted({r.agency for r in reports}, key=len, reverse=True):
-            for alias in agency_aliases(agency):
-                derived[clean(alias)] = agency
-        # 省府办公厅, 省政府 said without the province: the one province-level office held.
-        provincial = [a for a in {r.agency for r in reports} if split_name(a)[0].endswith("省")]
-        for agency in provincial if len(provincial) == 1 else []:
-            for alias in agency_aliases(agency):
-                place = split_name(agency)[0]
-                if alias.startswith(place) and len(alias) > len(place) + 2:
-                    derived.setdefault("省" + alias[len(place):], agency)
-        for alias, agency in derived.items():
-            self.agencies.setdefault(alias, agency)
-        self._place_aliases = {a for a, full in derived.items() if a in {clean(p) for p in _place_forms(full)}}
-        self._held_aliases = sorted(((a, full) for a, full in derived.items() if full != settings.home_agency),
-                                    key=lambda p: len(p[0]), reverse=True)
+        self._named_agencies = dict(agencies)
+        self._held_reports(reports)
         self.terms = terms
         self.entries = entries
-        self.reports = sorted(reports, key=lambda r: (r.agency != settings.home_agency, -r.year))
-        self.reports_by_id = {r.id: r for r in reports}
         self.facts = facts
         self.passages = passages
         self.version = version
@@ -212,7 +194,30 @@ class Desk(Conversation, FigureAnswers):
         self._foreign = foreign
         self._foreign_covered = {t for t in foreign if self._covered(t)}
         self._foreign_re = re.compile("|".join(map(re.escape, sorted(foreign, key=len, reverse=True)))) if foreign else None
-        self.previous: Desk | None = None  # the desk this one was updated from (its related entries)
+
+    def _held_reports(self, reports: list[ReportRef]) -> None:
+        """The reports held, and every held report's agency under the names people use for
+        it (苏州市府办, 安吉县), the more specific agency winning a shared name (苏州市政府:
+        the government, not its office)."""
+        self.agencies = dict(self._named_agencies)
+        derived: dict[str, str] = {}
+        for agency in sorted({r.agency for r in reports}, key=len, reverse=True):
+            for alias in agency_aliases(agency):
+                derived[clean(alias)] = agency
+        # 省府办公厅, 省政府 said without the province: the one province-level office held.
+        provincial = [a for a in {r.agency for r in reports} if split_name(a)[0].endswith("省")]
+        for agency in provincial if len(provincial) == 1 else []:
+            for alias in agency_aliases(agency):
+                place = split_name(agency)[0]
+                if alias.startswith(place) and len(alias) > len(place) + 2:
+                    derived.setdefault("省" + alias[len(place):], agency)
+        for alias, agency in derived.items():
+            self.agencies.setdefault(alias, agency)
+        self._place_aliases = {a for a, full in derived.items() if a in {clean(p) for p in _place_forms(full)}}
+        self._held_aliases = sorted(((a, full) for a, full in derived.items() if full != self.settings.home_agency),
+                                    key=lambda p: len(p[0]), reverse=True)
+        self.reports = sorted(reports, key=lambda r: (r.agency != self.settings.home_agency, -r.year))
+        self.reports_by_id = {r.id: r for r in reports}
 
     # -- building -----------------------------------------------------------------
     @classmethod
@@ -246,15 +251,20 @@ class Desk(Conversation, FigureAnswers):
 
     # -- updates in place and snapshots ----------------------------------------------
     def updated(self, db: sqlite_utils.Database, entry_ids: set[int], version: int,
-                lexicon_words: set[str] | None = None) -> "Desk":
+                lexicon_words: set[str] | None = None, report_ids: set[int] | None = None) -> "Desk":
         """A new desk for ``version`` that differs from this one by the given entries (saved,
         archived, deleted, their phrasings changed), sharing everything else; this desk
         keeps answering until the caller swaps them.
 
         ``lexicon_words``: the words of changed synonyms, paraphrases or dictionary words;
         the text pipeline is rebuilt and every entry whose texts use one of them is
-        re-read. Returns None when the change reaches report rows or passages, which only a
-        full build redoes.
+        re-read, with the report sentences that use them and the report rows.
+
+        ``report_ids``: reports imported, replaced or removed; their sentences are read
+        again (or dropped), with every report row and the names of the agencies held.
+
+        Returns None when a change reaches so much of the knowledge that a full build is
+        cheaper.
         """
         new = copy.copy(self)
         new.version = version
@@ -282,6 +292,26 @@ class Desk(Conversation, FigureAnswers):
                     "select distinct entry_id from alternates where text like ? escape '\\'", [like]).fetchall())
             if len(ids) > UPDATE_LIMIT:
                 return None  # a word most entries use: a full build is cheaper
+        if report_ids:
+            reports = [ReportRef(r["id"], r["agency"], r["year"], r["title"] or "")
+                       for r in db.query("select id, agency, year, title from reports")]
+            marks = ",".join("?" * len(report_ids))
+            facts = {k: v for k, v in self.facts.items() if k[0] not in report_ids}
+            for row in db.query(f"select * from facts where report_id in ({marks}) order by id", sorted(report_ids)):
+                facts.setdefault((row["report_id"], row["row_key"]), {})[row["col_key"]] = row
+            kept = {pid: p for pid, p in self.passages.items() if p["report_id"] not in report_ids}
+            gone = [pid for pid in self.passages if pid not in kept]
+            fresh = {row["id"]: row for row in db.query(
+                f"select * from passages where report_id in ({marks}) order by report_id, position", sorted(report_ids))}
+            if len(gone) + len(fresh) > 20 * UPDATE_LIMIT:
+                return None
+            new.facts = facts
+            new.passages = dict(sorted({**kept, **fresh}.items(), key=lambda kv: (kv[1]["report_id"], kv[1]["position"])))
+            new._held_reports(reports)
+            passages.update(fresh)
+            passages_gone = set(gone)
+        else:
+            passages_gone = set()
         agency = self.agency
         rows: dict[int, dict[str, Any]] = {}
         alternates: dict[int, list[str]] = {}
@@ -305,11 +335,11 @@ class Desk(Conversation, FigureAnswers):
         new.entries = entries
         docs = [new._entry_doc(entry_id, rows[entry_id], alternates.get(entry_id, [])) for entry_id in sorted(rows)]
         removed = [f"faq:{i}" for i in ids]
-        if lexicon_words:
-            # Report rows are few: all of them again; sentences that use the words.
-            row_docs = list(new._row_docs())
-            removed += [d.key for d in row_docs] + [f"passage:{pid}" for pid in passages]
-            docs += row_docs + list(new._passage_docs(passages))
+        if lexicon_words or report_ids:
+            # Report rows are few: all of them again; the sentences that changed.
+            removed += [d.key for d in self.index.docs if d.kind == "fact"]
+            removed += [f"passage:{pid}" for pid in passages | passages_gone]
+            docs += list(new._row_docs()) + list(new._passage_docs(passages))
         new.index = self.index.updated(removed, docs)
         faq = np.concatenate([self._faq_docs, np.fromiter((d.kind == "faq" for d in docs), dtype=bool, count=len(docs))])
         faq[new.index.groups < 0] = False
@@ -330,11 +360,10 @@ class Desk(Conversation, FigureAnswers):
         else:
             new._token_cache = self._token_cache  # segmentation did not change
             new._doc_vectors = {k: v for k, v in self._doc_vectors.items() if k not in keys}
-        self.previous = None  # only the last desk is kept, for its related entries
-        new.previous = self
+        related.carry_over(self, new, ids)
         return new
 
-    _TRANSIENT = ("pipeline", "encoder", "_cache", "_cache_lock", "_token_cache", "_doc_vectors", "previous")
+    _TRANSIENT = ("pipeline", "encoder", "_cache", "_cache_lock", "_token_cache", "_doc_vectors")
 
     def snapshot(self) -> dict[str, Any]:
         """What a new process needs to answer without building the index (see :meth:`restore`)."""
@@ -359,7 +388,6 @@ class Desk(Conversation, FigureAnswers):
         desk._cache_lock = threading.Lock()
         desk._token_cache = {}
         desk._doc_vectors = {}
-        desk.previous = None
         return desk
 
     def _covered(self, term: str) -> bool:

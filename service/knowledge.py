@@ -318,7 +318,8 @@ def bump_version(db: sqlite_utils.Database, kind: str = "all", ref: Any = None) 
 
     ``kind``: ``"entries"`` (``ref`` the ids of the entries saved, archived or deleted, or
     whose phrasings changed), ``"lexicon"`` (``ref`` the words of a synonym, paraphrase or
-    dictionary word added or removed), or ``"all"`` (reports, files: a full build).
+    dictionary word added or removed), ``"reports"`` (``ref`` the ids of reports imported or
+    replaced), or ``"all"`` (anything else: a full build).
     """
     with immediate(db):
         db.execute(
@@ -372,11 +373,11 @@ def save_report(db: sqlite_utils.Database, report: reports.Report, source_name: 
     """Write a parsed report in one short transaction (a savepoint of the caller's, if any),
     replacing the same agency and year; return its id and whether it replaced a copy."""
     with immediate(db):
-        replaced = db.execute("select 1 from reports where agency = ? and year = ?",
-                              [report.agency, report.year]).fetchone() is not None
+        old = db.execute("select id from reports where agency = ? and year = ?",
+                         [report.agency, report.year]).fetchone()
         report_id = store_report(db, report, source_name)
-        bump_version(db)
-    return report_id, replaced
+        bump_version(db, "reports", [report_id, *([old[0]] if old else [])])
+    return report_id, old is not None
 
 
 def report_summary(report: reports.Report) -> list[str]:

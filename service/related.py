@@ -16,6 +16,8 @@ import weakref
 from typing import Any, Iterable, Mapping
 
 MAX_RELATED = 3
+# Words used by more entries than this bring no candidates (the overlap still counts them).
+FANOUT = 1_000
 
 
 class Related:
@@ -41,6 +43,58 @@ class Related:
         self._found: dict[int, list[int]] = {}
         self._lock = threading.Lock()
 
+    def updated(self, entries: Mapping[int, Mapping[str, Any]], changed: Iterable[int],
+                words: Mapping[int, Iterable[str]]) -> "Related":
+        """The relatives after the ``changed`` entries were saved, archived or removed
+        (``entries`` the published entries now, ``words`` those of the changed ones),
+        sharing what did not change with this one, which stays as it was."""
+        new = Related.__new__(Related)
+        new.entries = entries
+        changed = set(changed)
+        new.by_key = {k: e for k, e in self.by_key.items() if e not in changed}
+        new.words = dict(self.words)
+        new.postings = dict(self.postings)
+        new.by_category = dict(self.by_category)
+        touched_words: set[str] = set()
+        touched_categories: set[str] = set()
+        for entry_id in changed:
+            old = new.words.pop(entry_id, None)
+            if old is not None:
+                touched_words |= old
+                touched_categories.add(self.entries[entry_id].get("category") or "")
+        for entry_id in changed:
+            if entry_id in entries:
+                new.words[entry_id] = frozenset(words.get(entry_id, ()))
+                touched_words |= new.words[entry_id]
+                touched_categories.add(entries[entry_id].get("category") or "")
+                if entries[entry_id].get("key"):
+                    new.by_key[str(entries[entry_id]["key"])] = entry_id
+        for word in touched_words:
+            ids = [e for e in new.postings.get(word, []) if e not in changed]
+            ids += sorted(e for e in changed if word in new.words.get(e, ()))
+            if ids:
+                new.postings[word] = ids
+            else:
+                new.postings.pop(word, None)
+        total = len(entries) or 1
+        if len(entries) != len(self.entries):  # every word's weight depends on the count
+            new.weight = {w: math.log(total / len(ids)) for w, ids in new.postings.items()}
+            touched_words = set()
+        else:
+            new.weight = dict(self.weight)
+        for word in touched_words:
+            if word in new.postings:
+                new.weight[word] = math.log(total / len(new.postings[word]))
+            else:
+                new.weight.pop(word, None)
+        for category in touched_categories:
+            ids = [e for e in new.by_category.get(category, []) if e not in changed]
+            ids += sorted(e for e in changed if e in entries and (entries[e].get("category") or "") == category)
+            new.by_category[category] = ids
+        new._found = {}
+        new._lock = threading.Lock()
+        return new
+
     def overlap(self, a: int, b: int) -> float:
         """How much of the two entries' words they share (0..1), rare words counting most."""
         wa, wb = self.words[a], self.words[b]
@@ -62,7 +116,10 @@ class Related:
 
     def _rank(self, entry_id: int) -> list[int]:
         category = self.entries[entry_id].get("category") or ""
-        sharing = {other for w in self.words[entry_id] if self.weight[w] > 0 for other in self.postings[w]}
+        # A word thousands of entries use brings no candidates of its own (it still counts
+        # in the overlap): at 100,000 entries it would mean scoring most of them.
+        sharing = {other for w in self.words[entry_id] if self.weight[w] > 0 and len(self.postings[w]) <= FANOUT
+                   for other in self.postings[w]}
         same = [e for e in self.by_category.get(category, []) if e != entry_id]
         # Same-category entries that share no word still relate (the category says they do),
         # after those that do; other categories only by shared words.
@@ -81,7 +138,7 @@ class Related:
 _BY_DESK: "weakref.WeakKeyDictionary[Any, Related]" = weakref.WeakKeyDictionary()
 _BY_DESK_LOCK = threading.Lock()
 _BUILDING: "weakref.WeakSet[Any]" = weakref.WeakSet()
-# Above this many entries, an updated desk's relatives are found in the background.
+# Above this many entries, a desk's relatives are found in the background.
 BACKGROUND_ABOVE = 5_000
 
 
@@ -98,31 +155,58 @@ def desk_words(desk: Any) -> dict[int, set[str]]:
     return words
 
 
+def entry_words(desk: Any, entry_ids: Iterable[int]) -> dict[int, set[str]]:
+    """:func:`desk_words` of some entries only (those the desk publishes)."""
+    question_words = getattr(desk.language, "question_words", set())
+    words: dict[int, set[str]] = {}
+    for entry_id in entry_ids:
+        at = desk.index.position(f"faq:{entry_id}")
+        if at is not None and entry_id in desk.entries:
+            words[entry_id] = {t for toks in desk.index.docs[at].phrasing_tokens for t in toks
+                               if len(t) > 1 and t not in question_words}
+    return words
+
+
+def carry_over(old: Any, new: Any, changed: Iterable[int]) -> None:
+    """Give a desk updated in place the relatives of the one it was updated from, updated
+    for the changed entries (if that one had found any)."""
+    with _BY_DESK_LOCK:
+        before = _BY_DESK.get(old)
+    if before is not None:
+        changed = set(changed)
+        related = before.updated(new.entries, changed, entry_words(new, changed))
+        with _BY_DESK_LOCK:
+            _BY_DESK.setdefault(new, related)
+
+
 def for_desk(desk: Any) -> Related:
     """The :class:`Related` of a :class:`service.desk.Desk`, built at first use and kept as
-    long as the desk (its knowledge version) lives."""
+    long as the desk (its knowledge version) lives.
+
+    A large knowledge base's relatives are found in the background (a few seconds at
+    100,000 entries): until then, none are offered.
+    """
     with _BY_DESK_LOCK:
         found = _BY_DESK.get(desk)
         if found is not None:
             return found
-        previous = getattr(desk, "previous", None)
-        stale = _BY_DESK.get(previous) if previous is not None else None
-        if stale is None or len(desk.entries) < BACKGROUND_ABOVE:
+        if len(desk.entries) < BACKGROUND_ABOVE:
             found = _BY_DESK[desk] = Related(desk.entries, desk_words(desk))
             return found
         if desk not in _BUILDING:
-            # A desk updated in place from a large one: its relatives are found in the
-            # background while the previous desk's answer (one entry out of date at most).
             _BUILDING.add(desk)
             threading.Thread(target=_build_later, args=(desk,), daemon=True).start()
-        return stale
+        return _NONE
+
+
+_NONE = Related({}, {})
 
 
 def _build_later(desk: Any) -> None:
     try:
         related = Related(desk.entries, desk_words(desk))
         with _BY_DESK_LOCK:
-            _BY_DESK[desk] = related
+            _BY_DESK.setdefault(desk, related)
     finally:
         with _BY_DESK_LOCK:
             _BUILDING.discard(desk)

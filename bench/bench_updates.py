@@ -1,0 +1,230 @@
+"""Knowledge updates at scale, under the production server: start-up, save-to-answer,
+the worst wait of questions during saves, and memory per worker.
+
+    python bench/bench_updates.py [--size 100000] [--workers 2] [--saves 10]
+
+Builds (once, kept under --dir) a knowledge base of ``--size`` FAQ entries (the shipped
+ones plus bench/synth.py's), then starts `python run.py` (gunicorn, preloaded app) twice:
+  1. without an index snapshot: the full build, as every start did before snapshots;
+  2. from the snapshot the first start wrote.
+For each: seconds from the process start to its first answered question, and the
+proportional memory (PSS) of the master and each worker (shared pages are divided
+among the processes sharing them; "unique" is what a worker holds alone).
+Then, with clients asking new questions all along, it saves ``--saves`` new phrasings
+(a curator's save, written to the database as the staff pages do) and reports for each
+how long until every worker answers the new phrasing with its entry (20 answers in a
+row over several connections), and the questions' p50 / p99 / worst latency during
+the saves next to the same without saves. Loopback only; bounded in time.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def post(url: str, question: str, timeout: float = 60) -> dict:
+    """The reply, with the answering worker's pid under ``_pid``."""
+    req = urllib.request.Request(url, data=json.dumps({"question": question}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return {**json.loads(r.read()), "_pid": r.headers.get("X-Worker-Pid")}
+
+
+def pss(pid: int) -> tuple[float, float]:
+    """Proportional and unique (private) memory of a process, MB."""
+    values = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].endswith(":") and parts[1].isdigit():
+            values[parts[0][:-1]] = int(parts[1])
+    unique = values.get("Private_Clean", 0) + values.get("Private_Dirty", 0)
+    return values.get("Pss", 0) / 1024, unique / 1024
+
+
+def children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def start(db: Path, instance: Path, workers: int) -> tuple[subprocess.Popen, str, float]:
+    """Start the server; return it, its ask URL and the seconds to its first answer."""
+    port = free_port()
+    env = {**os.environ, "INQUIRY_INSTANCE": str(instance), "INQUIRY_RATE_LIMIT_EXEMPT_LOOPBACK": "1",
+           "INQUIRY_SHOW_WORKER_PID": "1"}
+    began = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--port", str(port), "--db", str(db),
+                             "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/api/ask"
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit("服务未能启动")
+        try:
+            if post(url, "申请政府信息公开要多长时间", timeout=5).get("status"):
+                return proc, url, time.perf_counter() - began
+        except OSError:
+            time.sleep(0.05)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def memory(proc: subprocess.Popen) -> dict:
+    master = pss(proc.pid)
+    workers = [pss(p) for p in children(proc.pid)]
+    return {"master_pss": master[0], "worker_pss": [w[0] for w in workers],
+            "worker_unique": [w[1] for w in workers]}
+
+
+class Askers:
+    """Clients asking new questions all along, recording each latency with its time."""
+
+    def __init__(self, url: str, clients: int = 4):
+        self.url = url
+        self.samples: list[tuple[float, float]] = []
+        self.stopping = False
+        self.threads = [threading.Thread(target=self.run, args=(i,), daemon=True) for i in range(clients)]
+
+    def run(self, k: int) -> None:
+        bases = [json.loads(l)["q"] for l in (ROOT / "tests" / "data" / "heldout_questions.jsonl")
+                 .read_text(encoding="utf-8").splitlines() if l.strip()]
+        n = 0
+        while not self.stopping:
+            n += 1
+            question = f"{bases[n % len(bases)]}（第{k}-{n}问）"  # never cached
+            t = time.perf_counter()
+            try:
+                post(self.url, question)
+            except OSError:
+                pass
+            self.samples.append((t, (time.perf_counter() - t) * 1000))
+
+    def __enter__(self) -> "Askers":
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping = True
+        for t in self.threads:
+            t.join(30)
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+def save_to_answer(url: str, db_path: Path, saves: int, workers: int) -> list[float]:
+    """Seconds from each saved phrasing until every worker has answered it with its entry
+    and 20 answers in a row did."""
+    from service import faq
+    from service.storage import connect
+
+    db = connect(db_path)
+    entry = db.execute("select id from entries where status = 'published' order by id desc limit 1").fetchone()[0]
+    out = []
+    for i in range(saves):
+        phrasing = f"第{i + 1}号测试窗口星期几对外办公"
+        saved = time.perf_counter()
+        faq.add_alternate(db, None, entry, phrasing)
+        streak = 0
+        right: set[str] = set()
+        while (streak < 20 or len(right) < workers) and time.perf_counter() - saved < 120:
+            reply = post(url, f"{phrasing}{'？' * (streak % 3 + 1)}{' ' * streak}")
+            if reply.get("entry_id") == entry:
+                streak += 1
+                right.add(reply["_pid"])
+            else:
+                streak = 0
+        out.append(time.perf_counter() - saved)
+        time.sleep(0.5)
+    db.close()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--saves", type=int, default=10)
+    parser.add_argument("--dir", default="/tmp/bench-updates")
+    args = parser.parse_args()
+    folder = Path(args.dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    db = folder / f"kb-{args.size}.db"
+    if not db.exists():
+        from bench_scale import build_db
+
+        t = time.perf_counter()
+        build_db(db, args.size)
+        print(f"知识库 {args.size} 条已生成（{time.perf_counter() - t:.0f} 秒）", flush=True)
+    instance = folder / f"instance-{args.size}"
+    shutil.rmtree(instance / "index", ignore_errors=True)
+
+    proc, url, cold = start(db, instance, args.workers)
+    time.sleep(2)
+    cold_mem = memory(proc)
+    stop(proc)
+    snapshot = next((instance / "index").glob("index-*.pickle"), None)
+    proc, url, warm = start(db, instance, args.workers)
+    try:
+        time.sleep(2)
+        warm_mem = memory(proc)
+        with Askers(url) as quiet:
+            time.sleep(10)
+        base = [ms for _, ms in quiet.samples]
+        with Askers(url) as busy:
+            time.sleep(1)
+            waits = save_to_answer(url, db, args.saves, args.workers)
+        during = [ms for _, ms in busy.samples]
+        after_mem = memory(proc)
+    finally:
+        stop(proc)
+
+    print(f"\n{args.size} 条问答，gunicorn {args.workers} 个进程")
+    print(f"{'':24}{'无快照（全量构建）':>16}{'有快照':>12}")
+    print(f"{'启动到首个回答 (s)':24}{cold:>16.1f}{warm:>12.1f}")
+    print(f"{'主进程 PSS (MB)':24}{cold_mem['master_pss']:>16.0f}{warm_mem['master_pss']:>12.0f}")
+    for i, (a, b) in enumerate(zip(cold_mem["worker_pss"], warm_mem["worker_pss"])):
+        print(f"{f'工作进程{i + 1} PSS (MB)':24}{a:>16.0f}{b:>12.0f}")
+    for i, (a, b) in enumerate(zip(cold_mem["worker_unique"], warm_mem["worker_unique"])):
+        print(f"{f'工作进程{i + 1} 独占 (MB)':24}{a:>16.0f}{b:>12.0f}")
+    print(f"快照文件：{snapshot.stat().st_size / 1e6:.0f} MB" if snapshot else "未生成快照")
+    print(f"\n保存 {len(waits)} 次新问法，到所有进程都答出（秒）：中位 {statistics.median(waits):.2f}，"
+          f"最长 {max(waits):.2f}")
+    print(f"{'提问延迟 (ms)':24}{'p50':>8}{'p99':>8}{'最长':>8}{'问题数':>8}")
+    for label, values in [("无保存时", base), ("保存期间", during)]:
+        print(f"{label:24}{pct(values, 50):>8.1f}{pct(values, 99):>8.1f}{max(values):>8.1f}{len(values):>8}")
+    print(f"保存 {args.saves} 次之后，工作进程独占内存 (MB)：" +
+          "、".join(f"{u:.0f}" for u in after_mem["worker_unique"]))
+
+
+if __name__ == "__main__":
+    main()
