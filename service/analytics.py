@@ -258,7 +258,7 @@ def report(db: sqlite_utils.Database, period: Period, *, rollup: bool = True,
     out.top_entries = [_with_votes(row, votes) for row in db.query(
         "select d.entry_id, sum(d.n) as n, e.key, e.question, e.category, e.status from ask_daily d "
         "left join entries e on e.id = d.entry_id where d.day between ? and ? and d.entry_id != 0 "
-        "group by d.entry_id order by n desc, d.entry_id limit ?", [first, last, TOP_ENTRIES])]
+        "group by d.entry_id, e.id order by n desc, d.entry_id limit ?", [first, last, TOP_ENTRIES])]
     unhelpful_ids = sorted((i for i in votes if votes[i][1]), key=lambda i: (-votes[i][1], i))[:TOP_ENTRIES]
     entries = _entries(db, unhelpful_ids)
     out.unhelpful_entries = [_with_votes({"entry_id": i, **entries.get(i, {})}, votes) for i in unhelpful_ids]

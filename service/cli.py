@@ -51,6 +51,9 @@ def backup_command(path: Path) -> None:
 
     Example: flask --app service backup /var/backups/inquiry-2026-11-25.db
     """
+    if storage.is_url(current_app.config["DATABASE"]):
+        raise click.ClickException("PostgreSQL 数据库请用 pg_dump 备份（例如 pg_dump -Fc -f 备份文件 数据库地址），"
+                                   "并另行保存实例目录中的密钥文件 secret_key。")
     try:
         pages = storage.backup(current_app.config["DATABASE"], path)
         keys_path = keys.write_backup_keys(path, Path(current_app.instance_path))
@@ -88,6 +91,9 @@ def restore_command(path: Path, yes: bool, keys_file: Path | None) -> None:
 
     Example: flask --app service restore /var/backups/inquiry-2026-11-25.db --yes
     """
+    if storage.is_url(current_app.config["DATABASE"]):
+        raise click.ClickException("PostgreSQL 数据库请用 pg_restore 恢复 pg_dump 的备份，"
+                                   "然后运行本服务的任一命令以应用新的迁移。")
     if not yes:
         click.confirm(f"将用 {path} 覆盖当前数据库 {current_app.config['DATABASE']}，确定吗？", abort=True)
     keys_path = keys_file or path.with_name(path.name + ".keys")

@@ -146,7 +146,7 @@ def suggestions(db: sqlite_utils.Database, period: Period, limit: int = 50) -> l
         "where p.created >= ? and p.created < ? and coalesce(a.normalised, '') != '' "
         "and not exists (select 1 from suggestion_decisions d where d.normalised = a.normalised "
         "and d.entry_id = p.entry_id) "
-        "group by a.normalised, p.entry_id order by picks desc, last desc limit ?", [begin, end, limit])
+        "group by a.normalised, p.entry_id, e.id order by picks desc, last desc limit ?", [begin, end, limit])
     return [Suggestion(**{k: r[k] for k in ("normalised", "question", "entry_id", "entry_question",
                                               "entry_status", "picks", "sessions", "last")}) for r in rows]
 
@@ -240,7 +240,8 @@ def missed(db: sqlite_utils.Database, period: Period, limit: int = MAX_DISTINCT)
     skip = ", ".join("?" for _ in NOT_MISSES)
     rows = list(db.query(
         "with hits as ("
-        "  select normalised, question, status = 'escalated' as escalated, status = 'clarify' as clarify, "
+        "  select normalised, question, case when status = 'escalated' then 1 else 0 end as escalated, "
+        "         case when status = 'clarify' then 1 else 0 end as clarify, "
         "         0 as unhelpful, created from asks "
         "  where status in ('escalated', 'clarify') and created >= ? and created < ? "
         f"   and coalesce(kind, '') not in ({skip}) and coalesce(normalised, '') != '' "

@@ -57,6 +57,13 @@ _COLUMNS = re.compile(r"^\s*insert\s+into\s+[A-Za-z_]\w*\s*\(([^)]*)\)", re.I)
 _DO_UPDATE = re.compile(r"\bdo\s+update\s+set\b", re.I)
 _DDL = re.compile(r"^\s*(create\s+table|alter\s+table)", re.I)
 _CODE_RULES = [
+    (re.compile(r"\bindexed\s+by\s+\w+|\bnot\s+indexed\b", re.I), ""),  # SQLite's planner hints
+    (re.compile(r"\bcross\s+join\b", re.I), "join"),  # SQLite's join order hint, with "on"
+    # SQLite's "a is b" compares any values, PostgreSQL's only with null, true and false.
+    (re.compile(r"\bis\s+not\s+(?=[?\x01\d]|(?!null\b|true\b|false\b|distinct\b)[A-Za-z_])", re.I),
+     "is distinct from "),
+    (re.compile(r"\bis\s+(?=[?\x01\d]|(?!not\b|null\b|true\b|false\b|distinct\b)[A-Za-z_])", re.I),
+     "is not distinct from "),
     (re.compile(r"\bnot\s+like\b", re.I), "not ilike"),
     (re.compile(r"(?<!not )(?<!i)\blike\b", re.I), "ilike"),
     (re.compile(r"\bwithout\s+rowid\b", re.I), ""),
@@ -85,20 +92,24 @@ def _split(sql: str) -> list[tuple[bool, str]]:
 
 
 def _rewrite(sql: str, ddl: bool) -> str:
-    """Rewrite the code outside literals; escape ``%`` everywhere; ``?`` becomes ``%s``."""
-    pieces = []
-    for code, text in _split(sql):
-        if code:
-            for pattern, replacement in _CODE_RULES:
-                text = pattern.sub(replacement, text)
-            if ddl:
-                for pattern, replacement in _DDL_RULES:
-                    text = pattern.sub(replacement, text)
-            text = text.replace("%", "%%").replace("?", "%s")
+    """Rewrite the code outside literals (a literal is ``\x01n\x01`` to the rules, so they
+    can see one follow); escape ``%`` everywhere; ``?`` becomes ``%s``."""
+    literals: list[str] = []
+    code = []
+    for is_code, text in _split(sql):
+        if is_code:
+            code.append(text)
         else:
-            text = text.replace("%", "%%")
-        pieces.append(text)
-    return "".join(pieces)
+            literals.append(text)
+            code.append(f"\x01{len(literals) - 1}\x01")
+    text = "".join(code)
+    for pattern, replacement in _CODE_RULES:
+        text = pattern.sub(replacement, text)
+    if ddl:
+        for pattern, replacement in _DDL_RULES:
+            text = pattern.sub(replacement, text)
+    text = text.replace("%", "%%").replace("?", "%s")
+    return re.sub("\x01(\\d+)\x01", lambda m: literals[int(m.group(1))].replace("%", "%%"), text)
 
 
 class Statement:

@@ -4,10 +4,12 @@ from __future__ import annotations
 import threading
 import time
 
+from conftest import sqlite_only
 from service.storage import connect
 from service.tickets import open_ticket
 
 
+@sqlite_only  # PostgreSQL is backed up with pg_dump: the command refuses it (test_postgres.py)
 def test_backup_while_writing_then_restore(app, runner, tmp_path) -> None:
     db_path = app.config["DATABASE"]
     stop = threading.Event()

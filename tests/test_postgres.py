@@ -65,6 +65,15 @@ def test_migrate_to_copies_every_table_and_checks_the_counts(tmp_path) -> None:
     assert again.exit_code != 0 and "已有数据" in again.output
 
 
+def test_backup_and_restore_refuse_postgres_and_name_its_tools(app) -> None:
+    runner = app.test_cli_runner()
+    backup = runner.invoke(args=["backup", "/tmp/never-written.db"])
+    restore = runner.invoke(args=["restore", __file__, "--yes"])
+    assert backup.exit_code != 0 and "pg_dump" in backup.output
+    assert restore.exit_code != 0 and "pg_restore" in restore.output
+    assert not Path("/tmp/never-written.db").exists()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
