@@ -32,7 +32,10 @@ def make_app(tmp_path: Path, **config):  # type: ignore[no-untyped-def]
     # The analytics log is written at once (no batching), so tests can read it back.
     database = str(tmp_path / "test.db")
     if ON_POSTGRES and "DATABASE" not in config:
-        database = new_pg_database(seeded=not _SEEDING & set(config))
+        # The same folder is the same database, as with the file: a second app on it is a restart.
+        if str(tmp_path) not in _PG_BY_FOLDER:
+            _PG_BY_FOLDER[str(tmp_path)] = new_pg_database(seeded=not _SEEDING & set(config))
+        database = _PG_BY_FOLDER[str(tmp_path)]
     return create_app({"TESTING": True, "DATABASE": database, "RATELIMIT_ENABLED": False,
                        "ASK_LOG_BATCH": 1,
                        "INSTANCE_PATH": str(tmp_path / "instance"), **config})
@@ -41,6 +44,7 @@ def make_app(tmp_path: Path, **config):  # type: ignore[no-untyped-def]
 _PG_NAMES = itertools.count()
 _PG_CREATED: list[str] = []
 _PG_TEMPLATE: list[str] = []
+_PG_BY_FOLDER: dict[str, str] = {}
 
 
 def _pg_url(name: str) -> str:

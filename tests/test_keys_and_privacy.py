@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, make_app
+from conftest import ROOT, make_app, sqlite_only
 from service.privacy import mask_personal
 from service.storage import connect
 
@@ -53,6 +53,7 @@ def test_query_passwords_survive_a_key_rotation_and_move_to_the_new_key(tmp_path
     assert not check(app2, {**ticket, "password": "999999" if ticket["password"] != "999999" else "888888"})
 
 
+@sqlite_only  # backup and restore of the SQLite file (PostgreSQL: pg_dump)
 def test_backup_carries_the_keys_and_restore_keeps_them(tmp_path) -> None:
     app = make_app(tmp_path / "a")
     ticket = escalate(app.test_client())
@@ -70,6 +71,7 @@ def test_backup_carries_the_keys_and_restore_keeps_them(tmp_path) -> None:
     assert check(restarted, ticket)
 
 
+@sqlite_only  # backup and restore of the SQLite file (PostgreSQL: pg_dump)
 def test_restore_without_keys_warns(tmp_path) -> None:
     app = make_app(tmp_path / "a")
     app.test_cli_runner().invoke(args=["backup", str(tmp_path / "copy.db")])
@@ -167,6 +169,7 @@ def test_deeply_nested_json_is_a_400_without_a_traceback(client, caplog) -> None
     assert "Traceback" not in caplog.text
 
 
+@sqlite_only  # backup and restore of the SQLite file (PostgreSQL: pg_dump)
 def test_a_restore_ends_the_sessions_of_the_backup(tmp_path) -> None:
     from service.accounts import create_user, start_session
 
