@@ -63,6 +63,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # PostgreSQL (postgresql://user@host/name) for several hosts sharing one database.
     if os.environ.get("INQUIRY_DATABASE_URL") and (test_config is None or "DATABASE" not in test_config):
         app.config["DATABASE"] = os.environ["INQUIRY_DATABASE_URL"]
+    # Redis for what several hosts must share besides the database: rate limits and the
+    # citizens' conversation contexts (service/session_store.py).
+    if os.environ.get("INQUIRY_REDIS_URL") and (test_config is None or "REDIS_URL" not in test_config):
+        app.config["REDIS_URL"] = os.environ["INQUIRY_REDIS_URL"]
+    if app.config.get("REDIS_URL"):
+        app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+        app.config.setdefault("SESSION_STORE_URI", app.config["REDIS_URL"])
     if os.environ.get("INQUIRY_ASK_LOG_BATCH"):
         app.config["ASK_LOG_BATCH"] = int(os.environ["INQUIRY_ASK_LOG_BATCH"])
     for key in ("RATE_LIMIT_ASK", "RATE_LIMIT_LOOKUP", "RATE_LIMIT_LOGIN", "RATE_LIMIT_TICKETS", "RATELIMIT_STORAGE_URI"):
@@ -73,6 +80,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.config["RATE_LIMIT_EXEMPT_LOOPBACK"] = os.environ["INQUIRY_RATE_LIMIT_EXEMPT_LOOPBACK"] not in ("0", "false")
     if os.environ.get("INQUIRY_PROXY_COUNT"):
         app.config["PROXY_COUNT"] = int(os.environ["INQUIRY_PROXY_COUNT"])
+    from . import tickets
+    from .session_store import RedisSessions
+
+    tickets.use_session_store(RedisSessions(app.config["SESSION_STORE_URI"], tickets.FOLLOW_UP_WINDOW)
+                              if app.config.get("SESSION_STORE_URI") else None)
+    if str(app.config["DATABASE"]).startswith("postgres") and not app.config.get("REDIS_URL") \
+            and not str(app.config.get("RATELIMIT_STORAGE_URI", "")).startswith("redis"):
+        # Several hosts on one database would each count their own rate limits.
+        app.logger.warning("INQUIRY_DATABASE_URL is set without INQUIRY_REDIS_URL: rate limits are counted "
+                           "per host; set INQUIRY_REDIS_URL for hosts that share the database.")
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     if app.config.get("MAIL_SERVER") and not app.config.get("PUBLIC_URL"):
         # The mail's link would be built from the host a reviewer happened to use (an

@@ -16,7 +16,6 @@ import math
 import os
 import re
 import secrets
-import sqlite3
 import threading
 import time
 import unicodedata
@@ -32,7 +31,7 @@ from .accounts import audit
 from .addresses import client_key
 from .keys import key_id
 from .knowledge import bump_version, now
-from .storage import connect, immediate
+from .storage import Error as storage_errors, connect, immediate
 from .text import clean, is_number
 
 # Crockford's base32 without look-alike letters: easy to read out on the phone.
@@ -260,7 +259,7 @@ class AskLog:
                     try:
                         db = dbs.get(self._path) or dbs.setdefault(self._path, connect(self._path))
                         self.flush(db)
-                    except sqlite3.Error:
+                    except storage_errors:
                         pass  # the next round, or the next question, tries again
 
         threading.Thread(target=run, name="ask-log-flusher", daemon=True).start()
@@ -300,7 +299,7 @@ class AskLog:
             try:
                 with immediate(db):
                     db.conn.executemany(_ASK_INSERT, [_relinked(db, row, code) for row, code in rows])
-            except sqlite3.Error:
+            except storage_errors:
                 with self._lock:  # keep them for the next try rather than lose them
                     self._rows[:0] = rows
                 raise
@@ -327,8 +326,23 @@ def log_ask(db: sqlite_utils.Database, record: dict[str, Any], *, batch: int = 1
     ASK_LOG.add(db, record, batch=batch, max_delay=max_delay, path=path)
 
 
+# Conversation contexts in Redis (service/session_store.py) when the app configures it,
+# else in the database's session_context table.
+SESSIONS: Any = None
+
+
+def use_session_store(store: Any) -> None:
+    """Keep conversation contexts in ``store`` (a :class:`session_store.RedisSessions`), or
+    in the database when None."""
+    global SESSIONS
+    SESSIONS = store
+
+
 def remember_figure(db: sqlite_utils.Database, session: str, ref: str) -> None:
     """Keep the figure a conversation asked about last, for its follow-ups."""
+    if SESSIONS is not None:
+        SESSIONS.remember(session, ref)
+        return
     db.conn.execute("insert into session_context (session, ref, at) values (?, ?, ?) "
                     "on conflict(session) do update set ref = excluded.ref, at = excluded.at",
                     [session, ref, now()])
@@ -339,6 +353,8 @@ FOLLOW_UP_WINDOW = timedelta(minutes=30)
 
 def last_figure_ref(db: sqlite_utils.Database, session: str) -> str | None:
     """The ref of the last report figure this session asked about in the last half hour."""
+    if SESSIONS is not None:
+        return SESSIONS.recall(session)  # type: ignore[no-any-return]
     since = (_now() - FOLLOW_UP_WINDOW).isoformat(timespec="seconds")
     row = db.execute("select ref from session_context where session = ? and at >= ?", [session, since]).fetchone()
     return row[0] if row else None

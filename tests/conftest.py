@@ -223,3 +223,34 @@ def routes_of(app, prefix: str) -> list[tuple[str, str]]:  # type: ignore[no-unt
             path = re.sub(r"<(?:int:)?[^>]+>", "1", rule.rule)
             out += [(m, path) for m in sorted(rule.methods - {"HEAD", "OPTIONS"})]
     return out
+
+
+@pytest.fixture
+def redis_url(tmp_path_factory):  # type: ignore[no-untyped-def]
+    """A private redis-server on a free port (.ci/run installs Debian's redis-server)."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (.ci/run installs it from Debian's redis-server package)")
+    pytest.importorskip("redis", reason="the redis client is a test dependency: pip install -e '.[test]'")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", str(tmp_path_factory.mktemp("redis"))],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -111,7 +111,7 @@ def two_hosts(tmp_path):  # type: ignore[no-untyped-def]
         redis_port = _free_port()
         redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
                                  stdout=subprocess.DEVNULL)
-        env["INQUIRY_RATELIMIT_STORAGE_URI"] = f"redis://127.0.0.1:{redis_port}"
+        env["INQUIRY_REDIS_URL"] = f"redis://127.0.0.1:{redis_port}"  # rate limits and conversations
     first = tmp_path / "host1"
     make_app(first, DATABASE=url)  # creates the instance folder and its secret key
     second = tmp_path / "host2"
@@ -171,6 +171,13 @@ def test_two_hosts_on_one_database_lose_and_duplicate_no_ticket(two_hosts) -> No
         assert counts.get("new") == ESCALATIONS  # the triggers' counts agree across hosts
     finally:
         db.close()
+
+
+def test_a_follow_up_on_the_other_host_continues_the_conversation(two_hosts) -> None:
+    _url, (first, second) = two_hosts
+    assert "152" in _post(first, "/api/ask", {"question": "2021年收到多少申请", "session": "across"})["answer"]
+    assert "103" in _post(second, "/api/ask", {"question": "那予以公开的呢", "session": "across"})["answer"]
+    assert "103" not in _post(second, "/api/ask", {"question": "那予以公开的呢", "session": "another"})["answer"]
 
 
 def test_a_save_on_one_host_is_answered_on_the_other(two_hosts) -> None:
