@@ -62,15 +62,28 @@ def quiet_gunicorn() -> None:
 
 
 def serve_gunicorn(app, host: str, port: int, workers: int) -> None:  # type: ignore[no-untyped-def]
-    """Run under gunicorn with the app preloaded, so workers share the loaded dictionary."""
+    """Run under gunicorn with the app preloaded, so workers share the loaded dictionary and
+    index. With a large knowledge base the master keeps the index current and forks fresh
+    workers (SIGHUP, graceful) when it has a newer one, so that it stays shared."""
+    import signal
+
     from gunicorn.app.base import BaseApplication
 
+    from service.db import follow_knowledge, keeper
+
     quiet_gunicorn()
+
+    def when_ready(_arbiter):  # type: ignore[no-untyped-def]
+        state = keeper(app)
+        if state.build_seconds >= state.background_after or app.config.get("INDEX_REFORK"):
+            follow_knowledge(app, lambda: os.kill(os.getpid(), signal.SIGHUP),
+                             settle=float(app.config.get("INDEX_REFORK_SETTLE", 60)))
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             for key, value in {"bind": f"{host}:{port}", "workers": workers, "preload_app": True,
-                               "accesslog": None, "timeout": 60, "graceful_timeout": 10}.items():
+                               "accesslog": None, "timeout": 60, "graceful_timeout": 10,
+                               "when_ready": when_ready}.items():
                 self.cfg.set(key, value)
 
         def load(self):  # type: ignore[no-untyped-def]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -12,6 +13,7 @@ import sqlite_utils
 from flask import Flask, current_app, g
 from flask.cli import with_appcontext
 
+from . import related
 from .desk import Desk, Settings
 from .index_keeper import IndexKeeper
 from .knowledge import KnowledgeError, seed, seed_paraphrases
@@ -164,6 +166,42 @@ def get_desk() -> Desk:
     desk = keeper(app).current(get_db())
     app.extensions["desk"] = desk
     return desk
+
+
+def follow_knowledge(app: Flask, refork: Callable[[], None], *, interval: float = 1.0,
+                     settle: float = 60.0) -> threading.Thread:
+    """In a pre-forking server's master (which answers nothing): keep the preloaded desk
+    and its related entries current, and call ``refork`` (gunicorn: SIGHUP, fresh workers
+    forked from the master) when the master holds a newer desk than the workers were forked
+    with, at most every ``settle`` seconds.
+
+    Workers update their own desks at once; what they change is private to each (a few MB
+    per save, all of it after a full build), while what they were forked with is shared.
+    Forking them again from a current master makes the whole index shared again.
+    """
+    state = keeper(app)
+
+    def follow() -> None:
+        db = connect(app.config["DATABASE"])
+        desk = state.desk
+        forked_with = (desk, desk is not None and related.for_desk(desk) is not related.NONE)
+        last = 0.0
+        while True:
+            time.sleep(interval)
+            try:
+                desk = state.current(db)
+                app.extensions["desk"] = desk
+                now = (desk, related.for_desk(desk) is not related.NONE)
+                if now != forked_with and now[1] and state.building is None \
+                        and time.monotonic() - last >= settle:
+                    forked_with, last = now, time.monotonic()
+                    refork()
+            except Exception:  # the workers answer regardless; try again next time
+                app.logger.exception("主进程更新索引失败")
+
+    thread = threading.Thread(target=follow, name="follow-knowledge", daemon=True)
+    thread.start()
+    return thread
 
 
 @click.command("init-db")

@@ -40,8 +40,9 @@ from .figures import FigureAnswers
 from .replies import (_DIGIT_RE, _PUNCT_RE, _SUM_RE, _YEAR_RE, DERIVED_ALIASES, DERIVED_COLS, DERIVED_ROWS,
                       Analysis, Context, ReportRef, Reply, Scope)
 from .replies import FactContext, format_number  # noqa: F401  (part of this module's interface)
+from .layered import LayeredMap
 from .matcher import STRAY_CHAR_WEIGHT, Candidate, Doc, Index
-from .semantic import SentenceEncoder, best_similarity, corpus_probability, shared_vectors
+from .semantic import SentenceEncoder, adopt_vectors, best_similarity, corpus_probability, shared_vectors
 from .text import TextPipeline, clean
 
 ANSWER_CACHE_SIZE = 8192
@@ -325,14 +326,8 @@ class Desk(Conversation, FigureAnswers):
             for entry_id, text in db.execute(f"select entry_id, text from alternates where entry_id in ({marks}) "
                                              "order by entry_id, id", part).fetchall():
                 alternates.setdefault(entry_id, []).append(text)
-        entries = dict(self.entries)
-        for entry_id in ids:
-            entries.pop(entry_id, None)
-        entries.update(rows)
-        # Entries stay in id order, as a full build reads them.
-        if any(entry_id < max(self.entries, default=0) for entry_id in rows):
-            entries = dict(sorted(entries.items()))
-        new.entries = entries
+        # Never copied (see service/layered.py); an entry published again comes last.
+        new.entries = entries = LayeredMap.over(self.entries, rows, ids - set(rows))
         docs = [new._entry_doc(entry_id, rows[entry_id], alternates.get(entry_id, [])) for entry_id in sorted(rows)]
         removed = [f"faq:{i}" for i in ids]
         if lexicon_words or report_ids:
@@ -367,13 +362,22 @@ class Desk(Conversation, FigureAnswers):
 
     def snapshot(self) -> dict[str, Any]:
         """What a new process needs to answer without building the index (see :meth:`restore`)."""
-        return {k: v for k, v in self.__dict__.items() if k not in self._TRANSIENT}
+        state = {k: v for k, v in self.__dict__.items() if k not in self._TRANSIENT}
+        # The word vectors the desk reads (parsing them from the package's file is most of
+        # a start-up otherwise).
+        vectors = self.encoder.vectors
+        state["_vectors"] = (list(vectors.row), vectors.matrix)
+        return state
 
     @classmethod
     def restore(cls, state: dict[str, Any], db: sqlite_utils.Database) -> "Desk":
         """A desk from :meth:`snapshot`: the text pipeline is rebuilt from the database's
         lexicon and the word vectors are the process's shared ones."""
         desk = cls.__new__(cls)
+        state = dict(state)
+        kept = state.pop("_vectors", None)
+        if kept is not None:
+            adopt_vectors(*kept)
         desk.__dict__.update(state)
         desk.pipeline = TextPipeline(lexicon_from_db(db, desk.language))
         freq = desk.pipeline.tokenizer.FREQ

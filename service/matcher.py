@@ -14,7 +14,6 @@ homophone typo (申清 for 申请) still finds its word.
 """
 from __future__ import annotations
 
-import copy
 import heapq
 import math
 import weakref
@@ -28,6 +27,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 from rapidfuzz import fuzz, process
 
+from .layered import LayeredList, LayeredMap, LayeredSet
 from .pinyin_text import pinyin_key
 
 # How much a token found only in a document's answer/context counts, next to one
@@ -201,7 +201,9 @@ class Index:
         self._gram_counts = counts
         self._phrasings = phrasings
         self.dead = 0  # documents replaced or removed since the index was built
-        self._positions: dict[str, int] | None = None  # doc key -> position, built at first update
+        # Doc key -> position, for updates in place: built now, before a server forks its
+        # workers, so that they share it.
+        self._positions: Any = {d.key: i for i, d in enumerate(self.docs)}
         del seen
         self._gram_cache: dict[str, tuple[dict[str, float], float]] = {}
         self.groups = np.fromiter((d.group for d in self.docs), dtype=np.int64, count=n)
@@ -220,11 +222,35 @@ class Index:
         state.pop("word_rarity", None)
         state["_gram_cache"] = {}
         state["_positions"] = None
+        # The documents as columns (100,000 objects pickled one by one load in seconds).
+        docs = self.docs
+        state["docs"] = ("columns", [d.key for d in docs], [d.kind for d in docs], [d.phrasings for d in docs],
+                         [d.phrasing_tokens for d in docs], [d.group for d in docs], [d.ref for d in docs])
+        # The postings as three arrays (hundreds of thousands of small arrays pickle and
+        # load one by one: seconds at 100,000 entries).
+        words = list(self.postings)
+        lengths = np.fromiter((len(self.postings[w][0]) for w in words), dtype=np.int64, count=len(words))
+        state["postings"] = (
+            words, lengths,
+            np.concatenate([self.postings[w][0] for w in words]) if words else np.zeros(0, np.int32),
+            np.concatenate([self.postings[w][1] for w in words]) if words else np.zeros(0, np.float32))
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        if isinstance(state.get("docs"), tuple):
+            _, keys, kinds, phrasings, tokens, groups, refs = state["docs"]
+            state["docs"] = [Doc(k, kind, ph, _EMPTY, _EMPTY, toks, g, r)
+                             for k, kind, ph, toks, g, r in zip(keys, kinds, phrasings, tokens, groups, refs)]
+        if isinstance(state.get("postings"), tuple):
+            words, lengths, ids, weights = state["postings"]
+            ends = np.cumsum(lengths).tolist()
+            starts = [0, *ends[:-1]]
+            # Views into the two arrays: one block of memory, shared by forked workers.
+            state["postings"] = {w: (ids[a:b], weights[a:b]) for w, a, b in zip(words, starts, ends)}
         self.__dict__.update(state)
         self.word_rarity = lambda token: 1.0 if len(token) > 1 else None
+        if self._positions is None:
+            self._positions = {d.key: i for i, d in enumerate(self.docs) if self.groups[i] >= 0}
 
     # -- updates in place -----------------------------------------------------------
     def position(self, key: str) -> int | None:
@@ -243,13 +269,14 @@ class Index:
         touches are recomputed. The weights of the other words drift by a document or two
         until the next full build, which :attr:`dead` tells the caller when to do.
         """
-        new = copy.copy(self)  # through __getstate__: the word-rarity function is set again
-        new.word_rarity = self.word_rarity
+        new = Index.__new__(Index)  # not copy.copy, which would go through __getstate__
+        new.__dict__.update(self.__dict__)
         if self._positions is None:
             self.position("")
-        positions = dict(self._positions or {})
+        positions = self._positions or {}
         groups = self.groups
-        gone = [p for p in (positions.pop(k, None) for k in removed) if p is not None]
+        gone = [p for p in (positions.get(k) for k in set(removed)) if p is not None]
+        gone_keys = {self.docs[p].key for p in gone}
         added = list(added)
         # The words of removed documents' phrasings lose a document too.
         touched: set[str] = {t for p in gone for toks in self.docs[p].phrasing_tokens for t in toks}
@@ -263,6 +290,7 @@ class Index:
                     phrasings -= 1
                     for g in set(_grams(phrasing)):
                         counts[_bucket(g)] -= 1
+        placed: dict[str, int] = {}
         for i, doc in enumerate(added, start=start):
             for tok in doc.primary:
                 building.setdefault(tok, ([], []))
@@ -279,29 +307,32 @@ class Index:
                     phrasings += 1
                     for g in set(_grams(phrasing)):
                         counts[_bucket(g)] += 1
-            positions[doc.key] = i
-        new.docs = self.docs + added
+            placed[doc.key] = i
+        # The big containers are never copied (see service/layered.py): the changes go on top.
+        new.docs = LayeredList.over(self.docs, added)
         new.groups = np.concatenate([groups, np.fromiter((d.group for d in added), dtype=np.int64,
                                                          count=len(added))])
         new.groups[gone] = -1
         new._global = new.groups == 0
         new.dead = self.dead + len(gone)
-        new._positions = positions
-        postings = dict(self.postings)
+        new._positions = LayeredMap.over(positions, placed, gone_keys - set(placed))
+        changed_postings: dict[str, Any] = {}
         for tok, (idx, w) in building.items():
-            old = postings.get(tok)
+            old = self.postings.get(tok)
             ids = np.asarray(idx, dtype=np.int32)
             weights = np.asarray(w, dtype=np.float32)
-            postings[tok] = (np.concatenate([old[0], ids]), np.concatenate([old[1], weights])) if old else (ids, weights)
-        new.postings = postings
+            changed_postings[tok] = (np.concatenate([old[0], ids]), np.concatenate([old[1], weights])) if old else (ids, weights)
         n = len(new.docs) - new.dead
-        idf = dict(self.idf)
-        answer_only = set(self.answer_only)
-        common = set(self.common)
-        by_pinyin = dict(self._by_pinyin)
+        idf: dict[str, float] = {}
+        unknown: set[str] = set()
+        answer_add: set[str] = set()
+        answer_drop: set[str] = set()
+        common_add: set[str] = set()
+        common_drop: set[str] = set()
+        by_pinyin: dict[str, str] = {}
         live_groups = new.groups
         for tok in touched:
-            found = postings.get(tok)
+            found = changed_postings.get(tok) or self.postings.get(tok)
             if found is None:
                 continue
             idx, w = found
@@ -309,27 +340,22 @@ class Index:
             df = int(np.count_nonzero(live))
             if df == 0:
                 # No live document uses the word any more: it is unknown again.
-                idf.pop(tok, None)
-                postings.pop(tok, None)
-                answer_only.discard(tok)
-                common.discard(tok)
+                unknown.add(tok)
+                changed_postings.pop(tok, None)
+                answer_drop.add(tok)
+                common_drop.add(tok)
                 continue
             idf[tok] = math.log(1 + (n - df + 0.5) / (df + 0.5))
-            if float(w[live].max()) < 1.0:
-                answer_only.add(tok)
-            else:
-                answer_only.discard(tok)
-            if len(tok) > 1 and df >= max(2, COMMON_SHARE * n):
-                common.add(tok)
-            else:
-                common.discard(tok)
-            if len(tok) >= 2 and not tok.isascii():
+            (answer_add if float(w[live].max()) < 1.0 else answer_drop).add(tok)
+            (common_add if len(tok) > 1 and df >= max(2, COMMON_SHARE * n) else common_drop).add(tok)
+            if len(tok) >= 2 and not tok.isascii() and pinyin_key(tok) not in self._by_pinyin:
                 by_pinyin.setdefault(pinyin_key(tok), tok)
-        new.idf = idf
-        new.answer_only = frozenset(answer_only)
-        new.common = common
+        new.postings = LayeredMap.over(self.postings, changed_postings, unknown)
+        new.idf = LayeredMap.over(self.idf, idf, unknown)
+        new.answer_only = LayeredSet.over(self.answer_only, answer_add, answer_drop)
+        new.common = LayeredSet.over(self.common, common_add, common_drop)
+        new._by_pinyin = LayeredMap.over(self._by_pinyin, by_pinyin) if by_pinyin else self._by_pinyin
         new.unknown_weight = math.log(1 + (n + 0.5) / 0.5)
-        new._by_pinyin = by_pinyin
         new._phrasings = phrasings
         new._gram_counts = counts
         new.gram_unknown = math.log((phrasings + 1) / 1.5)

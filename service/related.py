@@ -15,6 +15,8 @@ import threading
 import weakref
 from typing import Any, Iterable, Mapping
 
+from .layered import LayeredMap
+
 MAX_RELATED = 3
 # Words used by more entries than this bring no candidates (the overlap still counts them).
 FANOUT = 1_000
@@ -34,9 +36,7 @@ class Related:
         for entry_id, bag in self.words.items():
             for word in bag:
                 self.postings.setdefault(word, []).append(entry_id)
-        total = len(entries) or 1
-        # A word every entry uses says nothing (weight 0); one only two share says much.
-        self.weight = {w: math.log(total / len(ids)) for w, ids in self.postings.items()}
+        self.total = len(entries) or 1
         self.by_category: dict[str, list[int]] = {}
         for entry_id, entry in entries.items():
             self.by_category.setdefault(entry.get("category") or "", []).append(entry_id)
@@ -51,55 +51,43 @@ class Related:
         new = Related.__new__(Related)
         new.entries = entries
         changed = set(changed)
-        new.by_key = {k: e for k, e in self.by_key.items() if e not in changed}
-        new.words = dict(self.words)
-        new.postings = dict(self.postings)
-        new.by_category = dict(self.by_category)
-        touched_words: set[str] = set()
-        touched_categories: set[str] = set()
-        for entry_id in changed:
-            old = new.words.pop(entry_id, None)
-            if old is not None:
-                touched_words |= old
-                touched_categories.add(self.entries[entry_id].get("category") or "")
-        for entry_id in changed:
-            if entry_id in entries:
-                new.words[entry_id] = frozenset(words.get(entry_id, ()))
-                touched_words |= new.words[entry_id]
-                touched_categories.add(entries[entry_id].get("category") or "")
-                if entries[entry_id].get("key"):
-                    new.by_key[str(entries[entry_id]["key"])] = entry_id
+        before_words: dict[int, frozenset[str]] = {e: self.words[e] for e in changed if e in self.words}
+        words_now = {e: frozenset(words.get(e, ())) for e in changed if e in entries}
+        touched_words = set().union(*before_words.values(), *words_now.values())
+        touched_categories = {self.entries[e].get("category") or "" for e in before_words} | \
+            {entries[e].get("category") or "" for e in words_now}
+        keys_gone = {k for e in before_words if (k := str(self.entries[e].get("key") or ""))}
+        keys_now = {str(entries[e]["key"]): e for e in words_now if entries[e].get("key")}
+        # Never copied (see service/layered.py): the changes go on top.
+        new.by_key = LayeredMap.over(self.by_key, keys_now, keys_gone - set(keys_now))
+        new.words = LayeredMap.over(self.words, words_now, set(before_words) - set(words_now))
+        users: dict[str, list[int]] = {}
         for word in touched_words:
-            ids = [e for e in new.postings.get(word, []) if e not in changed]
-            ids += sorted(e for e in changed if word in new.words.get(e, ()))
-            if ids:
-                new.postings[word] = ids
-            else:
-                new.postings.pop(word, None)
-        total = len(entries) or 1
-        if len(entries) != len(self.entries):  # every word's weight depends on the count
-            new.weight = {w: math.log(total / len(ids)) for w, ids in new.postings.items()}
-            touched_words = set()
-        else:
-            new.weight = dict(self.weight)
-        for word in touched_words:
-            if word in new.postings:
-                new.weight[word] = math.log(total / len(new.postings[word]))
-            else:
-                new.weight.pop(word, None)
+            users[word] = [e for e in self.postings.get(word, []) if e not in changed] + \
+                sorted(e for e, bag in words_now.items() if word in bag)
+        new.postings = LayeredMap.over(self.postings, {w: ids for w, ids in users.items() if ids},
+                                       {w for w, ids in users.items() if not ids})
+        new.total = len(entries) or 1
+        categories: dict[str, list[int]] = {}
         for category in touched_categories:
-            ids = [e for e in new.by_category.get(category, []) if e not in changed]
-            ids += sorted(e for e in changed if e in entries and (entries[e].get("category") or "") == category)
-            new.by_category[category] = ids
+            categories[category] = [e for e in self.by_category.get(category, []) if e not in changed] + \
+                sorted(e for e in words_now if (entries[e].get("category") or "") == category)
+        new.by_category = LayeredMap.over(self.by_category, categories)
         new._found = {}
         new._lock = threading.Lock()
         return new
 
+    def weight(self, word: str) -> float:
+        """A word every entry uses says nothing (weight 0); one only two share says much."""
+        users = self.postings.get(word)
+        return math.log(self.total / len(users)) if users else 0.0
+
     def overlap(self, a: int, b: int) -> float:
         """How much of the two entries' words they share (0..1), rare words counting most."""
         wa, wb = self.words[a], self.words[b]
-        union = sum(self.weight[w] for w in wa | wb)
-        return sum(self.weight[w] for w in wa & wb) / union if union else 0.0
+        weight = self.weight
+        union = sum(weight(w) for w in wa | wb)
+        return sum(weight(w) for w in wa & wb) / union if union else 0.0
 
     def of(self, entry_id: int, limit: int = MAX_RELATED) -> list[int]:
         """Up to ``limit`` (at most :data:`MAX_RELATED`) relatives of an entry, never the
@@ -118,7 +106,7 @@ class Related:
         category = self.entries[entry_id].get("category") or ""
         # A word thousands of entries use brings no candidates of its own (it still counts
         # in the overlap): at 100,000 entries it would mean scoring most of them.
-        sharing = {other for w in self.words[entry_id] if self.weight[w] > 0 and len(self.postings[w]) <= FANOUT
+        sharing = {other for w in self.words[entry_id] if self.weight(w) > 0 and len(self.postings[w]) <= FANOUT
                    for other in self.postings[w]}
         same = [e for e in self.by_category.get(category, []) if e != entry_id]
         # Same-category entries that share no word still relate (the category says they do),
@@ -196,10 +184,11 @@ def for_desk(desk: Any) -> Related:
         if desk not in _BUILDING:
             _BUILDING.add(desk)
             threading.Thread(target=_build_later, args=(desk,), daemon=True).start()
-        return _NONE
+        return NONE
 
 
-_NONE = Related({}, {})
+# What a large desk offers until its relatives are found: none.
+NONE = Related({}, {})
 
 
 def _build_later(desk: Any) -> None:

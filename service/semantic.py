@@ -85,6 +85,15 @@ class WordVectors:
         return None if i is None else self.matrix[i].astype(np.float32)
 
 
+def adopt_vectors(words: Sequence[str], matrix: np.ndarray) -> None:
+    """Use these as the process's word vectors (read from an index snapshot), unless some
+    were read already."""
+    path = vectors_file()
+    if path is not None:
+        with _LOCK:
+            _LOADED.setdefault(str(path), WordVectors(words, matrix))
+
+
 def shared_vectors(keep: Callable[[str], bool] | None = None) -> WordVectors | None:
     """The process's word vectors, read on first use (with the first caller's ``keep``);
     None if the package is missing."""

@@ -199,3 +199,55 @@ def test_a_large_knowledge_base_is_updated_in_the_background(tmp_path) -> None:
             time.sleep(0.02)
         desk = get_desk()
         assert entry in desk.entries and keeper(app).stats["full"] == 1 and keeper(app).stats["background"] == 0
+
+
+def test_the_master_keeps_the_index_current_and_forks_fresh_workers(tmp_path) -> None:
+    """Under gunicorn, a master following the knowledge re-forks its workers from its own
+    current desk after a save, so that the workers share it again."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    db_path = tmp_path / "refork.db"
+    env = dict(os.environ, INQUIRY_SHOW_WORKER_PID="1", INQUIRY_INDEX_REFORK="1", INQUIRY_INDEX_REFORK_SETTLE="0",
+               INQUIRY_INSTANCE=str(tmp_path / "instance"))
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "run.py", "--port", str(port), "--db", str(db_path), "--workers", "2"],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+    def ask_server(question: str) -> tuple[dict, str]:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/ask", json.dumps({"question": question}).encode(),
+                                         {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read()), response.headers["X-Worker-Pid"]
+
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                _, first_pid = ask_server("申请政府信息公开收费吗")
+                break
+            except OSError:
+                assert time.time() < deadline, log.read_text(errors="replace")
+                time.sleep(0.1)
+        pids_before = {ask_server("申请政府信息公开收费吗")[1] for _ in range(20)}
+        db = connect(db_path)
+        entry = faq.create_entry(db, None, {"question": "食堂的菜单在哪里公布", "answer": "每周一在后勤公告栏公布。"})
+        db.close()
+        deadline = time.time() + 30
+        while True:
+            reply, pid = ask_server("食堂的菜单在哪里公布")
+            if pid not in pids_before | {first_pid}:
+                break  # a worker forked after the save
+            assert time.time() < deadline, log.read_text(errors="replace")
+            time.sleep(0.1)
+        assert reply["entry_id"] == entry  # forked with the master's desk, which has the entry
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
