@@ -52,6 +52,7 @@ def test_backup_while_writing_then_restore(app, runner, tmp_path) -> None:
     assert int(live.execute("select value from meta where key = 'kb_version'").fetchone()[0]) > int(version)
 
 
+@sqlite_only  # restore copies a SQLite file; PostgreSQL is restored with pg_restore
 def test_restore_refuses_a_file_that_is_not_a_backup(app, runner, tmp_path) -> None:
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"not a database at all" * 100)

@@ -99,18 +99,20 @@ def _wait_until_up(port: int, server: subprocess.Popen, log: Path, deadline: flo
     raise AssertionError(f"server on port {port} did not start")
 
 
-@pytest.fixture
-def two_hosts(tmp_path):  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="module")
+def two_hosts(tmp_path_factory):  # type: ignore[no-untyped-def]
     """Two app servers (separate processes, ports and instance folders with the same secret
-    key) on one PostgreSQL database, and Redis for their rate limits when it is installed."""
+    key, 2 workers each) on one PostgreSQL database, and Redis for their rate limits and
+    conversations when it is installed."""
+    tmp_path = tmp_path_factory.mktemp("hosts")
     url = new_pg_database()
     redis = None
     env = {**os.environ, "INQUIRY_DATABASE_URL": url, "INQUIRY_RATE_LIMIT_TICKETS": "100000 per hour",
            "INQUIRY_ASK_LOG_BATCH": "16", "PYTHONUNBUFFERED": "1"}
     if shutil.which("redis-server"):
         redis_port = _free_port()
-        redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
-                                 stdout=subprocess.DEVNULL)
+        redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                                  "--appendonly", "no"], stdout=subprocess.DEVNULL)
         env["INQUIRY_REDIS_URL"] = f"redis://127.0.0.1:{redis_port}"  # rate limits and conversations
     first = tmp_path / "host1"
     make_app(first, DATABASE=url)  # creates the instance folder and its secret key
