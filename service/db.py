@@ -36,6 +36,8 @@ def get_db() -> sqlite_utils.Database:
     pool: dict[tuple[int, str], sqlite_utils.Database] = getattr(_LOCAL, "pool", None) or {}
     _LOCAL.pool = pool
     db = pool.get(key)
+    if db is not None and getattr(db, "broken", False):
+        db = None  # a PostgreSQL connection the server dropped (a restart, a failover): open another
     if db is None:
         if path not in _PREPARED:  # created by the Flask CLI, which prepares the chosen database
             prepare(current_app._get_current_object())  # type: ignore[attr-defined]

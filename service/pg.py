@@ -200,14 +200,17 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        raw = psycopg.connect(url, autocommit=True)
-        raw.adapters.register_loader("numeric", _NumericLoader)
-        raw.adapters.register_loader("bool", _BoolLoader)
-        self.conn = Connection(self, raw)
+        self.conn = Connection(self, self._open())
         self._lock = threading.RLock()
         self._statements: dict[str, Statement] = {}
         self._tables: dict[str, tuple[list[str], str | None]] = {}
         self._columns: dict[str, list[str]] = {}
+
+    def _open(self) -> psycopg.Connection:
+        raw = psycopg.connect(self.url, autocommit=True)
+        raw.adapters.register_loader("numeric", _NumericLoader)
+        raw.adapters.register_loader("bool", _BoolLoader)
+        return raw
 
     # -- statements
     def _translate(self, sql: str) -> Statement:
@@ -303,8 +306,19 @@ class Database:
                 self.conn.raw.execute("BEGIN")
                 self.conn.raw.execute(statement.sql[len("BEGIN; "):])
                 return Cursor(None)
-            cursor = self.conn.raw.execute(statement.sql, tuple(params) if isinstance(params, list) else
-                                           (params if params is not None else ()))
+            values = tuple(params) if isinstance(params, list) else (params if params is not None else ())
+            idle = not self.conn.in_transaction
+            try:
+                cursor = self.conn.raw.execute(statement.sql, values)
+            except psycopg.OperationalError:
+                # The server dropped the kept connection (a restart, a failover): a read outside
+                # a transaction is run again on a new one; anything else fails as it would.
+                first = statement.sql.lstrip().split(None, 1)[0].lower()
+                if not (idle and self.conn.raw.broken and first in ("select", "with")):
+                    raise
+                self.conn.raw.close()
+                self.conn.raw = self._open()
+                cursor = self.conn.raw.execute(statement.sql, values)
             return Cursor(cursor, statement.returns_id)
 
     def executemany(self, sql: str, seq: Iterable[Sequence[Any]]) -> Cursor:
@@ -337,6 +351,11 @@ class Database:
     def table_names(self) -> list[str]:
         return [r[0] for r in self.conn.raw.execute(
             "select tablename from pg_tables where schemaname = current_schema() order by tablename")]
+
+    @property
+    def broken(self) -> bool:
+        """Whether the server dropped this connection (a restart, a failover)."""
+        return bool(self.conn.raw.closed or self.conn.raw.broken)
 
     def close(self) -> None:
         self.conn.close()

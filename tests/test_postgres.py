@@ -74,6 +74,19 @@ def test_backup_and_restore_refuse_postgres_and_name_its_tools(app) -> None:
     assert not Path("/tmp/never-written.db").exists()
 
 
+def test_a_dropped_connection_is_replaced_without_failing_a_question(app) -> None:
+    client = app.test_client()
+    assert client.post("/api/ask", json={"question": "申请政府信息公开要收费吗"}).status_code == 200
+    admin = connect(os.environ["INQUIRY_TEST_DATABASE_URL"])
+    try:  # what a database restart or failover does to every kept connection
+        admin.execute("select pg_terminate_backend(pid) from pg_stat_activity "
+                      "where datname = ? and pid != pg_backend_pid()", [app.config["DATABASE"].rsplit("/", 1)[1]])
+    finally:
+        admin.close()
+    for _ in range(2):
+        assert client.post("/api/ask", json={"question": "申请政府信息公开要收费吗"}).status_code == 200
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
