@@ -252,6 +252,8 @@ class IndexKeeper:
         path = self._snapshot_path(db)
         if path is None or not path.exists():
             return None
+        collecting = gc.isenabled()
+        gc.disable()  # millions of objects are made here: collections would rescan them
         try:
             with path.open("rb") as f:
                 header = pickle.load(f)
@@ -264,6 +266,9 @@ class IndexKeeper:
         except Exception:
             log.exception("索引快照无法读取，重新构建")
             return None
+        finally:
+            if collecting:
+                gc.enable()
         self.stats["snapshot_loads"] += 1
         self.build_seconds = float(header.get("build_seconds") or 0.0)
         self._settle()
