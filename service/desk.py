@@ -343,7 +343,14 @@ class Desk(Conversation, FigureAnswers):
         # freed by a removed entry comes back at the next full build.
         titles = "\n".join(_PUNCT_RE.sub("", clean(e["question"])) for e in rows.values())
         new._foreign = {t: b for t, b in self._foreign.items() if clean(t) not in titles}
-        new._foreign_covered = {t for t in new._foreign if new._covered(t)}
+        # Only a topic that shares a word with a changed document can change its answer.
+        changed_words = {t for d in docs for toks in d.phrasing_tokens for t in toks}
+        changed_words |= {t for k in removed if (at := self.index.position(k)) is not None
+                          for toks in self.index.docs[at].phrasing_tokens for t in toks}
+        terms = new._term_tokens()
+        new._foreign_covered = {t for t in new._foreign
+                                if (t in self._foreign_covered and changed_words.isdisjoint(terms[t]))
+                                or (not changed_words.isdisjoint(terms[t]) and new._covered(t))}
         new._foreign_re = re.compile("|".join(map(re.escape, sorted(new._foreign, key=len, reverse=True)))) \
             if new._foreign else None
         new._cache = OrderedDict()
@@ -358,7 +365,7 @@ class Desk(Conversation, FigureAnswers):
         related.carry_over(self, new, ids)
         return new
 
-    _TRANSIENT = ("pipeline", "encoder", "_cache", "_cache_lock", "_token_cache", "_doc_vectors")
+    _TRANSIENT = ("pipeline", "encoder", "_cache", "_cache_lock", "_token_cache", "_doc_vectors", "_foreign_tokens")
 
     def snapshot(self) -> dict[str, Any]:
         """What a new process needs to answer without building the index (see :meth:`restore`)."""
@@ -393,6 +400,14 @@ class Desk(Conversation, FigureAnswers):
         desk._token_cache = {}
         desk._doc_vectors = {}
         return desk
+
+    def _term_tokens(self) -> dict[str, list[str]]:
+        """The words of each other body's topic, as this desk's pipeline cuts them."""
+        found = self.__dict__.get("_foreign_tokens")
+        if found is None or found[0] is not self.pipeline:
+            found = (self.pipeline, {t: self._tokens(t) for t in self._foreign})
+            self._foreign_tokens = found
+        return found[1]
 
     def _covered(self, term: str) -> bool:
         """Whether the FAQ's own questions speak of a term: every word of it is a word of some

@@ -10,6 +10,7 @@ curator's change builds a new desk and with it new relatives.
 """
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 import weakref
@@ -63,15 +64,24 @@ class Related:
         new.words = LayeredMap.over(self.words, words_now, set(before_words) - set(words_now))
         users: dict[str, list[int]] = {}
         for word in touched_words:
-            users[word] = [e for e in self.postings.get(word, []) if e not in changed] + \
-                sorted(e for e, bag in words_now.items() if word in bag)
+            had = {e for e, bag in before_words.items() if word in bag}
+            has = {e for e, bag in words_now.items() if word in bag}
+            if had == has:
+                continue  # the entries that changed use the word as before: its list stands
+            ids = [e for e in self.postings.get(word, []) if e not in had]
+            for e in has:
+                bisect.insort(ids, e)  # in id order, as a full build lists them
+            users[word] = ids
         new.postings = LayeredMap.over(self.postings, {w: ids for w, ids in users.items() if ids},
                                        {w for w, ids in users.items() if not ids})
         new.total = len(entries) or 1
         categories: dict[str, list[int]] = {}
         for category in touched_categories:
-            categories[category] = [e for e in self.by_category.get(category, []) if e not in changed] + \
-                sorted(e for e in words_now if (entries[e].get("category") or "") == category)
+            ids = [e for e in self.by_category.get(category, []) if e not in changed]
+            for e in words_now:
+                if (entries[e].get("category") or "") == category:
+                    bisect.insort(ids, e)
+            categories[category] = ids
         new.by_category = LayeredMap.over(self.by_category, categories)
         new._found = {}
         new._lock = threading.Lock()
