@@ -17,9 +17,8 @@ import re
 import threading
 import unicodedata
 from collections.abc import Callable, Iterable
+from typing import Any
 
-from pypinyin.phrases_dict import phrases_dict as PHRASES
-from pypinyin.pinyin_dict import pinyin_dict as CHARS
 
 # Latin words separated by spaces only: one stretch of what someone typed without an IME.
 _STRETCH = re.compile(r"[a-z]+(?: +[a-z]+)*")
@@ -44,9 +43,26 @@ def _toneless(syllable: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFD", syllable) if not unicodedata.combining(c))
 
 
+def _tables() -> tuple[dict[str, Any], dict[int, str]]:
+    """pypinyin's phrase and character tables, imported at first use: half a second of a
+    start-up from an index snapshot, which needs them only for a question in pinyin."""
+    global _PHRASES, _CHARS
+    if _PHRASES is None:
+        from pypinyin.phrases_dict import phrases_dict
+        from pypinyin.pinyin_dict import pinyin_dict
+
+        _PHRASES, _CHARS = phrases_dict, pinyin_dict
+    return _PHRASES, _CHARS  # type: ignore[return-value]
+
+
+_PHRASES: dict[str, Any] | None = None
+_CHARS: dict[int, str] | None = None
+
+
 def pinyin_key(word: str) -> str:
     """Toneless pinyin of a word, letters only (申请 -> shenqing, 法律 -> falv), from
     pypinyin's phrase and character tables (a tenth of the time of ``lazy_pinyin``)."""
+    PHRASES, CHARS = _tables()
     phrase = PHRASES.get(word)
     if phrase:
         return "".join(_toneless(p[0]) for p in phrase)
