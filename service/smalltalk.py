@@ -57,6 +57,10 @@ class SmallTalk:
                                     for w in soft_words if w.isascii()})
         self._soft_sorted = {i.name: sorted(set(i.soft), key=len, reverse=True) for i in self.intents}
         self._chars = set("".join(p for p, _ in self._phrases if not p.isascii()))
+        # The same phrases split by script, each with its place in the longest-first order
+        # (a message in Chinese alone never visits the English ones).
+        self._ascii_phrases = [(n, p, i) for n, (p, i) in enumerate(self._phrases) if p.isascii()]
+        self._cjk_phrases = [(n, p, i) for n, (p, i) in enumerate(self._phrases) if not p.isascii()]
 
     def match(self, question: str, knows: Callable[[str], bool] | None = None) -> Intent | None:
         """The intent a message is made of, or None when it says more than small talk.
@@ -72,24 +76,27 @@ class SmallTalk:
             # Emoji or punctuation alone (👍, 🙏, ？): a reaction, not a question.
             has_symbol = any(unicodedata.category(ch) == "So" for ch in text)
             return self.by_name.get("acknowledge") if has_symbol else None
-        found: list[Intent] = []
         # English words match whole (hi is not in shi); Chinese phrases anywhere, longest first.
         ascii_words = " ".join(_ASCII_WORD.findall(_NON_WORD.sub(" ", text)))
         rest = _NON_WORD.sub("", re.sub(r"[a-z0-9]+", "", text))
         if rest and not (set(rest) & self._chars) and not ascii_words:
             return None  # no character of any phrase: not small talk
-        for phrase, intent in self._phrases:
-            if phrase.isascii():
-                if ascii_words and phrase in ascii_words:
+        placed: list[tuple[int, Intent]] = []
+        if ascii_words:
+            for n, phrase, intent in self._ascii_phrases:
+                if phrase in ascii_words:
                     pattern = self._word_patterns[phrase]
                     if pattern.search(ascii_words):
                         ascii_words = pattern.sub(" ", ascii_words)
-                        found.append(intent)
-            elif phrase in rest:
-                rest = rest.replace(phrase, "")
-                found.append(intent)
-        if not found:
+                        placed.append((n, intent))
+        if rest:
+            for n, phrase, intent in self._cjk_phrases:
+                if phrase in rest:
+                    rest = rest.replace(phrase, "")
+                    placed.append((n, intent))
+        if not placed:
             return None
+        found = [intent for _, intent in sorted(placed, key=lambda p: p[0])]
         soft = sorted({w for intent in found for w in self._soft_sorted[intent.name]}, key=len, reverse=True)
         for word in soft:
             if word.isascii():
