@@ -45,6 +45,7 @@ _PG_NAMES = itertools.count()
 _PG_CREATED: list[str] = []
 _PG_TEMPLATE: list[str] = []
 _PG_BY_FOLDER: dict[str, str] = {}
+_PG_SESSION: list[str] = []
 
 
 def _pg_url(name: str) -> str:
@@ -59,11 +60,12 @@ def _pg_admin():  # type: ignore[no-untyped-def]
     return psycopg.connect(PG_URL or "", autocommit=True)
 
 
-def new_pg_database(seeded: bool = True) -> str:
+def new_pg_database(seeded: bool = True, *, session: bool = False) -> str:
     """A new, empty or migrated-and-seeded PostgreSQL database; its URL.
 
     Seeded ones copy a template migrated and seeded once per test run (``CREATE DATABASE
-    ... TEMPLATE``), which takes a fraction of a second instead of seeding each time.
+    ... TEMPLATE``), which takes a fraction of a second instead of seeding each time. It is
+    dropped when its test module ends, or with ``session`` when the test run ends.
     """
     prefix = f"inquiry_test_{os.getpid()}"
     with _pg_admin() as admin:
@@ -76,7 +78,7 @@ def new_pg_database(seeded: bool = True) -> str:
         name = f"{prefix}_{next(_PG_NAMES)}"
         admin.execute(f"drop database if exists {name}")
         admin.execute(f"create database {name}" + (f" template {_PG_TEMPLATE[0]}" if seeded else ""))
-    _PG_CREATED.append(name)
+    (_PG_SESSION if session else _PG_CREATED).append(name)
     return _pg_url(name)
 
 
@@ -115,7 +117,7 @@ def _pg_cleanup():  # type: ignore[no-untyped-def]
 
 def pytest_sessionfinish(session, exitstatus):  # type: ignore[no-untyped-def]
     if ON_POSTGRES:
-        drop_pg_databases(_PG_CREATED + _PG_TEMPLATE)
+        drop_pg_databases(_PG_CREATED + _PG_SESSION + _PG_TEMPLATE)
 
 
 @pytest.fixture

@@ -68,10 +68,16 @@ def _create_user(db: Path, name: str, role: str) -> None:
 def running_server(tmp: Path, users: tuple[tuple[str, str], ...]) -> Iterator[LiveServer]:
     """``python run.py --port P --db DB --workers 2`` on a new database in ``tmp``, with these
     (name, role) staff accounts; stopped on exit."""
+    import conftest as shared  # tests/conftest.py: which database the suite runs on
+
     port, db, log = _free_port(), tmp / "e2e.db", tmp / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("INQUIRY_")}
+    where = ["--db", str(db)]
+    if shared.ON_POSTGRES:
+        db = env["INQUIRY_DATABASE_URL"] = shared.new_pg_database(session=True)  # type: ignore[assignment]
+        where = []
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "run.py", "--port", str(port), "--db", str(db), "--workers", "2"],
+        proc = subprocess.Popen([sys.executable, "run.py", "--port", str(port), *where, "--workers", "2"],
                                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
