@@ -5,6 +5,7 @@ import functools
 import os
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any, Callable
 
@@ -150,8 +151,10 @@ def keeper(app: Flask) -> IndexKeeper:
                     lambda db, version: Desk.build(db, folder, settings, version),
                     lambda: connect(target), folder, settings, Path(snapshots) if snapshots != "off" else None,
                     background_after=float(app.config.get("INDEX_BACKGROUND_AFTER", 5.0)),
-                    snapshot_after=float(app.config.get("INDEX_SNAPSHOT_AFTER", 5.0)))
+                    snapshot_after=float(app.config.get("INDEX_SNAPSHOT_AFTER", 5.0)),
+                    lexicon_in_place_after=app.config.get("INDEX_LEXICON_IN_PLACE_AFTER"))
                 found.target = target
+                found.on_drop = lambda: app.extensions.pop("desk", None)
                 app.extensions["index_keeper"] = found
     return found
 
@@ -186,18 +189,22 @@ def follow_knowledge(app: Flask, refork: Callable[[], None], *, interval: float 
     def follow() -> None:
         db = connect(app.config["DATABASE"])
         desk = state.desk
-        forked_with = (desk, desk is not None and related.for_desk(desk) is not related.NONE)
+        # What the workers were forked with, weakly (the master would keep an old desk alive).
+        forked_with = (weakref.ref(desk) if desk is not None else None,
+                       desk is not None and related.for_desk(desk) is not related.NONE)
         last = 0.0
+        del desk
         while True:
             time.sleep(interval)
             try:
                 desk = state.current(db)
                 app.extensions["desk"] = desk
-                now = (desk, related.for_desk(desk) is not related.NONE)
-                if now != forked_with and now[1] and state.building is None \
-                        and time.monotonic() - last >= settle:
-                    forked_with, last = now, time.monotonic()
+                ready = related.for_desk(desk) is not related.NONE
+                same = forked_with[0] is not None and forked_with[0]() is desk and forked_with[1] == ready
+                if not same and ready and state.building is None and time.monotonic() - last >= settle:
+                    forked_with, last = (weakref.ref(desk), ready), time.monotonic()
                     refork()
+                del desk
             except Exception:  # the workers answer regardless; try again next time
                 app.logger.exception("主进程更新索引失败")
 

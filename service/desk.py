@@ -48,6 +48,8 @@ from .text import TextPipeline, clean
 ANSWER_CACHE_SIZE = 8192
 # Entries an update in place re-reads at most; a change reaching more is left to a full build.
 UPDATE_LIMIT = 2_000
+# ... or this share of the documents.
+REPLACE_SHARE = 0.25
 # Phrasing vectors of this many documents are kept (all of them, for a normal knowledge base).
 DOC_VECTOR_CACHE = 20_000
 # Words of the knowledge that pinyin is read as before everyday words (the commonest).
@@ -191,7 +193,10 @@ class Desk(Conversation, FigureAnswers):
         # that only some phrasings mention (临时身份证 as a proof of identity) is the other
         # body's when the question says nothing of disclosure (临时身份证怎么开).
         titles = "\n".join(_PUNCT_RE.sub("", clean(e["question"])) for e in self.entries.values())
-        foreign = {t: b for t, b in (other_bodies or {}).items() if clean(t) not in titles}
+        self._other_bodies = dict(other_bodies or {})
+        # How many entries' own questions name each topic (updated in place by :meth:`updated`).
+        self._claims = {t: titles.count(clean(t)) for t in self._other_bodies}
+        foreign = {t: b for t, b in self._other_bodies.items() if not self._claims[t]}
         self._foreign = foreign
         self._foreign_covered = {t for t in foreign if self._covered(t)}
         self._foreign_re = re.compile("|".join(map(re.escape, sorted(foreign, key=len, reverse=True)))) if foreign else None
@@ -252,17 +257,15 @@ class Desk(Conversation, FigureAnswers):
 
     # -- updates in place and snapshots ----------------------------------------------
     def updated(self, db: sqlite_utils.Database, entry_ids: set[int], version: int,
-                lexicon_words: set[str] | None = None, report_ids: set[int] | None = None) -> "Desk":
+                lexicon_words: set[str] | None = None) -> "Desk | None":
         """A new desk for ``version`` that differs from this one by the given entries (saved,
         archived, deleted, their phrasings changed), sharing everything else; this desk
         keeps answering until the caller swaps them.
 
         ``lexicon_words``: the words of changed synonyms, paraphrases or dictionary words;
-        the text pipeline is rebuilt and every entry whose texts use one of them is
-        re-read, with the report sentences that use them and the report rows.
-
-        ``report_ids``: reports imported, replaced or removed; their sentences are read
-        again (or dropped), with every report row and the names of the agencies held.
+        the text pipeline is rebuilt and every entry and report sentence whose texts use
+        one of them (as written, or as the pipeline normalised them) is read again, with
+        the report rows.
 
         Returns None when a change reaches so much of the knowledge that a full build is
         cheaper.
@@ -280,39 +283,26 @@ class Desk(Conversation, FigureAnswers):
                 if used or before_used:
                     passages.add(pid)
                 before_used = used
-            if len(passages) > UPDATE_LIMIT:
-                return None
-            new.pipeline = TextPipeline(lexicon_from_db(db, self.language))
             for entry_id, entry in self.entries.items():
                 text = f"{entry['question']}\n{entry['answer']}\n{entry.get('category') or ''}"
                 if any(w in text for w in words):
                     ids.add(entry_id)
+            # Words the text gets only once normalised (資訊公開申請, a dialect wording).
+            for doc in self.index.docs:
+                if doc.kind == "faq" and any(w in ph for ph in doc.phrasings for w in words):
+                    ids.add(doc.ref)
+                elif doc.kind == "passage" and any(w in doc.phrasings[0] for w in words):
+                    passages.add(doc.ref)
             for w in words:
                 like = "%" + w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
                 ids.update(r[0] for r in db.execute(
                     "select distinct entry_id from alternates where text like ? escape '\\'", [like]).fetchall())
-            if len(ids) > UPDATE_LIMIT:
-                return None  # a word most entries use: a full build is cheaper
-        if report_ids:
-            reports = [ReportRef(r["id"], r["agency"], r["year"], r["title"] or "")
-                       for r in db.query("select id, agency, year, title from reports")]
-            marks = ",".join("?" * len(report_ids))
-            facts = {k: v for k, v in self.facts.items() if k[0] not in report_ids}
-            for row in db.query(f"select * from facts where report_id in ({marks}) order by id", sorted(report_ids)):
-                facts.setdefault((row["report_id"], row["row_key"]), {})[row["col_key"]] = row
-            kept = {pid: p for pid, p in self.passages.items() if p["report_id"] not in report_ids}
-            gone = [pid for pid in self.passages if pid not in kept]
-            fresh = {row["id"]: row for row in db.query(
-                f"select * from passages where report_id in ({marks}) order by report_id, position", sorted(report_ids))}
-            if len(gone) + len(fresh) > 20 * UPDATE_LIMIT:
+            live = len(self.index.docs) - self.index.dead
+            if len(ids) + len(passages) > min(UPDATE_LIMIT, REPLACE_SHARE * live):
+                # A word much of the knowledge uses: a full build is cheaper, and puts the
+                # documents back in their order (equal scores are ranked by it).
                 return None
-            new.facts = facts
-            new.passages = dict(sorted({**kept, **fresh}.items(), key=lambda kv: (kv[1]["report_id"], kv[1]["position"])))
-            new._held_reports(reports)
-            passages.update(fresh)
-            passages_gone = set(gone)
-        else:
-            passages_gone = set()
+            new.pipeline = TextPipeline(lexicon_from_db(db, self.language))
         agency = self.agency
         rows: dict[int, dict[str, Any]] = {}
         alternates: dict[int, list[str]] = {}
@@ -330,27 +320,57 @@ class Desk(Conversation, FigureAnswers):
         new.entries = entries = LayeredMap.over(self.entries, rows, ids - set(rows))
         docs = [new._entry_doc(entry_id, rows[entry_id], alternates.get(entry_id, [])) for entry_id in sorted(rows)]
         removed = [f"faq:{i}" for i in ids]
-        if lexicon_words or report_ids:
-            # Report rows are few: all of them again; the sentences that changed.
-            removed += [d.key for d in self.index.docs if d.kind == "fact"]
-            removed += [f"passage:{pid}" for pid in passages | passages_gone]
-            docs += list(new._row_docs()) + list(new._passage_docs(passages))
-        new.index = self.index.updated(removed, docs)
+        # The words of the replaced entries' answers, which their documents no longer hold.
+        also = {t for i in ids if i in self.entries
+                for t in self._tokens(self.entries[i]["answer"]) + self._tokens(self.entries[i].get("category") or "")}
+        if lexicon_words:
+            # The report rows the words change (all of them when a column's or a table's name
+            # uses one), and the sentences that use them. The others keep their place: equal
+            # scores are ranked by it.
+            words = {w for w in lexicon_words if isinstance(w, str) and w}
+            old_rows = {d.ref: d for d in self.index.docs if d.kind == "fact" and self.index.position(d.key) is not None}
+            names = [alias for alias, _ in self._col_aliases] + [str(r.get("section") or "") for cols in self.facts.values()
+                                                                  for r in cols.values()]
+            everything = any(w in name for name in names for w in words)
+            for doc in new._row_docs():
+                before = old_rows.get(doc.ref)
+                if everything or before is None or before.phrasing_tokens != doc.phrasing_tokens \
+                        or any(w in ph for ph in doc.phrasings for w in words):
+                    removed.append(doc.key)
+                    docs.append(doc)
+            removed += [f"passage:{pid}" for pid in passages]
+            docs += list(new._passage_docs(passages))
+        new.index = self.index.updated(removed, docs, also)
+        if lexicon_words:
+            new._fit_pipeline(new.pipeline)
         faq = np.concatenate([self._faq_docs, np.fromiter((d.kind == "faq" for d in docs), dtype=bool, count=len(docs))])
         faq[new.index.groups < 0] = False
         new._faq_docs = faq
-        # A topic an entry's own question now names is the desk's (see __init__); a topic
-        # freed by a removed entry comes back at the next full build.
-        titles = "\n".join(_PUNCT_RE.sub("", clean(e["question"])) for e in rows.values())
-        new._foreign = {t: b for t, b in self._foreign.items() if clean(t) not in titles}
+        # Which other bodies' topics an entry's own question names (see __init__): counted
+        # per topic, so that archiving the entry that named one gives it back.
+        claims = dict(self._claims)
+        for entry_id in ids:
+            if entry_id in self.entries:
+                title = _PUNCT_RE.sub("", clean(self.entries[entry_id]["question"]))
+                for term in claims:
+                    claims[term] -= title.count(clean(term))
+        for row in rows.values():
+            title = _PUNCT_RE.sub("", clean(row["question"]))
+            for term in claims:
+                claims[term] += title.count(clean(term))
+        new._claims = claims
+        new._foreign = {t: b for t, b in self._other_bodies.items() if claims.get(t, 0) <= 0}
         # Only a topic that shares a word with a changed document can change its answer.
         changed_words = {t for d in docs for toks in d.phrasing_tokens for t in toks}
         changed_words |= {t for k in removed if (at := self.index.position(k)) is not None
                           for toks in self.index.docs[at].phrasing_tokens for t in toks}
         terms = new._term_tokens()
+
+        def unchanged(term: str) -> bool:
+            return not lexicon_words and term in self._foreign and changed_words.isdisjoint(terms[term])
+
         new._foreign_covered = {t for t in new._foreign
-                                if (t in self._foreign_covered and changed_words.isdisjoint(terms[t]))
-                                or (not changed_words.isdisjoint(terms[t]) and new._covered(t))}
+                                if (t in self._foreign_covered if unchanged(t) else new._covered(t))}
         new._foreign_re = re.compile("|".join(map(re.escape, sorted(new._foreign, key=len, reverse=True)))) \
             if new._foreign else None
         new._cache = OrderedDict()
@@ -364,6 +384,19 @@ class Desk(Conversation, FigureAnswers):
             new._doc_vectors = {k: v for k, v in self._doc_vectors.items() if k not in keys}
         related.carry_over(self, new, ids)
         return new
+
+    def _fit_pipeline(self, pipeline: TextPipeline) -> None:
+        """Answer with this text pipeline: its word frequencies in the sentence encoder and
+        the index's word rarity, the knowledge's words first when reading pinyin."""
+        self.pipeline = pipeline
+        freq = pipeline.tokenizer.FREQ
+        vectors = shared_vectors(keep=lambda w: len(w) == 1 or freq.get(w, 0) > 0)
+        if vectors is None:
+            raise RuntimeError("缺少词向量：请安装依赖包 synonyms（pip install -e .）")
+        self.encoder = SentenceEncoder(vectors, corpus_probability(freq, pipeline.tokenizer.total))
+        self.index.word_rarity = pipeline.word_rarity
+        postings = self.index.postings
+        pipeline.pinyin.prefer(heapq.nlargest(PINYIN_WORDS, postings, key=lambda t: len(postings[t][0])))
 
     _TRANSIENT = ("pipeline", "encoder", "_cache", "_cache_lock", "_token_cache", "_doc_vectors", "_foreign_tokens")
 
@@ -386,15 +419,7 @@ class Desk(Conversation, FigureAnswers):
         if kept is not None:
             adopt_vectors(*kept)
         desk.__dict__.update(state)
-        desk.pipeline = TextPipeline(lexicon_from_db(db, desk.language))
-        freq = desk.pipeline.tokenizer.FREQ
-        vectors = shared_vectors(keep=lambda w: len(w) == 1 or freq.get(w, 0) > 0)
-        if vectors is None:
-            raise RuntimeError("缺少词向量：请安装依赖包 synonyms（pip install -e .）")
-        desk.encoder = SentenceEncoder(vectors, corpus_probability(freq, desk.pipeline.tokenizer.total))
-        desk.index.word_rarity = desk.pipeline.word_rarity
-        postings = desk.index.postings
-        desk.pipeline.pinyin.prefer(heapq.nlargest(PINYIN_WORDS, postings, key=lambda t: len(postings[t][0])))
+        desk._fit_pipeline(TextPipeline(lexicon_from_db(db, desk.language)))
         desk._cache = OrderedDict()
         desk._cache_lock = threading.Lock()
         desk._token_cache = {}
@@ -405,7 +430,7 @@ class Desk(Conversation, FigureAnswers):
         """The words of each other body's topic, as this desk's pipeline cuts them."""
         found = self.__dict__.get("_foreign_tokens")
         if found is None or found[0] is not self.pipeline:
-            found = (self.pipeline, {t: self._tokens(t) for t in self._foreign})
+            found = (self.pipeline, {t: self._tokens(t) for t in self._other_bodies})
             self._foreign_tokens = found
         return found[1]
 

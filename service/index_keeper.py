@@ -2,9 +2,9 @@
 
 Every question reads the knowledge version (one indexed read, so a save on any worker or
 host is seen at the next question). When it moved on, the change log says what changed:
-entries, lexicon words and reports are updated in place in milliseconds
-(:meth:`service.desk.Desk.updated`); anything else (the files of ``knowledge/``, a
-restored backup, a log that does not reach back far enough) needs a full build, which runs in a
+entries and lexicon words are updated in place in milliseconds
+(:meth:`service.desk.Desk.updated`); anything else (a report, the files of ``knowledge/``,
+a restored backup, a log that does not reach back far enough) needs a full build, which runs in a
 background thread while the old desk keeps answering, and is swapped in when done.
 
 A full build is also written to a snapshot file, validated against the database, the
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import json
 import logging
 import os
 import pickle
@@ -22,6 +23,7 @@ import secrets
 import tempfile
 import threading
 import time
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,7 +32,7 @@ from .knowledge import changes_since, knowledge_version
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2
 # Updates in place between two snapshots written in the background.
 SNAPSHOT_EVERY = 50
 _CODE = Path(__file__).resolve().parent
@@ -47,10 +49,22 @@ def database_id(db: Any) -> str:
     return str(db.execute("select value from meta where key = 'db_id'").fetchone()[0])
 
 
+def version_stamp(db: Any, version: int) -> str | None:
+    """When the change of that knowledge version was logged (None if it was not)."""
+    row = db.execute("select created from knowledge_changes where version = ?", [version]).fetchone()
+    return str(row[0]) if row else None
+
+
 def fingerprint(folder: Path, settings: Any) -> str:
     """What a snapshot was built from besides the database: the knowledge files, the code
-    that builds and reads the index, and the desk's settings."""
+    that builds and reads the index, the libraries that cut and read words, and the desk's
+    settings."""
     h = hashlib.sha256(f"{SNAPSHOT_FORMAT}\n{settings!r}\n".encode())
+    for package in ("jieba", "synonyms", "pypinyin", "opencc", "numpy", "rapidfuzz"):
+        try:
+            h.update(f"{package}={metadata.version(package)}\n".encode())
+        except metadata.PackageNotFoundError:
+            h.update(f"{package}=-\n".encode())
     for path in sorted([*folder.rglob("*"), *_CODE.glob("*.py")]):
         if path.is_file():
             h.update(str(path.relative_to(path.parents[1])).encode())
@@ -63,7 +77,7 @@ class IndexKeeper:
 
     def __init__(self, build: Callable[[Any, int], Desk], connect: Callable[[], Any], folder: Path,
                  settings: Any, snapshot_dir: Path | None, *, background_after: float = 5.0,
-                 snapshot_after: float = 5.0):
+                 snapshot_after: float = 5.0, lexicon_in_place_after: float | None = None):
         """``build(db, version)`` makes a full desk; ``connect()`` opens a connection for a
         background thread. Builds that took at least ``background_after`` seconds are
         redone in the background; those of ``snapshot_after`` seconds or more are saved."""
@@ -74,6 +88,7 @@ class IndexKeeper:
         self.snapshot_dir = snapshot_dir
         self.background_after = background_after
         self.snapshot_after = snapshot_after
+        self.lexicon_in_place_after = background_after if lexicon_in_place_after is None else lexicon_in_place_after
         self.desk: Desk | None = None
         self._lock = threading.Lock()
         self._starting = threading.Lock()
@@ -82,7 +97,17 @@ class IndexKeeper:
         self.updates = 0  # updates in place since the last snapshot
         self.stats = {"full": 0, "background": 0, "updates": 0, "snapshot_loads": 0}
         self._fingerprint: str | None = None
+        self._pid = os.getpid()
+        # A worker forked while a thread of the master held a lock or was building would
+        # wait for it forever: the child starts with fresh locks and no build under way.
+        os.register_at_fork(after_in_child=self._forked)
         self.target: Any = None  # the database it keeps the desk of (set by its owner)
+        self.on_drop: Callable[[], None] | None = None  # forget other references to the old desk
+
+    def _forked(self) -> None:
+        self._lock = threading.Lock()
+        self._starting = threading.Lock()
+        self.building = None
 
     # -- the desk for a question ------------------------------------------------------
     def current(self, db: Any, version: int | None = None) -> Desk:
@@ -120,26 +145,32 @@ class IndexKeeper:
         """``desk`` updated in place to ``version`` by the change log, or None if the changes
         need a full build."""
         changes = changes_since(db, desk.version)
-        if changes is None or any(kind not in ("entries", "lexicon", "reports") for _, kind, _ in changes):
+        # A report's sentences are many, and placed in report order by a full build: an
+        # import is built in full (in the background at scale), as anything else is.
+        if changes is None or any(kind not in ("entries", "lexicon") for _, kind, _ in changes):
             return None
         ids: set[int] = set()
         words: set[str] = set()
-        reports: set[int] = set()
         for _, kind, ref in changes:
             if kind == "entries":
                 ids.update(int(i) for i in ref or [])
-            elif kind == "reports":
-                reports.update(int(i) for i in ref or [])
             else:
                 words.update(str(w) for w in ref or [] if isinstance(w, str))
-        updated = desk.updated(db, ids, version, words or None, reports or None)
+        if words and self.build_seconds < self.lexicon_in_place_after:
+            # A lexicon change re-reads documents all over the index, which then rank equal
+            # scores in another order than a build would: where a build is quick, build.
+            return None
+        updated = desk.updated(db, ids, version, words or None)
         if updated is None:
             return None
         self.stats["updates"] += 1
         self.updates += 1
         if self._crowded(updated) and self.building is None:
             self._start_background()
-        elif self.updates >= SNAPSHOT_EVERY and self.build_seconds >= self.snapshot_after:
+        elif self.updates >= SNAPSHOT_EVERY and self.build_seconds >= self.snapshot_after \
+                and os.getpid() == self._pid:
+            # Only the process that made the keeper (the master, under gunicorn): pickling
+            # touches every object, which would make a forked worker's shared pages its own.
             self.updates = 0
             threading.Thread(target=self._save_quietly, args=(updated,), daemon=True).start()
         return updated
@@ -149,6 +180,8 @@ class IndexKeeper:
         started = time.perf_counter()
         # Let the old index go before the new one is built (the peak memory of a build).
         self.desk = None
+        if self.on_drop is not None:
+            self.on_drop()
         desk = self._build_desk(db, version)
         self.build_seconds = time.perf_counter() - started
         self.stats["full"] += 1
@@ -224,22 +257,25 @@ class IndexKeeper:
             db = self._connect()
             try:
                 path = self._snapshot_path(db)
+                stamp = version_stamp(db, desk.version)
             finally:
                 db.close()
             if path is not None:
-                self.save(desk, path)
+                self.save(desk, path, stamp)
         except Exception:
             log.exception("保存索引快照失败")
 
-    def save(self, desk: Desk, path: Path) -> None:
-        """Write the desk's snapshot atomically (readable by the service's user only)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def save(self, desk: Desk, path: Path, stamp: str | None) -> None:
+        """Write the desk's snapshot atomically (readable by the service's user only).
+        ``stamp``: when its version was logged (None if it was not), which a database put
+        back from an older backup does not have for that version."""
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".index-", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as f:
-                pickle.dump({"fingerprint": self._header(), "version": desk.version,
-                             "build_seconds": self.build_seconds}, f,
-                            protocol=pickle.HIGHEST_PROTOCOL)
+                # A plain header, checked before anything is unpickled.
+                f.write(json.dumps({"fingerprint": self._header(), "version": desk.version, "stamp": stamp,
+                                    "build_seconds": self.build_seconds}).encode() + b"\n")
                 pickle.dump(desk.snapshot(), f, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, path)
         except BaseException:
@@ -256,10 +292,12 @@ class IndexKeeper:
         gc.disable()  # millions of objects are made here: collections would rescan them
         try:
             with path.open("rb") as f:
-                header = pickle.load(f)
-                if header.get("fingerprint") != self._header() or header.get("version", -1) > knowledge_version(db):
-                    return None
-                if header["version"] != knowledge_version(db) and changes_since(db, header["version"]) is None:
+                header = json.loads(f.readline())
+                current = knowledge_version(db)
+                if header.get("fingerprint") != self._header() or header.get("version", -1) > current \
+                        or header.get("stamp") != version_stamp(db, header["version"]):
+                    return None  # other code or files, or not this database's history
+                if header["version"] != current and changes_since(db, header["version"]) is None:
                     return None
                 state = pickle.load(f)
             desk = Desk.restore(state, db)

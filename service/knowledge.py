@@ -338,8 +338,8 @@ def changes_since(db: sqlite_utils.Database, version: int, limit: int = 500) -> 
     current = knowledge_version(db)
     if current - version > limit or current < version:
         return None
-    rows = db.execute("select version, kind, ref from knowledge_changes where version > ? order by version",
-                      [version]).fetchall()
+    rows = db.execute("select version, kind, ref from knowledge_changes where version > ? and version <= ? "
+                      "order by version", [version, current]).fetchall()
     if [r[0] for r in rows] != list(range(version + 1, current + 1)):
         return None
     return [(int(v), k, json.loads(r) if r else None) for v, k, r in rows]

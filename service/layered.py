@@ -85,6 +85,7 @@ class LayeredSet:
 
     @classmethod
     def over(cls, current: "LayeredSet | frozenset[Any] | set[Any]", add: set[Any], drop: set[Any]) -> "LayeredSet":
+        drop = set(drop) - set(add)
         if isinstance(current, LayeredSet):
             added = (current.added - drop) | add
             removed = (current.removed - add) | (drop & current.base)

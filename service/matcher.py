@@ -259,7 +259,7 @@ class Index:
             self._positions = {d.key: i for i, d in enumerate(self.docs) if self.groups[i] >= 0}
         return self._positions.get(key)
 
-    def updated(self, removed: Iterable[str], added: Iterable[Doc]) -> "Index":
+    def updated(self, removed: Iterable[str], added: Iterable[Doc], also: Iterable[str] = ()) -> "Index":
         """A new index with the documents of keys ``removed`` taken out and ``added`` put in,
         sharing everything unchanged with this one, which keeps answering meanwhile.
 
@@ -267,7 +267,8 @@ class Index:
         removed document stays in the postings but can never be found again (its group
         becomes -1, searched by no one), and the statistics of the words the change
         touches are recomputed. The weights of the other words drift by a document or two
-        until the next full build, which :attr:`dead` tells the caller when to do.
+        until the next full build, which :attr:`dead` tells the caller when to do. ``also``:
+        more words to recompute (those of the removed documents' answers).
         """
         new = Index.__new__(Index)  # not copy.copy, which would go through __getstate__
         new.__dict__.update(self.__dict__)
@@ -278,8 +279,9 @@ class Index:
         gone = [p for p in (positions.get(k) for k in set(removed)) if p is not None]
         gone_keys = {self.docs[p].key for p in gone}
         added = list(added)
-        # The words of removed documents' phrasings lose a document too.
-        touched: set[str] = {t for p in gone for toks in self.docs[p].phrasing_tokens for t in toks}
+        # The words of removed documents lose a document too: their phrasings' here, the rest
+        # (an answer's words, which a document does not keep) as the caller names them.
+        touched: set[str] = {t for p in gone for toks in self.docs[p].phrasing_tokens for t in toks} | set(also)
         building: dict[str, tuple[list[int], list[float]]] = {}
         start = len(self.docs)
         phrasings = self._phrasings

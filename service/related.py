@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import os
 import threading
 import weakref
 from typing import Any, Iterable, Mapping
@@ -136,6 +137,17 @@ class Related:
 _BY_DESK: "weakref.WeakKeyDictionary[Any, Related]" = weakref.WeakKeyDictionary()
 _BY_DESK_LOCK = threading.Lock()
 _BUILDING: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+def _forked() -> None:
+    """A forked worker starts with a free lock and no build under way (those were the
+    master's threads')."""
+    global _BY_DESK_LOCK
+    _BY_DESK_LOCK = threading.Lock()
+    _BUILDING.clear()
+
+
+os.register_at_fork(after_in_child=_forked)
 # Above this many entries, a desk's relatives are found in the background.
 BACKGROUND_ABOVE = 5_000
 
