@@ -151,8 +151,7 @@ def keeper(app: Flask) -> IndexKeeper:
                     lambda db, version: Desk.build(db, folder, settings, version),
                     lambda: connect(target), folder, settings, Path(snapshots) if snapshots != "off" else None,
                     background_after=float(app.config.get("INDEX_BACKGROUND_AFTER", 5.0)),
-                    snapshot_after=float(app.config.get("INDEX_SNAPSHOT_AFTER", 5.0)),
-                    lexicon_in_place_after=app.config.get("INDEX_LEXICON_IN_PLACE_AFTER"))
+                    snapshot_after=float(app.config.get("INDEX_SNAPSHOT_AFTER", 5.0)))
                 found.target = target
                 found.on_drop = lambda: app.extensions.pop("desk", None)
                 app.extensions["index_keeper"] = found

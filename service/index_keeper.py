@@ -32,7 +32,7 @@ from .knowledge import changes_since, knowledge_version
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_FORMAT = 2
+SNAPSHOT_FORMAT = 3
 # Updates in place between two snapshots written in the background.
 SNAPSHOT_EVERY = 50
 _CODE = Path(__file__).resolve().parent
@@ -77,7 +77,7 @@ class IndexKeeper:
 
     def __init__(self, build: Callable[[Any, int], Desk], connect: Callable[[], Any], folder: Path,
                  settings: Any, snapshot_dir: Path | None, *, background_after: float = 5.0,
-                 snapshot_after: float = 5.0, lexicon_in_place_after: float | None = None):
+                 snapshot_after: float = 5.0):
         """``build(db, version)`` makes a full desk; ``connect()`` opens a connection for a
         background thread. Builds that took at least ``background_after`` seconds are
         redone in the background; those of ``snapshot_after`` seconds or more are saved."""
@@ -88,7 +88,6 @@ class IndexKeeper:
         self.snapshot_dir = snapshot_dir
         self.background_after = background_after
         self.snapshot_after = snapshot_after
-        self.lexicon_in_place_after = background_after if lexicon_in_place_after is None else lexicon_in_place_after
         self.desk: Desk | None = None
         self._lock = threading.Lock()
         self._starting = threading.Lock()
@@ -156,10 +155,6 @@ class IndexKeeper:
                 ids.update(int(i) for i in ref or [])
             else:
                 words.update(str(w) for w in ref or [] if isinstance(w, str))
-        if words and self.build_seconds < self.lexicon_in_place_after:
-            # A lexicon change re-reads documents all over the index, which then rank equal
-            # scores in another order than a build would: where a build is quick, build.
-            return None
         updated = desk.updated(db, ids, version, words or None)
         if updated is None:
             return None

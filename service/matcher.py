@@ -127,6 +127,20 @@ def _grams(text: str) -> list[str]:
     return list(text) + [text[i:i + 2] for i in range(len(text) - 1)]
 
 
+_ROW_BASE = 1 << 40
+_PASSAGE_BASE = 1 << 41
+
+
+def _ordinal(doc: Doc, rows: int) -> tuple[int, int]:
+    """A document's rank among equal scores, as a build orders them (entries by id, then
+    report rows, then report sentences by id), and the count of rows so far."""
+    if doc.kind == "faq" and isinstance(doc.ref, int):
+        return doc.ref, rows
+    if doc.kind == "passage" and isinstance(doc.ref, int):
+        return _PASSAGE_BASE + doc.ref, rows
+    return _ROW_BASE + rows, rows + 1
+
+
 def _cosine(a: tuple[dict[str, float], float], b: tuple[dict[str, float], float]) -> float:
     small, large = (a, b) if len(a[0]) <= len(b[0]) else (b, a)
     # The same products summed in the same order as a generator would, without its frames.
@@ -207,6 +221,12 @@ class Index:
         del seen
         self._gram_cache: dict[str, tuple[dict[str, float], float]] = {}
         self.groups = np.fromiter((d.group for d in self.docs), dtype=np.int64, count=n)
+        # Equal scores rank by this, never by where a document sits: an index updated in
+        # place (replaced documents at the end) ranks them as a build would.
+        self.ordinal = np.zeros(n, dtype=np.int64)
+        rows = 0
+        for i, d in enumerate(self.docs):
+            self.ordinal[i], rows = _ordinal(d, rows)
         self._global = self.groups == 0
         self.shapes = shapes or {}
         self._by_pinyin: dict[str, str] = {}
@@ -312,6 +332,16 @@ class Index:
             placed[doc.key] = i
         # The big containers are never copied (see service/layered.py): the changes go on top.
         new.docs = LayeredList.over(self.docs, added)
+        # A replaced document keeps its rank among equals; a new one takes its kind's.
+        rows = int(np.count_nonzero(self.ordinal >= _ROW_BASE) - np.count_nonzero(self.ordinal >= _PASSAGE_BASE))
+        kept_ordinals = {self.docs[p].key: int(self.ordinal[p]) for p in gone}
+        extra = np.zeros(len(added), dtype=np.int64)
+        for j, d in enumerate(added):
+            if d.key in kept_ordinals:
+                extra[j] = kept_ordinals[d.key]
+            else:
+                extra[j], rows = _ordinal(d, rows)
+        new.ordinal = np.concatenate([self.ordinal, extra])
         new.groups = np.concatenate([groups, np.fromiter((d.group for d in added), dtype=np.int64,
                                                          count=len(added))])
         new.groups[gone] = -1
@@ -512,8 +542,15 @@ class Index:
         acc[~allowed] = 0.0
         k = min(CANDIDATES, len(acc))
         top = np.argpartition(-acc, k - 1)[:k]
+        kth = float(acc[top].min())
+        if kth > 0:
+            ties = np.flatnonzero(acc == kth)
+            if len(ties) > 1:  # which of the equals make the cut: the first by rank
+                above = top[acc[top] > kth]
+                ties = ties[np.argsort(self.ordinal[ties], kind="stable")][:k - len(above)]
+                top = np.concatenate([above, ties])
         top = top[acc[top] > 0]
-        top = top[np.argsort(-acc[top], kind="stable")]  # best coverage first
+        top = top[np.lexsort((self.ordinal[top], -acc[top]))]  # best coverage first, equals by rank
         query_compact = normalised.replace(" ", "")
         typed_compact = (typed or "").replace(" ", "")
         query_set = {t.text for t in terms}

@@ -68,8 +68,7 @@ def test_an_update_in_place_decides_as_a_full_build_does(app) -> None:
     assert decisions(updated) == decisions(rebuilt)
 
 
-def test_a_synonym_is_applied_in_place(tmp_path) -> None:
-    app = make_app(tmp_path, INDEX_LEXICON_IN_PLACE_AFTER=0)  # as with a large knowledge base
+def test_a_synonym_is_applied_in_place(app) -> None:
     with app.app_context():
         db = get_db()
         get_desk()
@@ -97,8 +96,7 @@ def test_a_report_import_is_built_in_full(app) -> None:
     assert sum(ask(app, q)["status"] == "answered" for q in cases) >= len(cases) // 2
 
 
-def test_lexicon_changes_in_place_decide_as_a_full_build_does(tmp_path) -> None:
-    app = make_app(tmp_path, INDEX_LEXICON_IN_PLACE_AFTER=0)
+def test_lexicon_changes_in_place_decide_as_a_full_build_does(app) -> None:
     with app.app_context():
         db = get_db()
         get_desk()
@@ -273,11 +271,3 @@ def test_the_master_keeps_the_index_current_and_forks_fresh_workers(tmp_path) ->
     finally:
         proc.terminate()
         proc.wait(timeout=20)
-
-
-def test_a_lexicon_change_is_built_in_full_where_a_build_is_quick(app) -> None:
-    with app.app_context():
-        db = get_db()
-        get_desk()
-        faq.add_synonym(db, None, "工本费", "收费")
-        assert "工本费" in get_desk().pipeline.lexicon.synonyms and keeper(app).stats["full"] == 2
