@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import threading
 import time
@@ -202,6 +203,10 @@ def follow_knowledge(app: Flask, refork: Callable[[], None], *, interval: float 
                 same = forked_with[0] is not None and forked_with[0]() is desk and forked_with[1] == ready
                 if not same and ready and state.building is None and time.monotonic() - last >= settle:
                     forked_with, last = (weakref.ref(desk), ready), time.monotonic()
+                    # Fresh workers share what the master holds now; frozen, their collector
+                    # leaves it alone (scanning it would make every page their own).
+                    gc.collect()
+                    gc.freeze()
                     refork()
                 del desk
             except Exception:  # the workers answer regardless; try again next time

@@ -160,6 +160,9 @@ class IndexKeeper:
             return None
         self.stats["updates"] += 1
         self.updates += 1
+        # What the update made lives as long as the desk: out of the collector's scans, which
+        # would otherwise walk it (and, in a forked worker, make its pages private) each time.
+        gc.freeze()
         if self._crowded(updated) and self.building is None:
             self._start_background()
         elif self.updates >= SNAPSHOT_EVERY and self.build_seconds >= self.snapshot_after \

@@ -11,6 +11,7 @@ curator's change builds a new desk and with it new relatives.
 from __future__ import annotations
 
 import bisect
+import gc
 import math
 import os
 import threading
@@ -137,6 +138,9 @@ class Related:
 _BY_DESK: "weakref.WeakKeyDictionary[Any, Related]" = weakref.WeakKeyDictionary()
 _BY_DESK_LOCK = threading.Lock()
 _BUILDING: "weakref.WeakSet[Any]" = weakref.WeakSet()
+# Desks waiting for the relatives of the desk they were updated from, and what changed.
+_WAITING: "weakref.WeakSet[Any]" = weakref.WeakSet()
+_PENDING: "weakref.WeakKeyDictionary[Any, list[tuple[Any, set[int]]]]" = weakref.WeakKeyDictionary()
 
 
 def _forked() -> None:
@@ -145,6 +149,8 @@ def _forked() -> None:
     global _BY_DESK_LOCK
     _BY_DESK_LOCK = threading.Lock()
     _BUILDING.clear()
+    _WAITING.clear()
+    _PENDING.clear()
 
 
 os.register_at_fork(after_in_child=_forked)
@@ -179,14 +185,24 @@ def entry_words(desk: Any, entry_ids: Iterable[int]) -> dict[int, set[str]]:
 
 def carry_over(old: Any, new: Any, changed: Iterable[int]) -> None:
     """Give a desk updated in place the relatives of the one it was updated from, updated
-    for the changed entries (if that one had found any)."""
+    for the changed entries: at once if that one has found them, when it has if it is
+    finding them (one build at a time, never one per save)."""
+    changed = set(changed)
     with _BY_DESK_LOCK:
         before = _BY_DESK.get(old)
-    if before is not None:
-        changed = set(changed)
-        related = before.updated(new.entries, changed, entry_words(new, changed))
-        with _BY_DESK_LOCK:
-            _BY_DESK.setdefault(new, related)
+        if before is None:
+            if old in _BUILDING or old in _WAITING:
+                _PENDING.setdefault(old, []).append((weakref.ref(new), changed))
+                _WAITING.add(new)
+            return
+    related = before.updated(new.entries, changed, entry_words(new, changed))
+    with _BY_DESK_LOCK:
+        _BY_DESK.setdefault(new, related)
+        waiting = _PENDING.pop(new, [])
+        _WAITING.discard(new)
+    for later, more in waiting:  # desks updated from this one meanwhile
+        if (desk := later()) is not None:
+            carry_over(new, desk, more)
 
 
 def for_desk(desk: Any) -> Related:
@@ -203,7 +219,7 @@ def for_desk(desk: Any) -> Related:
         if len(desk.entries) < BACKGROUND_ABOVE:
             found = _BY_DESK[desk] = Related(desk.entries, desk_words(desk))
             return found
-        if desk not in _BUILDING:
+        if desk not in _BUILDING and desk not in _WAITING and not _BUILDING:
             _BUILDING.add(desk)
             threading.Thread(target=_build_later, args=(desk,), daemon=True).start()
         return NONE
@@ -214,10 +230,17 @@ NONE = Related({}, {})
 
 
 def _build_later(desk: Any) -> None:
+    waiting: list[Any] = []
     try:
         related = Related(desk.entries, desk_words(desk))
         with _BY_DESK_LOCK:
             _BY_DESK.setdefault(desk, related)
+            waiting = _PENDING.pop(desk, [])
+        # Millions of long-lived objects: kept out of the garbage collector's scans.
+        gc.freeze()
     finally:
         with _BY_DESK_LOCK:
             _BUILDING.discard(desk)
+    for later, changed in waiting:
+        if (new := later()) is not None:
+            carry_over(desk, new, changed)

@@ -271,3 +271,28 @@ def test_the_master_keeps_the_index_current_and_forks_fresh_workers(tmp_path) ->
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_related_entries_found_in_the_background_reach_desks_updated_meanwhile(app, monkeypatch) -> None:
+    monkeypatch.setattr(related, "BACKGROUND_ABOVE", 0)  # as at 100,000 entries
+    words = related.desk_words
+
+    def slowly(desk):  # type: ignore[no-untyped-def]
+        time.sleep(1.0)  # as long as at 100,000 entries
+        return words(desk)
+
+    monkeypatch.setattr(related, "desk_words", slowly)
+    with app.app_context():
+        db = get_db()
+        first = get_desk()
+        assert related.for_desk(first) is related.NONE  # being found, in the background
+        entry = faq.create_entry(db, None, {"question": "政府信息公开申请的处理费怎么缴纳", "answer": "按收费标准缴纳。"})
+        second = get_desk()
+        assert related.for_desk(second) is related.NONE  # waits for the first: one build at a time
+        deadline = time.time() + 30
+        while related._BY_DESK.get(second) is None and time.time() < deadline:
+            time.sleep(0.02)
+        carried = related.for_desk(second)
+        assert carried is not related.NONE and entry in carried.entries
+        fresh = related.Related(second.entries, words(second))
+        assert all(carried.of(e) == fresh.of(e) for e in second.entries)
