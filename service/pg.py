@@ -112,6 +112,20 @@ def _rewrite(sql: str, ddl: bool) -> str:
     return re.sub("\x01(\\d+)\x01", lambda m: literals[int(m.group(1))].replace("%", "%%"), text)
 
 
+def clean(value: Any) -> Any:
+    """A value as PostgreSQL can store it: text cannot hold NUL, which SQLite keeps; it
+    becomes U+FFFD, the same way in what is stored and in what is looked up."""
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) and "\x00" in value else value
+
+
+def _values(params: Sequence[Any] | Mapping[str, Any] | None) -> Sequence[Any] | Mapping[str, Any]:
+    if params is None:
+        return ()
+    if isinstance(params, Mapping):
+        return {k: clean(v) for k, v in params.items()}
+    return tuple(clean(v) for v in params)
+
+
 class Statement:
     """A translated statement: its PostgreSQL text and whether it returns a new row's id."""
 
@@ -308,7 +322,7 @@ class Database:
                 self.conn.raw.execute("BEGIN")
                 self.conn.raw.execute(statement.sql[len("BEGIN; "):])
                 return Cursor(None)
-            values = tuple(params) if isinstance(params, list) else (params if params is not None else ())
+            values = _values(params)
             idle = not self.conn.in_transaction
             try:
                 cursor = self.conn.raw.execute(statement.sql, values)
@@ -330,7 +344,7 @@ class Database:
             text = text[:text.rfind(" returning ")]
         with self._lock:
             cursor = self.conn.raw.cursor()
-            cursor.executemany(text, [tuple(p) for p in seq])
+            cursor.executemany(text, [_values(p) for p in seq])
             return Cursor(cursor)
 
     def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
@@ -338,8 +352,7 @@ class Database:
         statement = self._translate(sql)
         with self._lock:
             cursor = self.conn.raw.cursor(row_factory=dict_row)
-            cursor.execute(statement.sql, tuple(params) if isinstance(params, list) else
-                           (params if params is not None else ()))
+            cursor.execute(statement.sql, _values(params))
             rows = cursor.fetchall() if cursor.description else []
         yield from rows
 
@@ -443,7 +456,7 @@ class Table:
         with self.db._lock:
             cursor = self.db.conn.raw.cursor()
             for row in rows:
-                cursor.execute(sql, [row.get(n) for n in names])
+                cursor.execute(sql, [clean(row.get(n)) for n in names])
                 found = cursor.fetchone() if returning else None
                 if found is not None:
                     self.last_pk = found[0]
@@ -458,7 +471,7 @@ class Table:
         sets = ", ".join(f"{c} = %s" for c in updates)
         with self.db._lock:
             self.db.conn.raw.execute(f"update {self.name} set {sets} where {pk[0]} = %s",
-                                     [*updates.values(), pk_value])
+                                     [*map(clean, updates.values()), pk_value])
         return self
 
     @property

@@ -5,6 +5,7 @@ from typing import Any, Callable
 
 import sqlite_utils
 
+from . import pg
 from .migrations import apply_migrations
 from .storage import immediate, is_postgres
 
@@ -78,7 +79,7 @@ def copy_to_postgres(source: sqlite_utils.Database, target: Any,
             copied = 0
             with raw.cursor().copy(f"copy {table} ({', '.join(columns)}) from stdin") as copy:
                 for row in source.execute(select):
-                    copy.write_row(row)
+                    copy.write_row([pg.clean(v) for v in row])
                     copied += 1
             if table in identities:
                 column = identities[table]

@@ -55,3 +55,15 @@ def test_the_adapter_answers_as_sqlite_does(app) -> None:
         assert db.execute("select date('2024-01-01T20:00:00+00:00', '+8 hours'), max(1, 2)").fetchone() == ("2024-01-02", 2)
     finally:
         db.close()
+
+
+def test_text_with_a_nul_character_is_stored_and_found(app) -> None:
+    client = app.test_client()
+    assert client.post("/api/ask", json={"question": "多久\x00答复", "session": "s\x00"}).status_code == 200
+    db = connect(app.config["DATABASE"])
+    try:
+        db.execute("create table words (w text primary key)")
+        db.execute("insert into words (w) values (?)", ["a\x00b"])
+        assert db.execute("select count(*) from words where w = ?", ["a\x00b"]).fetchone()[0] == 1
+    finally:
+        db.close()
