@@ -75,7 +75,7 @@ def serve_gunicorn(app, host: str, port: int, workers: int) -> None:  # type: ig
 
     def when_ready(_arbiter):  # type: ignore[no-untyped-def]
         state = keeper(app)
-        if state.build_seconds >= state.background_after or app.config.get("INDEX_REFORK"):
+        if state.large() or app.config.get("INDEX_REFORK"):
             follow_knowledge(app, lambda: os.kill(os.getpid(), signal.SIGHUP),
                              settle=float(app.config.get("INDEX_REFORK_SETTLE", 60)))
 

@@ -152,7 +152,8 @@ def keeper(app: Flask) -> IndexKeeper:
                     lambda db, version: Desk.build(db, folder, settings, version),
                     lambda: connect(target), folder, settings, Path(snapshots) if snapshots != "off" else None,
                     background_after=float(app.config.get("INDEX_BACKGROUND_AFTER", 5.0)),
-                    snapshot_after=float(app.config.get("INDEX_SNAPSHOT_AFTER", 5.0)))
+                    snapshot_after=float(app.config.get("INDEX_SNAPSHOT_AFTER", 5.0)),
+                    min_documents=int(app.config.get("INDEX_MIN_DOCUMENTS", 20_000)))
                 found.target = target
                 found.on_drop = lambda: app.extensions.pop("desk", None)
                 app.extensions["index_keeper"] = found

@@ -77,10 +77,13 @@ class IndexKeeper:
 
     def __init__(self, build: Callable[[Any, int], Desk], connect: Callable[[], Any], folder: Path,
                  settings: Any, snapshot_dir: Path | None, *, background_after: float = 5.0,
-                 snapshot_after: float = 5.0):
+                 snapshot_after: float = 5.0, min_documents: int = 20_000):
         """``build(db, version)`` makes a full desk; ``connect()`` opens a connection for a
-        background thread. Builds that took at least ``background_after`` seconds are
-        redone in the background; those of ``snapshot_after`` seconds or more are saved."""
+        background thread. A knowledge base of at least ``min_documents`` documents whose
+        builds took ``background_after`` seconds or more is updated and rebuilt in the
+        background; one whose builds took ``snapshot_after`` seconds or more is saved. (Both
+        conditions: a loaded machine building a small knowledge base slowly must not turn a
+        curator's save into an answer that comes a moment later.)"""
         self._build_desk = build
         self._connect = connect
         self.folder = folder
@@ -88,6 +91,8 @@ class IndexKeeper:
         self.snapshot_dir = snapshot_dir
         self.background_after = background_after
         self.snapshot_after = snapshot_after
+        self.min_documents = min_documents
+        self.documents = 0  # in the last full build
         self.desk: Desk | None = None
         self._lock = threading.Lock()
         self._starting = threading.Lock()
@@ -117,7 +122,7 @@ class IndexKeeper:
         desk = self.desk
         if desk is not None and (desk.version == version or self.building is not None):
             return desk
-        if desk is not None and self.build_seconds >= self.background_after:
+        if desk is not None and self.large():
             # A large knowledge base: even an update in place (0.1-0.3 s at 100,000 entries)
             # is made in the background, and no question waits for it.
             self._start_background()
@@ -132,7 +137,7 @@ class IndexKeeper:
             if desk.version != version:
                 updated = self._catch_up(db, desk, version)
                 if updated is None:
-                    if self.build_seconds < self.background_after:
+                    if not self.large():
                         updated = self._build(db, version)
                     else:
                         self._start_background()
@@ -165,7 +170,7 @@ class IndexKeeper:
         gc.freeze()
         if self._crowded(updated) and self.building is None:
             self._start_background()
-        elif self.updates >= SNAPSHOT_EVERY and self.build_seconds >= self.snapshot_after \
+        elif self.updates >= SNAPSHOT_EVERY and self.worth_saving() \
                 and os.getpid() == self._pid:
             # Only the process that made the keeper (the master, under gunicorn): pickling
             # touches every object, which would make a forked worker's shared pages its own.
@@ -182,11 +187,20 @@ class IndexKeeper:
             self.on_drop()
         desk = self._build_desk(db, version)
         self.build_seconds = time.perf_counter() - started
+        self.documents = len(desk.index.docs)
         self.stats["full"] += 1
         self._settle()
-        if self.build_seconds >= self.snapshot_after:
+        if self.worth_saving():
             self._save_quietly(desk)
         return desk
+
+    def large(self) -> bool:
+        """Whether updates and builds run in the background (see ``__init__``)."""
+        return self.build_seconds >= self.background_after and self.documents >= self.min_documents
+
+    def worth_saving(self) -> bool:
+        """Whether a build is worth a snapshot."""
+        return self.build_seconds >= self.snapshot_after and self.documents >= self.min_documents
 
     @staticmethod
     def _crowded(desk: Desk) -> bool:
@@ -225,12 +239,13 @@ class IndexKeeper:
             started = time.perf_counter()
             desk = self._build_desk(db, version)
             self.build_seconds = time.perf_counter() - started
+            self.documents = len(desk.index.docs)
             with self._lock:
                 self.desk = desk
                 self.stats["background"] += 1
                 self.updates = 0
             self._settle()
-            if self.build_seconds >= self.snapshot_after:
+            if self.worth_saving():
                 self._save_quietly(desk)
         except Exception:  # the old desk keeps answering; the next question tries again
             log.exception("后台重建索引失败")
@@ -307,5 +322,6 @@ class IndexKeeper:
                 gc.enable()
         self.stats["snapshot_loads"] += 1
         self.build_seconds = float(header.get("build_seconds") or 0.0)
+        self.documents = len(desk.index.docs)
         self._settle()
         return desk

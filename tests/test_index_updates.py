@@ -125,7 +125,7 @@ def test_a_topic_given_back_by_an_archived_entry_is_passed_on_again(app) -> None
 
 
 def test_a_full_build_runs_in_the_background_while_the_old_desk_answers(tmp_path) -> None:
-    app = make_app(tmp_path, INDEX_BACKGROUND_AFTER=0)
+    app = make_app(tmp_path, INDEX_BACKGROUND_AFTER=0, INDEX_MIN_DOCUMENTS=0)
     report = (ROOT / "tests" / "data" / "reports" / "gd-general-office-2021.txt").read_bytes()
     with app.app_context():
         db = get_db()
@@ -146,7 +146,7 @@ def test_a_full_build_runs_in_the_background_while_the_old_desk_answers(tmp_path
 
 
 def test_a_new_process_starts_from_the_snapshot(tmp_path) -> None:
-    config = {"INDEX_SNAPSHOT_AFTER": 0}
+    config = {"INDEX_SNAPSHOT_AFTER": 0, "INDEX_MIN_DOCUMENTS": 0}
     first = make_app(tmp_path, **config)
     with first.app_context():
         built = get_desk()
@@ -173,12 +173,12 @@ def test_a_new_process_starts_from_the_snapshot(tmp_path) -> None:
 
 
 def test_a_snapshot_of_other_files_or_code_is_not_used(tmp_path) -> None:
-    first = make_app(tmp_path, INDEX_SNAPSHOT_AFTER=0)
+    first = make_app(tmp_path, INDEX_SNAPSHOT_AFTER=0, INDEX_MIN_DOCUMENTS=0)
     with first.app_context():
         get_desk()
     snapshot = next((tmp_path / "instance" / "index").glob("index-*.pickle"))
     snapshot.write_bytes(b"\x80\x05not a pickle")  # damaged: built again, never an error
-    second = make_app(tmp_path, INDEX_SNAPSHOT_AFTER=0)
+    second = make_app(tmp_path, INDEX_SNAPSHOT_AFTER=0, INDEX_MIN_DOCUMENTS=0)
     with second.app_context():
         get_desk()
         assert keeper(second).stats["snapshot_loads"] == 0
@@ -208,7 +208,7 @@ def test_related_entries_follow_an_update_in_place(app) -> None:
 
 
 def test_a_large_knowledge_base_is_updated_in_the_background(tmp_path) -> None:
-    app = make_app(tmp_path, INDEX_BACKGROUND_AFTER=0)  # as if a build took longer than that
+    app = make_app(tmp_path, INDEX_BACKGROUND_AFTER=0, INDEX_MIN_DOCUMENTS=0)  # as if a build took longer than that
     with app.app_context():
         db = get_db()
         old = get_desk()
