@@ -18,7 +18,7 @@ from flask.cli import with_appcontext
 from . import related
 from .desk import Desk, Settings
 from .index_keeper import IndexKeeper
-from .knowledge import KnowledgeError, seed, seed_paraphrases
+from .knowledge import KnowledgeError, knowledge_version, seed, seed_paraphrases
 from .migrations import apply_migrations
 from .storage import connect, is_url
 
@@ -171,6 +171,18 @@ def get_desk() -> Desk:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     desk = keeper(app).current(get_db())
     app.extensions["desk"] = desk
+    return desk
+
+
+def current_desk(timeout: float = 10.0) -> Desk:
+    """The desk of the knowledge version now, waiting (up to ``timeout`` seconds) while a
+    large knowledge base is updated in the background: for staff who just changed it and
+    want to see what the change does (the test pane, the inbox's before/after)."""
+    deadline = time.monotonic() + timeout
+    desk = get_desk()
+    while desk.version != knowledge_version(get_db()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+        desk = get_desk()
     return desk
 
 

@@ -317,7 +317,7 @@ class Desk(Conversation, FigureAnswers):
                                              "order by entry_id, id", part).fetchall():
                 alternates.setdefault(entry_id, []).append(text)
         # Never copied (see service/layered.py); an entry published again comes last.
-        new.entries = entries = LayeredMap.over(self.entries, rows, ids - set(rows))
+        new.entries = LayeredMap.over(self.entries, rows, ids - set(rows))
         docs = [new._entry_doc(entry_id, rows[entry_id], alternates.get(entry_id, [])) for entry_id in sorted(rows)]
         removed = [f"faq:{i}" for i in ids]
         # The words of the replaced entries' answers, which their documents no longer hold.

@@ -309,7 +309,9 @@ def add_alternate(db: sqlite_utils.Database, user: dict[str, Any] | None, entry_
         _saved(db, user, "add_alternate", entry_id, before)
         audit(db, user, "add_alternate", f"entry:{entry_id}", after={"id": alt_id, "text": text})
         bump_version(db, "entries", [entry_id])
-        others = shared_phrasings(db, text, entry_id)
+    # After the commit: at 100,000 entries the scan takes seconds, and inside the
+    # transaction it held every citizen's ticket write back as long.
+    others = shared_phrasings(db, text, entry_id)
     return [f"注意：条目“{o['question']}”（编号 {o['key']}）也有相同的问法“{text}”，"
             "群众这样问时可能得到其中任一条的答案或被要求澄清。" for o in others]
 

@@ -1108,7 +1108,6 @@ def promote_new(db: sqlite_utils.Database, ticket_id: int, user: dict[str, Any],
         else:
             alternates.append(alternate)
             db["alternates"].insert({"entry_id": entry_id, "text": alternate, "created": stamp})
-            warnings += _shared_warnings(db, alternate, entry_id)
         faq.record_version(db, user, entry_id, "create_entry")  # the entry's history starts here
         bump_version(db, "entries", [entry_id])
         state = "" if publish else "（草稿，待编辑发布）"
@@ -1116,6 +1115,9 @@ def promote_new(db: sqlite_utils.Database, ticket_id: int, user: dict[str, Any],
         audit(db, user, "create_entry", f"entry:{entry_id}",
               after={**{k: entry[k] for k in ("key", *faq.EDITABLE, "version")}, "alternates": alternates,
                      "from_ticket": ticket["code"]})
+    # After the commit (a scan of every phrasing: seconds at 100,000 entries).
+    for alternate in alternates:
+        warnings += _shared_warnings(db, alternate, entry_id)
     return entry_id, warnings
 
 
@@ -1144,8 +1146,7 @@ def promote_alternate(db: sqlite_utils.Database, ticket_id: int, user: dict[str,
         _event(db, ticket_id, user, "promote_alternate", f"常见问题条目 {entry_id}：{question}")
         audit(db, user, "add_alternate", f"entry:{entry_id}",
               after={"id": alt_id, "text": text, "from_ticket": ticket["code"]})
-        warnings = _shared_warnings(db, text, entry_id)
-    return warnings
+    return _shared_warnings(db, text, entry_id)  # after the commit
 
 
 BEIJING = "Asia/Shanghai"

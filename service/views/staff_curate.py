@@ -12,7 +12,7 @@ from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, 
 from .. import faq, inbox, uploads
 from ..accounts import audit
 from .staff_auth import role_required
-from ..db import get_db, get_desk
+from ..db import current_desk, get_db
 from ..knowledge import report_summary, save_report
 from ..reports import Report, ReportFormatError
 from ..storage import immediate
@@ -285,7 +285,7 @@ def alternate_remove(entry_id: int, alternate_id: int):  # type: ignore[no-untyp
 def faq_test():  # type: ignore[no-untyped-def]
     """What the chat would answer, and why: normalised form, tokens, candidates, decision."""
     question = request.args.get("q", "").strip()[:current_app.config["MAX_QUESTION_CHARS"]]
-    result = faq.explain_question(get_desk(), question) if question else None
+    result = faq.explain_question(current_desk(), question) if question else None
     return render_template("staff/test_pane.html", question=question, result=result)
 
 

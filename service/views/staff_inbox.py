@@ -13,7 +13,7 @@ from typing import Any, Callable
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 
 from .. import analytics, faq, inbox
-from ..db import get_db, get_desk
+from ..db import current_desk, get_db, get_desk
 from ..storage import immediate
 from ..tickets import display_time, resolve_candidates
 from .staff_auth import role_required
@@ -123,7 +123,8 @@ def _measured(apply: Callable[[], list[str]], action: str, entry_id: int, questi
     sample = inbox.missed_for_replay(db, period)
     before = inbox.replay(db, period, lambda q: get_desk().ask(q).status, sample)
     warnings = apply()
-    after = inbox.replay(db, period, lambda q: get_desk().ask(q).status, sample)  # the rebuilt desk
+    desk = current_desk()  # with the change, even while a large knowledge base updates in the background
+    after = inbox.replay(db, period, lambda q: desk.ask(q).status, sample)
     with immediate(db):
         inbox.record_change(db, g.user, action, entry_id, question, period, before, after)
     flash(f"本期已回答比例（按现有知识重放本期未答问题估算）：{before.share:.1%} → {after.share:.1%}。")
