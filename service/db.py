@@ -198,6 +198,18 @@ def follow_knowledge(app: Flask, refork: Callable[[], None], *, interval: float 
     Forking them again from a current master makes the whole index shared again.
     """
     state = keeper(app)
+    # Forking while another thread holds a lock (the tokenizer's, a cache's) leaves the
+    # child a lock no one will release: a worker that hangs at its first question. So the
+    # master does all of this work in this one thread, synchronously (no background
+    # builds), and a fork waits until the thread is between two rounds.
+    guard = threading.Lock()
+    background_after = state.background_after
+    state.background_after = float("inf")  # the master builds in this thread
+
+    def in_child() -> None:
+        state.background_after = background_after  # the workers build in the background
+
+    os.register_at_fork(before=guard.acquire, after_in_parent=guard.release, after_in_child=in_child)
 
     def follow() -> None:
         db = connect(app.config["DATABASE"])
@@ -209,21 +221,22 @@ def follow_knowledge(app: Flask, refork: Callable[[], None], *, interval: float 
         del desk
         while True:
             time.sleep(interval)
-            try:
-                desk = state.current(db)
-                app.extensions["desk"] = desk
-                ready = related.for_desk(desk) is not related.NONE
-                same = forked_with[0] is not None and forked_with[0]() is desk and forked_with[1] == ready
-                if not same and ready and state.building is None and time.monotonic() - last >= settle:
-                    forked_with, last = (weakref.ref(desk), ready), time.monotonic()
-                    # Fresh workers share what the master holds now; frozen, their collector
-                    # leaves it alone (scanning it would make every page their own).
-                    gc.collect()
-                    gc.freeze()
-                    refork()
-                del desk
-            except Exception:  # the workers answer regardless; try again next time
-                app.logger.exception("主进程更新索引失败")
+            with guard:
+                try:
+                    desk = state.current(db)
+                    app.extensions["desk"] = desk
+                    ready = related.for_desk(desk, wait=True) is not related.NONE
+                    same = forked_with[0] is not None and forked_with[0]() is desk and forked_with[1] == ready
+                    if not same and ready and time.monotonic() - last >= settle:
+                        forked_with, last = (weakref.ref(desk), ready), time.monotonic()
+                        # Fresh workers share what the master holds now; frozen, their
+                        # collector leaves it alone (scanning it would make pages their own).
+                        gc.collect()
+                        gc.freeze()
+                        refork()
+                    del desk
+                except Exception:  # the workers answer regardless; try again next time
+                    app.logger.exception("主进程更新索引失败")
 
     thread = threading.Thread(target=follow, name="follow-knowledge", daemon=True)
     thread.start()

@@ -23,6 +23,7 @@ import secrets
 import tempfile
 import threading
 import time
+import weakref
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
@@ -72,6 +73,13 @@ def fingerprint(folder: Path, settings: Any) -> str:
     return h.hexdigest()
 
 
+def _forked() -> None:
+    """A worker forked while a thread of the master held a lock or was building would wait
+    for it forever: the child's keepers start with fresh locks and no build under way."""
+    for keeper in list(_KEEPERS):
+        keeper._forked()
+
+
 class IndexKeeper:
     """One process's desk, with its updates, background builds and snapshots."""
 
@@ -102,9 +110,7 @@ class IndexKeeper:
         self.stats = {"full": 0, "background": 0, "updates": 0, "snapshot_loads": 0}
         self._fingerprint: str | None = None
         self._pid = os.getpid()
-        # A worker forked while a thread of the master held a lock or was building would
-        # wait for it forever: the child starts with fresh locks and no build under way.
-        os.register_at_fork(after_in_child=self._forked)
+        _KEEPERS.add(self)
         self.target: Any = None  # the database it keeps the desk of (set by its owner)
         self.on_drop: Callable[[], None] | None = None  # forget other references to the old desk
 
@@ -325,3 +331,9 @@ class IndexKeeper:
         self.documents = len(desk.index.docs)
         self._settle()
         return desk
+
+
+# Every keeper of the process, weakly (one handler for all: a handler per keeper would keep
+# each alive, with its desk, for the life of the process).
+_KEEPERS: "weakref.WeakSet[IndexKeeper]" = weakref.WeakSet()
+os.register_at_fork(after_in_child=_forked)

@@ -205,18 +205,18 @@ def carry_over(old: Any, new: Any, changed: Iterable[int]) -> None:
             carry_over(new, desk, more)
 
 
-def for_desk(desk: Any) -> Related:
+def for_desk(desk: Any, wait: bool = False) -> Related:
     """The :class:`Related` of a :class:`service.desk.Desk`, built at first use and kept as
     long as the desk (its knowledge version) lives.
 
     A large knowledge base's relatives are found in the background (a few seconds at
-    100,000 entries): until then, none are offered.
+    100,000 entries): until then, none are offered; ``wait``: found now, in this thread.
     """
     with _BY_DESK_LOCK:
         found = _BY_DESK.get(desk)
         if found is not None:
             return found
-        if len(desk.entries) < BACKGROUND_ABOVE:
+        if len(desk.entries) < BACKGROUND_ABOVE or (wait and desk not in _BUILDING and desk not in _WAITING):
             found = _BY_DESK[desk] = Related(desk.entries, desk_words(desk))
             return found
         if desk not in _BUILDING and desk not in _WAITING and not _BUILDING:
