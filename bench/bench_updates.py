@@ -248,8 +248,8 @@ def main() -> None:
         print(f"{label:24}{pct(values, 50):>8.1f}{pct(values, 99):>8.1f}{max(values):>8.1f}{len(values):>8}")
     print(f"保存 {args.saves} 次之后，工作进程独占内存 (MB)：" +
           "、".join(f"{u:.0f}" for u in after_mem["worker_unique"]) +
-          f"；主进程重新派生工作进程之后：" + "、".join(f"{u:.0f}" for u in settled_mem["worker_unique"]) +
-          f"（PSS：" + "、".join(f"{u:.0f}" for u in settled_mem["worker_pss"]) + "）")
+          "；主进程重新派生工作进程之后：" + "、".join(f"{u:.0f}" for u in settled_mem["worker_unique"]) +
+          "（PSS：" + "、".join(f"{u:.0f}" for u in settled_mem["worker_pss"]) + "）")
 
 
 if __name__ == "__main__":
