@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -37,30 +36,6 @@ def _wait_for(port: int, proc: subprocess.Popen, log: Path) -> None:
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(log.read_text(errors="replace"))
-
-
-@pytest.fixture
-def redis_url(tmp_path_factory):  # type: ignore[no-untyped-def]
-    """A private redis-server for these tests (.ci/run installs the Debian package)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed (.ci/run installs it from Debian's redis-server package)")
-    pytest.importorskip("redis", reason="the redis client is a test dependency: pip install -e '.[test]'")
-    port = _free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(tmp_path_factory.mktemp("redis"))],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def _ask(port: int, question: str) -> tuple[int, str]:
