@@ -67,7 +67,10 @@ def test_the_analytics_page_has_charts_tables_and_no_serious_axe_violations(live
     expect(page.get_by_role("img", name="答复最慢的工单（小时）")).to_be_visible()
     today = beijing_today().isoformat()
     per_day = page.get_by_role("table", name="每日提问数（北京时间）")
-    expect(per_day.get_by_role("row", name=today)).to_contain_text("4")  # at least our four today
+    row = per_day.get_by_role("row", name=today)
+    expect(row).to_be_visible()
+    # At least our four today (other tests on the shared server ask too): the count, not a digit.
+    assert int(row.get_by_role("cell").first.inner_text().replace(",", "")) >= 4
     total = page.locator(".figures dd").first
     assert int(total.inner_text().replace(",", "")) >= logged_week
     expect(page.get_by_role("link", name="下载 CSV")).to_have_attribute("href", f"/staff/analytics.csv?from="
