@@ -38,6 +38,25 @@ def _wait_for(port: int, proc: subprocess.Popen, log: Path) -> None:
     raise RuntimeError(log.read_text(errors="replace"))
 
 
+def _pid_of_health(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+            return response.headers.get("X-Worker-Pid", "")
+    except OSError:
+        return ""
+
+
+def _wait_for_workers(port: int, workers: int) -> None:
+    """Wait until every worker has answered once: right after start the first worker up can
+    take every request while the others are still starting, and the test would show nothing."""
+    seen: set[str] = set()
+    deadline = time.monotonic() + 60
+    with ThreadPoolExecutor(max_workers=2 * workers) as pool:
+        while len(seen) < workers and time.monotonic() < deadline:
+            seen.update(pid for pid in pool.map(lambda _: _pid_of_health(port), range(4 * workers)) if pid)
+            time.sleep(0.05)
+
+
 def _ask(port: int, question: str) -> tuple[int, str]:
     body = json.dumps({"question": question}).encode()
     request = urllib.request.Request(f"http://127.0.0.1:{port}/api/ask", body,
@@ -60,6 +79,7 @@ def _serve(tmp_path: Path, workers: int, storage: str | None):  # type: ignore[n
         proc = subprocess.Popen([sys.executable, "run.py", "--port", str(port), "--db", str(tmp_path / "rl.db"),
                                  "--workers", str(workers)], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     _wait_for(port, proc, log)
+    _wait_for_workers(port, workers)
     return proc, port
 
 
