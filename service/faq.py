@@ -283,14 +283,65 @@ def has_phrasing(db: sqlite_utils.Database, entry_id: int, text: str) -> bool:
     return any(_same_key(r["text"]) == target for r in rows)
 
 
+# Bump when ``_same_key`` (or the ``clean`` it relies on) changes: stored keys are then
+# worked out again. The converter's version is part of the stamp for the same reason.
+SAME_KEY_VERSION = 1
+# Keys longer than this are stored as a digest (an index entry has a size limit in PostgreSQL).
+MAX_STORED_KEY = 200
+
+
+def same_key(text: str) -> str:
+    """A phrasing's comparison key as stored in ``same_key`` (see :func:`_same_key`)."""
+    key = _same_key(text)
+    return key if len(key) <= MAX_STORED_KEY else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def _same_key_stamp() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        converter = version("opencc")
+    except PackageNotFoundError:  # pragma: no cover - installed with the service
+        converter = "?"
+    return f"{SAME_KEY_VERSION}/opencc {converter}"
+
+
+def fill_same_keys(db: sqlite_utils.Database) -> int:
+    """Work out the comparison keys not stored yet (new or changed phrasings, or all of them
+    after ``SAME_KEY_VERSION`` or the converter changed); return how many were written."""
+    stamp = _same_key_stamp()
+    row = db.execute("select value from meta where key = 'same_key_stamp'").fetchone()
+    if row is None or row[0] != stamp:
+        with immediate(db):
+            db.execute("update entries set same_key = null where same_key is not null")
+            db.execute("update alternates set same_key = null where same_key is not null")
+            db.execute("insert or replace into meta (key, value) values ('same_key_stamp', ?)", [stamp])
+    written = 0
+    for table, column in (("entries", "question"), ("alternates", "text")):
+        missing = db.execute(f"select id, {column} from {table} where same_key is null").fetchall()
+        if not missing:
+            continue
+        keyed = [(same_key(text or ""), rid, text) for rid, text in missing]
+        with immediate(db):
+            # Only if the text is still the one keyed (a save in between resets it anyway).
+            db.conn.executemany(f"update {table} set same_key = ? where id = ? and {column} = ?", keyed)
+        written += len(keyed)
+    return written
+
+
 def shared_phrasings(db: sqlite_utils.Database, text: str, entry_id: int | None) -> list[dict[str, Any]]:
-    """Other entries that already have this phrasing as question or alternate."""
-    target = _same_key(text)
-    rows = db.query("select id, key, question as text, question from entries where id != ? union all "
-                    "select e.id, e.key, a.text, e.question from alternates a join entries e on e.id = a.entry_id "
-                    "where e.id != ?", [entry_id or 0, entry_id or 0])
+    """Other entries that already have this phrasing as question or alternate: an indexed
+    lookup of the stored keys (a phrasing not keyed yet is keyed here)."""
+    target = same_key(text)
+    fill_same_keys(db)
+    rows = db.query("select id, key, question as text, question, same_key from entries "
+                    "where id != ? and (same_key = ? or same_key is null) union all "
+                    "select e.id, e.key, a.text, e.question, a.same_key from alternates a "
+                    "join entries e on e.id = a.entry_id where e.id != ? and (a.same_key = ? or a.same_key is null)",
+                    [entry_id or 0, target, entry_id or 0, target])
+    # A phrasing written since the keys were filled has none yet: compared here.
     found = {r["id"]: {"id": r["id"], "key": r["key"], "question": r["question"]}
-             for r in rows if _same_key(r["text"]) == target}
+             for r in rows if (r["same_key"] if r["same_key"] is not None else same_key(r["text"] or "")) == target}
     return list(found.values())
 
 

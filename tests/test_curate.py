@@ -478,3 +478,60 @@ def test_the_test_pane_shows_each_features_part_in_the_decision(staff) -> None:
     page = staff.text("/staff/faq/test?q=" + quote("申请信息公开收费吗"))
     assert "判断依据" in page and "对结论的贡献" in page and "最佳候选得分的构成" in page
     assert "最佳候选领先第二名的幅度" in page and "回答阈值" in page
+
+
+# -- the same phrasing on another entry: a lookup of stored keys ---------------------
+
+
+def _shared_ids(db, text: str, entry: int | None = None) -> set[int]:  # type: ignore[no-untyped-def]
+    return {o["id"] for o in faq.shared_phrasings(db, text, entry)}
+
+
+def test_the_same_phrasing_is_found_through_stored_keys_and_follows_edits(db) -> None:
+    first = faq.create_entry(db, None, {"question": "食堂菜单在哪里公布？", "answer": "在后勤公告栏。"})
+    second = faq.create_entry(db, None, {"question": "澡堂几点开门", "answer": "早上七点。"})
+    faq.add_alternate(db, None, second, "員工餐廳開放時間")
+    # Punctuation, spaces, traditional characters and full-width letters aside.
+    assert _shared_ids(db, "食堂菜单 在哪里公布") == {first}
+    assert _shared_ids(db, "员工餐厅开放时间？") == {second}
+    assert _shared_ids(db, "员工餐厅开放时间", second) == set()  # the entry itself is not "another"
+    # Every phrasing has its key stored once looked up...
+    assert db.execute("select count(*) from entries where same_key is null").fetchone()[0] == 0
+    assert db.execute("select count(*) from alternates where same_key is null").fetchone()[0] == 0
+    # ... and an edit of the text (however it is written) resets it: the old wording is no
+    # longer found, the new one is.
+    db.execute("update entries set question = ? where id = ?", ["食堂菜谱在哪里看", first])
+    db.execute("update alternates set text = ? where entry_id = ?", ["员工餐厅几点开", second])
+    db.conn.commit()
+    assert _shared_ids(db, "食堂菜单在哪里公布") == set()
+    assert _shared_ids(db, "食堂菜谱在哪里看？") == {first}
+    assert _shared_ids(db, "员工餐厅开放时间") == set()
+    assert _shared_ids(db, "員工餐廳幾點開") == {second}
+
+
+def test_stored_keys_are_worked_out_again_when_the_key_changes(db) -> None:
+    entry = faq.create_entry(db, None, {"question": "档案馆的地址在哪里", "answer": "见官网。"})
+    assert _shared_ids(db, "档案馆的地址在哪里？") == {entry}
+    # A key written by an older way of comparing (or an older converter) is not trusted.
+    db.execute("update entries set same_key = 'stale' where id = ?", [entry])
+    db.execute("update meta set value = 'older' where key = 'same_key_stamp'")
+    db.conn.commit()
+    assert _shared_ids(db, "档案馆的地址在哪里") == {entry}
+    assert db.execute("select same_key from entries where id = ?", [entry]).fetchone()[0] == "档案馆的地址在哪里"
+
+
+def test_a_phrasing_written_after_the_keys_were_filled_is_still_compared(db) -> None:
+    faq.fill_same_keys(db)
+    entry = faq.create_entry(db, None, {"question": "图书室借书要押金吗", "answer": "不需要。"})
+    assert db.execute("select same_key from entries where id = ?", [entry]).fetchone()[0] is None
+    rows_before = db.execute("select count(*) from entries where same_key is null").fetchone()[0]
+    assert rows_before == 1
+    assert _shared_ids(db, "图书室借书要押金吗？") == {entry}
+
+
+def test_a_very_long_key_is_stored_as_a_digest_and_still_matches(db) -> None:
+    text = "ﷺ" * 150  # NFKC makes each of these 18 letters: far beyond an index entry's size
+    entry = faq.create_entry(db, None, {"question": text, "answer": "测试。"})
+    assert _shared_ids(db, text) == {entry}
+    stored = db.execute("select same_key from entries where id = ?", [entry]).fetchone()[0]
+    assert stored.startswith("sha256:") and len(stored) <= faq.MAX_STORED_KEY
