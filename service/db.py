@@ -186,6 +186,17 @@ def current_desk(timeout: float = 10.0) -> Desk:
     return desk
 
 
+def master_round(app: Flask, db: Any) -> tuple[Desk, bool]:
+    """One round of the master's follower: the current desk, with what fresh workers should
+    inherit built in it; and whether its related entries are found."""
+    desk = keeper(app).current(db)
+    app.extensions["desk"] = desk
+    # What a worker would otherwise build at its first question in pinyin (0.4 s or more,
+    # in every fresh worker at once, under load): built here, and shared.
+    desk.pipeline.pinyin.warm()
+    return desk, related.for_desk(desk, wait=True) is not related.NONE
+
+
 def follow_knowledge(app: Flask, refork: Callable[[], None], *, interval: float = 1.0,
                      settle: float = 60.0) -> threading.Thread:
     """In a pre-forking server's master (which answers nothing): keep the preloaded desk
@@ -223,9 +234,7 @@ def follow_knowledge(app: Flask, refork: Callable[[], None], *, interval: float 
             time.sleep(interval)
             with guard:
                 try:
-                    desk = state.current(db)
-                    app.extensions["desk"] = desk
-                    ready = related.for_desk(desk, wait=True) is not related.NONE
+                    desk, ready = master_round(app, db)
                     same = forked_with[0] is not None and forked_with[0]() is desk and forked_with[1] == ready
                     if not same and ready and time.monotonic() - last >= settle:
                         forked_with, last = (weakref.ref(desk), ready), time.monotonic()

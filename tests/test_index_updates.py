@@ -273,6 +273,20 @@ def test_the_master_keeps_the_index_current_and_forks_fresh_workers(tmp_path) ->
         proc.wait(timeout=20)
 
 
+def test_a_masters_round_builds_what_fresh_workers_inherit(app) -> None:
+    """The master's follower builds the pinyin tables and the related entries in the desk it
+    forks workers from, so that no fresh worker builds them at its first question."""
+    from service.db import master_round
+
+    with app.app_context():
+        db = get_db()
+        faq.create_entry(db, None, {"question": "档案馆的开放时间", "answer": "工作日九点至五点。"})
+        desk, ready = master_round(app, db)
+        assert desk is keeper(app).desk and desk.version == knowledge.knowledge_version(db)
+        assert ready and related.for_desk(desk) is not related.NONE
+        assert desk.pipeline.pinyin._table is not None  # the knowledge's words, by their pinyin
+
+
 def test_related_entries_found_in_the_background_reach_desks_updated_meanwhile(app, monkeypatch) -> None:
     monkeypatch.setattr(related, "BACKGROUND_ABOVE", 0)  # as at 100,000 entries
     words = related.desk_words
