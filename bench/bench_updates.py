@@ -148,7 +148,8 @@ def pct(values: list[float], p: float) -> float:
 
 def save_to_answer(url: str, db_path: Path, saves: int, workers: int) -> tuple[list[float], list[float]]:
     """Seconds from each saved phrasing's commit until every worker has answered it with its
-    entry and 20 answers in a row did; and how long each save took the curator."""
+    entry and 20 answers in a row did; and how long each save took the curator (with the
+    warning about the same phrasing on other entries)."""
     from service import faq
     from service.knowledge import knowledge_version
     from service.storage import connect
@@ -163,7 +164,11 @@ def save_to_answer(url: str, db_path: Path, saves: int, workers: int) -> tuple[l
         began = time.perf_counter()
         # The curator's save, in another thread: the clock starts at its commit (the warning
         # about the same phrasing on other entries is worked out after it).
-        saving = threading.Thread(target=faq.add_alternate, args=(connect(db_path), None, entry, phrasing))
+        def save(text: str = phrasing) -> None:
+            faq.add_alternate(connect(db_path), None, entry, text)
+            took.append(time.perf_counter() - began)
+
+        saving = threading.Thread(target=save)
         saving.start()
         watch = connect(db_path)
         while knowledge_version(watch) == version:
@@ -181,7 +186,6 @@ def save_to_answer(url: str, db_path: Path, saves: int, workers: int) -> tuple[l
                 streak = 0
         out.append(time.perf_counter() - saved)
         saving.join()
-        took.append(time.perf_counter() - began)
         time.sleep(0.5)
     db.close()
     return out, took

@@ -8,6 +8,7 @@ matcher at its next question.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -296,6 +297,7 @@ def same_key(text: str) -> str:
     return key if len(key) <= MAX_STORED_KEY else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
+@functools.cache
 def _same_key_stamp() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
