@@ -39,6 +39,23 @@ def test_ask_is_rate_limited_with_a_chinese_429(limited) -> None:
     assert other.status_code == 200
 
 
+def test_ask_counts_show_in_headers_and_a_refusal_says_when_to_retry(limited) -> None:
+    client = limited.test_client()
+    first = client.post("/api/ask", json={"question": "你好"})
+    second = client.post("/api/ask", json={"question": "你好"})
+    assert first.headers["X-RateLimit-Limit"] == "3"
+    assert [first.headers["X-RateLimit-Remaining"], second.headers["X-RateLimit-Remaining"]] == ["2", "1"]
+    assert int(second.headers["X-RateLimit-Reset"]) >= int(first.headers["X-RateLimit-Reset"]) > 0
+    client.post("/api/ask", json={"question": "你好"})
+    refused = client.post("/api/ask", json={"question": "你好"})
+    assert refused.status_code == 429 and refused.is_json
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    # A malformed ask is counted too (a flood of them costs the same), and still told what is wrong.
+    other = {"REMOTE_ADDR": "10.0.0.7"}
+    bad = client.post("/api/ask", data="不是JSON", content_type="application/json", environ_base=other)
+    assert bad.status_code == 400 and bad.headers["X-RateLimit-Remaining"] == "2"
+
+
 def test_login_is_rate_limited(limited) -> None:
     client = limited.test_client()
     codes = [client.post("/staff/login", data={"username": "x", "password": "y"}).status_code for _ in range(3)]

@@ -22,7 +22,7 @@ from ..deadlines import CalendarRangeError, DeadlineError, WorkCalendar
 from ..errors import ApiError
 from ..privacy import mask_personal
 from ..replies import Reply
-from ..security import ask_limit, limiter, lookup_limit, may_open_ticket
+from ..security import ask_limit, counted, limiter, lookup_limit, may_open_ticket
 from ..tickets import (CITIZEN_STATUSES, TicketError, citizen_ticket, clean_code, clean_contact, display_code,
                       display_time, last_figure_ref, log_ask, open_ticket, remember_figure,
                       save_contact)
@@ -145,7 +145,7 @@ def _handed_over(reply: Reply) -> Reply:
 
 
 @bp.post("/api/ask")
-@limiter.limit(ask_limit)
+@counted(ask_limit, "ask")
 def ask():  # type: ignore[no-untyped-def]
     """Answer a question: answered, clarify (with suggestions) or escalated (with a ticket).
 
