@@ -299,13 +299,13 @@ def same_key(text: str) -> str:
 
 @functools.cache
 def _same_key_stamp() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    """What the stored keys were worked out with: the comparison's version, the Unicode
+    data of this Python (NFKC, case folding) and the converter loaded in this process."""
+    import unicodedata
 
-    try:
-        converter = version("opencc")
-    except PackageNotFoundError:  # pragma: no cover - installed with the service
-        converter = "?"
-    return f"{SAME_KEY_VERSION}/opencc {converter}"
+    import opencc
+
+    return f"{SAME_KEY_VERSION}/unicode {unicodedata.unidata_version}/opencc {getattr(opencc, '__version__', '?')}"
 
 
 def fill_same_keys(db: sqlite_utils.Database) -> int:

@@ -420,7 +420,8 @@ def _phrasing_keys(db: sqlite_utils.Database) -> None:
     # Each phrasing's comparison key (service/faq.py ``same_key``), so that the warning
     # "another entry has the same phrasing" is an indexed lookup: worked out from every
     # phrasing on each save, it took 7 s at 100,000 entries and held a worker that long.
-    # A key is NULL until service/faq.py works it out; a changed text resets it here.
+    # A key is NULL until service/faq.py works it out (at the first lookup: a migration
+    # calls no code that may change later); a changed text resets it here.
     db.execute("alter table entries add column same_key text")
     db.execute("alter table alternates add column same_key text")
     db.execute("create index entries_same_key on entries (same_key)")
@@ -441,9 +442,6 @@ def _phrasing_keys(db: sqlite_utils.Database) -> None:
             db.execute(f"create trigger {table}_same_key_reset after update of {column} on {table} "
                        f"when new.{column} is not old.{column} "
                        f"begin update {table} set same_key = null where id = new.id; end")
-    from .faq import fill_same_keys
-
-    fill_same_keys(db)
 
 
 def apply_migrations(db: sqlite_utils.Database) -> list[str]:

@@ -81,17 +81,25 @@ def may_open_ticket() -> bool:
 
 @functools.lru_cache(maxsize=32)
 def _limits_of(value: str) -> tuple[Any, ...]:
+    """The limits a setting names; none (logged once) for a setting that names none or
+    cannot be read: a mistyped limit must not turn every question away."""
+    from flask import current_app
     from limits import parse_many
 
-    return tuple(parse_many(value))
+    try:
+        return tuple(parse_many(value))
+    except ValueError:
+        current_app.logger.error("频率限制设置无法识别：%r，该接口暂不限制频率。请检查 RATE_LIMIT_* 设置。", value)
+        return ()
 
 
 def counted(limit_value: Callable[[], str], scope: str) -> Callable[[F], F]:
-    """A view's rate limit per client address, checked with one count in the limiter's
-    shared storage: for ``POST /api/ask``, where Flask-Limiter's route decorator (resolving,
-    filtering and evaluating its limits, then writing its headers) took a fifth of an
-    answer from the reply cache. Refused with 429 and ``Retry-After``; every counted
-    response carries ``X-RateLimit-Limit``, ``-Remaining`` and ``-Reset`` as before."""
+    """A view's rate limit per client address, checked with one count per limit in the
+    limiter's shared storage: for ``POST /api/ask``, where Flask-Limiter's route decorator
+    (resolving, filtering and evaluating its limits, then writing its headers) took a fifth
+    of an answer from the reply cache. Every counted response carries ``X-RateLimit-Limit``,
+    ``-Remaining`` and ``-Reset`` (also the view's own errors); a refusal is a 429 with
+    ``Retry-After``."""
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
@@ -101,24 +109,28 @@ def counted(limit_value: Callable[[], str], scope: str) -> Callable[[F], F]:
             if not current_app.config.get("RATELIMIT_ENABLED", True) or _local_is_exempt():
                 return view(*args, **kwargs)
             key, strategy = client(), limiter.limiter
-            shown = None
+            shown: tuple[int, int, int] | None = None
+            refused: float | None = None
             for item in _limits_of(limit_value()):
-                if not strategy.hit(item, scope, key):
-                    reset, _ = strategy.get_window_stats(item, scope, key)
-                    raise TooManyRequests(retry_after=max(1, math.ceil(reset - time.time())))
+                allowed = strategy.hit(item, scope, key)
                 reset, remaining = strategy.get_window_stats(item, scope, key)
-                if shown is None or remaining < shown[1]:
-                    shown = (item.amount, remaining, int(reset))
+                if shown is None or remaining < shown[1] or not allowed:
+                    shown = (item.amount, 0 if not allowed else remaining, int(reset))
+                if not allowed:
+                    refused = reset
+                    break
             if shown is not None:
                 limit, remaining, reset_at = shown
 
                 @after_this_request
-                def show(response: Response) -> Response:  # also on the view's own errors
+                def show(response: Response) -> Response:
                     response.headers["X-RateLimit-Limit"] = str(limit)
                     response.headers["X-RateLimit-Remaining"] = str(remaining)
                     response.headers["X-RateLimit-Reset"] = str(reset_at)
                     return response
 
+            if refused is not None:
+                raise TooManyRequests(retry_after=max(1, math.ceil(refused - time.time())))
             return view(*args, **kwargs)
 
         return inner  # type: ignore[return-value]

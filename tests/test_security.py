@@ -50,10 +50,18 @@ def test_ask_counts_show_in_headers_and_a_refusal_says_when_to_retry(limited) ->
     refused = client.post("/api/ask", json={"question": "你好"})
     assert refused.status_code == 429 and refused.is_json
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert refused.headers["X-RateLimit-Limit"] == "3" and refused.headers["X-RateLimit-Remaining"] == "0"
     # A malformed ask is counted too (a flood of them costs the same), and still told what is wrong.
     other = {"REMOTE_ADDR": "10.0.0.7"}
     bad = client.post("/api/ask", data="不是JSON", content_type="application/json", environ_base=other)
     assert bad.status_code == 400 and bad.headers["X-RateLimit-Remaining"] == "2"
+
+
+@pytest.mark.parametrize("setting", ["", "120/minut"])
+def test_a_limit_setting_that_cannot_be_read_does_not_turn_questions_away(tmp_path, setting: str) -> None:
+    app = make_app(tmp_path, RATELIMIT_ENABLED=True, RATE_LIMIT_EXEMPT_LOOPBACK=False, RATE_LIMIT_ASK=setting)
+    client = app.test_client()
+    assert [client.post("/api/ask", json={"question": "你好"}).status_code for _ in range(3)] == [200, 200, 200]
 
 
 def test_login_is_rate_limited(limited) -> None:
