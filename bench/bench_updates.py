@@ -172,6 +172,8 @@ def save_to_answer(url: str, db_path: Path, saves: int, workers: int) -> tuple[l
         saving.start()
         watch = connect(db_path)
         while knowledge_version(watch) == version:
+            if not saving.is_alive() and knowledge_version(watch) == version:
+                raise SystemExit("保存失败：知识库版本没有变化")
             time.sleep(0.002)
         watch.close()
         saved = time.perf_counter()
