@@ -14,7 +14,10 @@ Then, with clients asking new questions all along, it saves ``--saves`` new phra
 (a curator's save, written to the database as the staff pages do) and reports for each
 how long until every worker answers the new phrasing with its entry (20 answers in a
 row over several connections), and the questions' p50 / p99 / worst latency during
-the saves next to the same without saves. Loopback only; bounded in time.
+the saves next to the same without saves; then, after the master re-forked its workers,
+each worker's private memory as ``--use`` distinct questions are asked (pages of the shared
+index a worker writes to, CPython's reference counts, become its own). Loopback only;
+bounded in time.
 """
 from __future__ import annotations
 
@@ -193,12 +196,47 @@ def save_to_answer(url: str, db_path: Path, saves: int, workers: int) -> tuple[l
     return out, took
 
 
+def memory_under_use(proc: subprocess.Popen, url: str, total: int) -> list[tuple[int, list[float]]]:
+    """Private memory of each worker after 1/6, 1/3, 2/3 and all of ``total`` distinct
+    questions (4 clients): what a worker stops sharing as questions touch the index."""
+    bases = [json.loads(l)["q"] for l in (ROOT / "tests" / "data" / "heldout_questions.jsonl")
+             .read_text(encoding="utf-8").splitlines() if l.strip()]
+    asked = [0]
+    lock = threading.Lock()
+
+    def run(k: int) -> None:
+        n = 0
+        while True:
+            with lock:
+                if asked[0] >= total:
+                    return
+                asked[0] += 1
+            n += 1
+            try:
+                post(url, f"{bases[n % len(bases)]}（用后内存{k}-{n}）")
+            except OSError:
+                pass
+
+    clients = [threading.Thread(target=run, args=(k,), daemon=True) for k in range(4)]
+    for c in clients:
+        c.start()
+    marks, out = [total // 6, total // 3, 2 * total // 3, total], []
+    while marks:
+        if asked[0] >= marks[0]:
+            out.append((marks.pop(0), memory(proc)["worker_unique"]))
+        time.sleep(0.1)
+    for c in clients:
+        c.join(60)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--saves", type=int, default=10)
     parser.add_argument("--dir", default="/tmp/bench-updates")
+    parser.add_argument("--use", type=int, default=12_000, help="distinct questions for the memory-under-use figures")
     args = parser.parse_args()
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -234,6 +272,7 @@ def main() -> None:
         post(url, "申请政府信息公开要多长时间")
         settled_mem = memory(proc)
         pids_after = children(proc.pid)
+        in_use = memory_under_use(proc, url, args.use)
     finally:
         stop(proc)
 
@@ -256,6 +295,8 @@ def main() -> None:
           "、".join(f"{u:.0f}" for u in after_mem["worker_unique"]) +
           "；主进程重新派生工作进程之后：" + "、".join(f"{u:.0f}" for u in settled_mem["worker_unique"]) +
           "（PSS：" + "、".join(f"{u:.0f}" for u in settled_mem["worker_pss"]) + "）")
+    print("持续提问后，工作进程独占内存 (MB)：" + "；".join(
+        f"{n:,} 个新问题后 " + "、".join(f"{u:.0f}" for u in unique) for n, unique in in_use))
 
 
 if __name__ == "__main__":
