@@ -308,26 +308,36 @@ def _same_key_stamp() -> str:
     return f"{SAME_KEY_VERSION}/unicode {unicodedata.unidata_version}/opencc {getattr(opencc, '__version__', '?')}"
 
 
+# Rows written per transaction when keys are filled or reset: at 100,000 entries the first
+# fill after an upgrade writes half a million rows, and one transaction would hold every
+# citizen's ticket write back for seconds.
+FILL_CHUNK = 2_000
+
+
 def fill_same_keys(db: sqlite_utils.Database) -> int:
     """Work out the comparison keys not stored yet (new or changed phrasings, or all of them
     after ``SAME_KEY_VERSION`` or the converter changed); return how many were written."""
     stamp = _same_key_stamp()
     row = db.execute("select value from meta where key = 'same_key_stamp'").fetchone()
     if row is None or row[0] != stamp:
+        # Reset first, stamp last: if this stops half-way the next call starts again.
+        for table in ("entries", "alternates"):
+            ids = [r[0] for r in db.execute(f"select id from {table} where same_key is not null")]
+            for at in range(0, len(ids), FILL_CHUNK):
+                part = ids[at:at + FILL_CHUNK]
+                with immediate(db):
+                    db.execute(f"update {table} set same_key = null where id in ({', '.join('?' * len(part))})", part)
         with immediate(db):
-            db.execute("update entries set same_key = null where same_key is not null")
-            db.execute("update alternates set same_key = null where same_key is not null")
             db.execute("insert or replace into meta (key, value) values ('same_key_stamp', ?)", [stamp])
     written = 0
     for table, column in (("entries", "question"), ("alternates", "text")):
         missing = db.execute(f"select id, {column} from {table} where same_key is null").fetchall()
-        if not missing:
-            continue
-        keyed = [(same_key(text or ""), rid, text) for rid, text in missing]
-        with immediate(db):
-            # Only if the text is still the one keyed (a save in between resets it anyway).
-            db.conn.executemany(f"update {table} set same_key = ? where id = ? and {column} = ?", keyed)
-        written += len(keyed)
+        for at in range(0, len(missing), FILL_CHUNK):
+            keyed = [(same_key(text or ""), rid, text) for rid, text in missing[at:at + FILL_CHUNK]]
+            with immediate(db):
+                # Only if the text is still the one keyed (a save in between resets it anyway).
+                db.conn.executemany(f"update {table} set same_key = ? where id = ? and {column} = ?", keyed)
+            written += len(keyed)
     return written
 
 
