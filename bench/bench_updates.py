@@ -111,10 +111,12 @@ def memory(proc: subprocess.Popen) -> dict:
 
 
 class Askers:
-    """Clients asking new questions all along, recording each latency with its time."""
+    """Clients asking new questions all along, recording each latency with its time;
+    ``tag`` keeps one group's questions apart from another's (none is ever cached)."""
 
-    def __init__(self, url: str, clients: int = 4):
+    def __init__(self, url: str, tag: str, clients: int = 4):
         self.url = url
+        self.tag = tag
         self.samples: list[tuple[float, float]] = []
         self.stopping = False
         self.threads = [threading.Thread(target=self.run, args=(i,), daemon=True) for i in range(clients)]
@@ -125,7 +127,7 @@ class Askers:
         n = 0
         while not self.stopping:
             n += 1
-            question = f"{bases[n % len(bases)]}（第{k}-{n}问）"  # never cached
+            question = f"{bases[n % len(bases)]}（{self.tag}第{k}-{n}问）"
             t = time.perf_counter()
             try:
                 post(self.url, question)
@@ -199,34 +201,12 @@ def save_to_answer(url: str, db_path: Path, saves: int, workers: int) -> tuple[l
 def memory_under_use(proc: subprocess.Popen, url: str, total: int) -> list[tuple[int, list[float]]]:
     """Private memory of each worker after 1/6, 1/3, 2/3 and all of ``total`` distinct
     questions (4 clients): what a worker stops sharing as questions touch the index."""
-    bases = [json.loads(l)["q"] for l in (ROOT / "tests" / "data" / "heldout_questions.jsonl")
-             .read_text(encoding="utf-8").splitlines() if l.strip()]
-    asked = [0]
-    lock = threading.Lock()
-
-    def run(k: int) -> None:
-        n = 0
-        while True:
-            with lock:
-                if asked[0] >= total:
-                    return
-                asked[0] += 1
-            n += 1
-            try:
-                post(url, f"{bases[n % len(bases)]}（用后内存{k}-{n}）")
-            except OSError:
-                pass
-
-    clients = [threading.Thread(target=run, args=(k,), daemon=True) for k in range(4)]
-    for c in clients:
-        c.start()
     marks, out = [total // 6, total // 3, 2 * total // 3, total], []
-    while marks:
-        if asked[0] >= marks[0]:
-            out.append((marks.pop(0), memory(proc)["worker_unique"]))
-        time.sleep(0.1)
-    for c in clients:
-        c.join(60)
+    with Askers(url, "用后内存") as askers:
+        while marks:
+            if len(askers.samples) >= marks[0]:
+                out.append((marks.pop(0), memory(proc)["worker_unique"]))
+            time.sleep(0.1)
     return out
 
 
@@ -259,10 +239,10 @@ def main() -> None:
     try:
         time.sleep(2)
         warm_mem = memory(proc)
-        with Askers(url) as quiet:
+        with Askers(url, "无保存") as quiet:
             time.sleep(10)
         base = [ms for _, ms in quiet.samples]
-        with Askers(url) as busy:
+        with Askers(url, "保存中") as busy:
             time.sleep(1)
             pids_before = children(proc.pid)
             waits, took = save_to_answer(url, db, args.saves, args.workers)
