@@ -67,6 +67,13 @@ def login_limit() -> str:
     return current_app.config["RATE_LIMIT_LOGIN"]
 
 
+def _uncounted() -> bool:
+    """Whether this request is counted by no limit: limits are off, or it is exempt."""
+    from flask import current_app
+
+    return not current_app.config.get("RATELIMIT_ENABLED", True) or _local_is_exempt()
+
+
 def may_open_ticket() -> bool:
     """Whether this client may open one more ticket now (``RATE_LIMIT_TICKETS`` per
     address, on top of the question limit): a flood of escalations must not bury the
@@ -74,7 +81,7 @@ def may_open_ticket() -> bool:
     from flask import current_app
     from limits import parse
 
-    if not current_app.config.get("RATELIMIT_ENABLED", True) or _local_is_exempt():
+    if _uncounted():
         return True
     return bool(limiter.limiter.hit(parse(current_app.config["RATE_LIMIT_TICKETS"]), "tickets", client()))
 
@@ -104,9 +111,9 @@ def counted(limit_value: Callable[[], str], scope: str) -> Callable[[F], F]:
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def inner(*args: Any, **kwargs: Any) -> Any:
-            from flask import after_this_request, current_app
+            from flask import after_this_request
 
-            if not current_app.config.get("RATELIMIT_ENABLED", True) or _local_is_exempt():
+            if _uncounted():
                 return view(*args, **kwargs)
             key, strategy = client(), limiter.limiter
             shown: tuple[int, int, int] | None = None
