@@ -85,6 +85,13 @@ def serve_gunicorn(app, host: str, port: int, workers: int) -> None:  # type: ig
                                "accesslog": None, "timeout": 60, "graceful_timeout": 10,
                                "when_ready": when_ready}.items():
                 self.cfg.set(key, value)
+            # gunicorn 27's control socket: an asyncio thread in the master, stopped and
+            # restarted around every fork, and one socket path per user ($HOME/.gunicorn) that
+            # every instance on the host shares. The service forks fresh workers from a master
+            # that follows the knowledge; with that thread in the master, a master that had
+            # re-forked hung at SIGTERM (tests/test_index_updates.py). Nothing here uses it.
+            if "control_socket_disable" in self.cfg.settings:
+                self.cfg.set("control_socket_disable", True)
 
         def load(self):  # type: ignore[no-untyped-def]
             return app
