@@ -75,11 +75,14 @@ class Candidate:
     features: dict[str, float] = field(default_factory=dict)  # the model's named inputs
 
     def explain(self) -> dict[str, Any]:
-        """Scores in a JSON-friendly form, for tickets and the curators' test pane."""
+        """Scores in a JSON-friendly form, for tickets and the curators' test pane.
+
+        Not the model's inputs (``features``): nothing shows them per candidate (the test
+        pane works out the best candidate's parts itself), and every reply carries up to
+        five of these into the reply cache, where they were two thirds of a reply's memory."""
         return {"key": self.doc.key, "kind": self.doc.kind, "score": round(self.score, 4),
                 "coverage": round(self.coverage, 4), "precision": round(self.precision, 4),
-                "fuzzy": round(self.fuzzy, 4), "chars": round(self.chars, 4),
-                "features": {k: round(v, 4) for k, v in self.features.items()}}
+                "fuzzy": round(self.fuzzy, 4), "chars": round(self.chars, 4)}
 
 
 # Conjunctions and prepositions that jieba's dictionary sometimes glues to the next word.
