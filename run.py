@@ -27,6 +27,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 # What gunicorn answers itself, before the app sees a request (a malformed request line,
 # headers too long), in plain Chinese like every page of the service.
+# A worker's private memory, in MB, past which it is replaced by a fresh fork from the master
+# (INQUIRY_WORKER_MEMORY_MB; only where the master follows the knowledge, see serve_gunicorn).
+WORKER_MEMORY_MB = 40.0
+
 GUNICORN_ERRORS = {
     400: "请求格式不正确。",
     414: "请求的网址过长。",
@@ -73,17 +77,31 @@ def serve_gunicorn(app, host: str, port: int, workers: int) -> None:  # type: ig
 
     quiet_gunicorn()
 
+    following = {"on": False}
+
     def when_ready(_arbiter):  # type: ignore[no-untyped-def]
         state = keeper(app)
         if state.large() or app.config.get("INDEX_REFORK"):
+            following["on"] = True
             follow_knowledge(app, lambda: os.kill(os.getpid(), signal.SIGHUP),
                              settle=float(app.config.get("INDEX_REFORK_SETTLE", 60)))
+
+    def post_fork(_arbiter, worker):  # type: ignore[no-untyped-def]
+        # Where the master holds the current index, a worker that has made too much of it
+        # its own (service/worker_memory.py) is replaced by a fresh fork, as gunicorn's
+        # max_requests would, but only when its memory says so.
+        budget = float(app.config.get("WORKER_MEMORY_MB", WORKER_MEMORY_MB))
+        if following["on"] and budget > 0:
+            from service.worker_memory import MemoryGuard
+
+            MemoryGuard(budget, lambda: setattr(worker, "alive", False), logger=app.logger,
+                        interval=float(app.config.get("WORKER_MEMORY_INTERVAL", 1.0))).start()
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             for key, value in {"bind": f"{host}:{port}", "workers": workers, "preload_app": True,
                                "accesslog": None, "timeout": 60, "graceful_timeout": 10,
-                               "when_ready": when_ready}.items():
+                               "when_ready": when_ready, "post_fork": post_fork}.items():
                 self.cfg.set(key, value)
             # gunicorn 27's control socket: an asyncio thread in the master, stopped and
             # restarted around every fork, and one socket path per user ($HOME/.gunicorn) that

@@ -105,7 +105,12 @@ def stop(proc: subprocess.Popen) -> None:
 
 def memory(proc: subprocess.Popen) -> dict:
     master = pss(proc.pid)
-    workers = [pss(p) for p in children(proc.pid)]
+    workers = []
+    for p in children(proc.pid):
+        try:
+            workers.append(pss(p))
+        except OSError:
+            pass  # a worker that exited between the listing and the reading (replaced)
     return {"master_pss": master[0], "worker_pss": [w[0] for w in workers],
             "worker_unique": [w[1] for w in workers]}
 
@@ -198,16 +203,25 @@ def save_to_answer(url: str, db_path: Path, saves: int, workers: int) -> tuple[l
     return out, took
 
 
-def memory_under_use(proc: subprocess.Popen, url: str, total: int) -> list[tuple[int, list[float]]]:
+def memory_under_use(proc: subprocess.Popen, url: str, total: int) -> dict:
     """Private memory of each worker after 1/6, 1/3, 2/3 and all of ``total`` distinct
-    questions (4 clients): what a worker stops sharing as questions touch the index."""
+    questions (4 clients): what a worker stops sharing as questions touch the index. Also
+    the most any worker held at any reading (every 0.25 s), how many workers the master
+    forked in the meantime (a worker over its memory budget is replaced, run.py), and the
+    questions' latency throughout."""
     marks, out = [total // 6, total // 3, 2 * total // 3, total], []
+    seen, highest = set(children(proc.pid)), 0.0
+    started = len(seen)
     with Askers(url, "用后内存") as askers:
         while marks:
+            unique = memory(proc)["worker_unique"]
+            highest = max([highest, *unique])
+            seen.update(children(proc.pid))
             if len(askers.samples) >= marks[0]:
-                out.append((marks.pop(0), memory(proc)["worker_unique"]))
-            time.sleep(0.1)
-    return out
+                out.append((marks.pop(0), unique))
+            time.sleep(0.25)
+    return {"marks": out, "highest": highest, "forked": len(seen) - started,
+            "latency": [ms for _, ms in askers.samples]}
 
 
 def main() -> None:
@@ -276,7 +290,10 @@ def main() -> None:
           "；主进程重新派生工作进程之后：" + "、".join(f"{u:.0f}" for u in settled_mem["worker_unique"]) +
           "（PSS：" + "、".join(f"{u:.0f}" for u in settled_mem["worker_pss"]) + "）")
     print("持续提问后，工作进程独占内存 (MB)：" + "；".join(
-        f"{n:,} 个新问题后 " + "、".join(f"{u:.0f}" for u in unique) for n, unique in in_use))
+        f"{n:,} 个新问题后 " + "、".join(f"{u:.0f}" for u in unique) for n, unique in in_use["marks"]) +
+          f"；任一读数最高 {in_use['highest']:.0f}；其间新派生的工作进程 {in_use['forked']} 个")
+    lat = in_use["latency"]
+    print(f"{'持续提问期间 (ms)':24}{pct(lat, 50):>8.1f}{pct(lat, 99):>8.1f}{max(lat):>8.1f}{len(lat):>8}")
 
 
 if __name__ == "__main__":

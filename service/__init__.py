@@ -78,9 +78,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if os.environ.get("INQUIRY_RATE_LIMIT_EXEMPT_LOOPBACK") and (
             test_config is None or "RATE_LIMIT_EXEMPT_LOOPBACK" not in test_config):
         app.config["RATE_LIMIT_EXEMPT_LOOPBACK"] = os.environ["INQUIRY_RATE_LIMIT_EXEMPT_LOOPBACK"] not in ("0", "false")
-    # The index's thresholds (service/index_keeper.py, run.py): seconds, or 0/1 for INDEX_REFORK.
+    # The index's thresholds (service/index_keeper.py, run.py): seconds, or 0/1 for INDEX_REFORK;
+    # a worker's private memory budget in MB (service/worker_memory.py, 0 for none).
     for key in ("INDEX_BACKGROUND_AFTER", "INDEX_SNAPSHOT_AFTER", "INDEX_REFORK", "INDEX_REFORK_SETTLE",
-                "INDEX_MIN_DOCUMENTS"):
+                "INDEX_MIN_DOCUMENTS", "WORKER_MEMORY_MB", "WORKER_MEMORY_INTERVAL"):
         if os.environ.get(f"INQUIRY_{key}") and (test_config is None or key not in test_config):
             app.config[key] = float(os.environ[f"INQUIRY_{key}"])
     if os.environ.get("INQUIRY_PROXY_COUNT"):
