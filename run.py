@@ -89,7 +89,7 @@ def serve_gunicorn(app, host: str, port: int, workers: int) -> None:  # type: ig
             follow_knowledge(app, lambda: os.kill(os.getpid(), signal.SIGHUP),
                              settle=float(app.config.get("INDEX_REFORK_SETTLE", 60)))
 
-    def post_fork(_arbiter, worker):  # type: ignore[no-untyped-def]
+    def post_fork(_arbiter, _worker):  # type: ignore[no-untyped-def]
         # Where the master holds the current index, a worker that has made too much of it
         # its own (service/worker_memory.py) is replaced by a fresh fork, as gunicorn's
         # max_requests would, but only when its memory says so.
@@ -97,8 +97,10 @@ def serve_gunicorn(app, host: str, port: int, workers: int) -> None:  # type: ig
         if following["on"] and budget > 0:
             from service.worker_memory import MemoryGuard
 
-            MemoryGuard(budget, lambda: setattr(worker, "alive", False), logger=app.logger,
-                        interval=float(app.config.get("WORKER_MEMORY_INTERVAL", 1.0))).start()
+            # SIGTERM is a worker's graceful stop: it finishes the request in hand, and an
+            # idle worker wakes from its wait for connections rather than linger there.
+            MemoryGuard(budget, lambda: os.kill(os.getpid(), signal.SIGTERM), logger=app.logger,
+                        interval=float(app.config.get("WORKER_MEMORY_INTERVAL", 10.0))).start()
 
     def worker_exit(_arbiter, _worker):  # type: ignore[no-untyped-def]
         # A worker leaving in the ordinary way (replaced, re-forked, stopped) skips the

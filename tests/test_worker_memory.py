@@ -44,12 +44,16 @@ def test_the_guard_stops_a_worker_only_over_budget_and_once() -> None:
 def test_the_guard_leaves_young_workers_and_unreadable_memory_alone() -> None:
     now = [0.0]
     stops = []
-    young = MemoryGuard(10, lambda: stops.append(1), interval=1, read=lambda: 500.0, clock=lambda: now[0])
+    readings = iter([20.0, 40.0, 40.0])
+    young = MemoryGuard(10, lambda: stops.append(1), interval=1, read=lambda: next(readings), clock=lambda: now[0])
     assert young.min_age == 2  # two readings' worth by default
+    assert not young.check() and young.first_mb == 20.0  # over budget from birth: a budget too low
     now[0] = 1.9
-    assert not young.check() and stops == []  # a budget below a fresh worker's must not churn
+    assert not young.check() and stops == []  # grown, but too young
     now[0] = 2.1
     assert young.check() and stops == [1]
+    idle = MemoryGuard(10, lambda: stops.append(3), interval=1, min_age=0, read=lambda: 18.5, clock=lambda: now[0])
+    assert not idle.check() and not idle.check() and stops == [1]  # over budget but not growing: no churn
     blind = MemoryGuard(10, lambda: stops.append(2), interval=1, min_age=0, read=lambda: None, clock=lambda: now[0])
     assert not blind.check() and stops == [1]  # no reading, no stop
 
