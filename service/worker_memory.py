@@ -83,8 +83,8 @@ class MemoryGuard:
                 or self._clock() - self._born < self.min_age):
             return False
         self.stopped = True
-        self._log.warning("工作进程私有内存 %.0f MB，超过上限 %.0f MB：处理完手头的请求后退出，由主进程以当前索引另起一个",
-                    mb, self.budget_mb)
+        self._log.warning("工作进程私有内存 %.0f MB，超过上限 %.0f MB：处理完手头的请求后退出，"
+                          "由主进程以当前索引另起一个", mb, self.budget_mb)
         self._stop()
         return True
 
