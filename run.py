@@ -25,15 +25,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-# What gunicorn answers itself, before the app sees a request (a malformed request line,
-# headers too long), in plain Chinese like every page of the service.
 # A worker's private memory, in MB, past which it is replaced by a fresh fork from the master
-# (INQUIRY_WORKER_MEMORY_MB; only where the master follows the knowledge, see serve_gunicorn).
-# At 100,000 entries a fresh worker holds about 50 MB of its own after its first few hundred
-# distinct questions and 80 MB after 6,000: at 100 MB, a worker asked nothing but new
-# questions at full speed lives for minutes; at 50 MB, two seconds (README, "Memory under use").
+# (INQUIRY_WORKER_MEMORY_MB; only where the master follows the knowledge, see serve_gunicorn;
+# the guard's other conditions are in service/worker_memory.py). At 100,000 entries a fresh
+# worker holds about 50 MB of its own after its first few hundred distinct questions and
+# 80 MB after 6,000: at 100 MB, a worker asked nothing but new questions at full speed lives
+# for minutes; at 50 MB, about 20 s, the guard's earliest (README, "Memory under use").
 WORKER_MEMORY_MB = 100.0
 
+# What gunicorn answers itself, before the app sees a request (a malformed request line,
+# headers too long), in plain Chinese like every page of the service.
 GUNICORN_ERRORS = {
     400: "请求格式不正确。",
     414: "请求的网址过长。",
@@ -97,10 +98,18 @@ def serve_gunicorn(app, host: str, port: int, workers: int) -> None:  # type: ig
         if following["on"] and budget > 0:
             from service.worker_memory import MemoryGuard
 
+            state = keeper(app)
+            builds = (state.stats["full"], state.stats["background"])
+
+            def may_stop() -> bool:
+                # Not a worker that built an index of its own: the master is building the
+                # same, a fork waits until it is done, and the master re-forks after it.
+                return state.building is None and (state.stats["full"], state.stats["background"]) == builds
+
             # SIGTERM is a worker's graceful stop: it finishes the request in hand, and an
             # idle worker wakes from its wait for connections rather than linger there.
             MemoryGuard(budget, lambda: os.kill(os.getpid(), signal.SIGTERM), logger=app.logger,
-                        interval=float(app.config.get("WORKER_MEMORY_INTERVAL", 10.0))).start()
+                        interval=float(app.config.get("WORKER_MEMORY_INTERVAL", 10.0)), may_stop=may_stop).start()
 
     def worker_exit(_arbiter, _worker):  # type: ignore[no-untyped-def]
         # A worker leaving in the ordinary way (replaced, re-forked, stopped) skips the
@@ -125,9 +134,10 @@ def serve_gunicorn(app, host: str, port: int, workers: int) -> None:  # type: ig
                                "when_ready": when_ready, "post_fork": post_fork,
                                "worker_exit": worker_exit}.items():
                 self.cfg.set(key, value)
-            # gunicorn 27's control socket: an asyncio thread in the master, stopped and
-            # restarted around every fork, and one socket path per user ($HOME/.gunicorn) that
-            # every instance on the host shares. The service forks fresh workers from a master
+            # gunicorn's control socket (25.1 and later; on by default in the 27 that CI
+            # installed): an asyncio thread in the master, stopped and restarted around every
+            # fork, and one socket path per user ($XDG_RUNTIME_DIR or ~/.gunicorn) that every
+            # instance on the host shares. The service forks fresh workers from a master
             # that follows the knowledge; with that thread in the master, a master that had
             # re-forked hung at SIGTERM (tests/test_index_updates.py). Nothing here uses it.
             if "control_socket_disable" in self.cfg.settings:

@@ -18,6 +18,7 @@ which shares everything again.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from typing import Callable
@@ -49,22 +50,30 @@ def private_mb(path: str = SMAPS_ROLLUP) -> float | None:
 class MemoryGuard:
     """Asks a worker to stop (``stop()``) once its private memory passes ``budget_mb``.
 
-    A worker younger than ``min_age`` seconds, or one that has not grown by a tenth of the
-    budget since the guard's first reading, is left alone: a budget below what a fresh
-    worker already holds would otherwise replace workers as fast as they are forked, busy
-    or idle.
+    A worker is left alone while it is younger than ``min_age`` seconds, while it has not
+    grown by a tenth of the budget since the guard's first reading (a budget below what a
+    fresh worker already holds would otherwise replace workers as fast as they are forked,
+    busy or idle), and while ``may_stop()`` says no (the worker built an index of its own,
+    which the master, building the same, replaces by forking fresh workers when it is
+    done: until then a fork waits for the master's build). Readings are a little apart in
+    time (``interval`` ± 20%), so that workers forked together are not replaced together.
     """
 
     def __init__(self, budget_mb: float, stop: Callable[[], None], *, interval: float = 10.0,
                  min_age: float | None = None, read: Callable[[], float | None] = private_mb,
-                 clock: Callable[[], float] = time.monotonic, logger: logging.Logger = log) -> None:
+                 clock: Callable[[], float] = time.monotonic, logger: logging.Logger = log,
+                 may_stop: Callable[[], bool] = lambda: True) -> None:
         self.budget_mb = budget_mb
+        if not interval > 0:  # 0 would read without pause, a negative one would kill the thread
+            logger.warning("内存检查间隔 %r 无效，改为 10 秒", interval)
+            interval = 10.0
         self.interval = interval
         self.min_age = 2 * interval if min_age is None else min_age
         self._stop = stop
         self._read = read
         self._clock = clock
         self._log = logger
+        self._may_stop = may_stop
         self._born = clock()
         self.stopped = False
         self.first_mb: float | None = None
@@ -80,7 +89,7 @@ class MemoryGuard:
         if self.first_mb is None:
             self.first_mb = mb
         if (mb <= self.budget_mb or mb < self.first_mb + self.budget_mb / 10
-                or self._clock() - self._born < self.min_age):
+                or self._clock() - self._born < self.min_age or not self._may_stop()):
             return False
         self.stopped = True
         self._log.warning("工作进程私有内存 %.0f MB，超过上限 %.0f MB：处理完手头的请求后退出，"
@@ -92,7 +101,7 @@ class MemoryGuard:
         """Check every ``interval`` seconds in a daemon thread, until the worker is asked to stop."""
         def run() -> None:
             while not self.stopped:
-                time.sleep(self.interval)
+                time.sleep(self.interval * random.uniform(0.8, 1.2))
                 try:
                     self.check()
                 except Exception:  # a guard that fails must not take the worker with it

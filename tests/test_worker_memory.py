@@ -58,6 +58,18 @@ def test_the_guard_leaves_young_workers_and_unreadable_memory_alone() -> None:
     assert not blind.check() and stops == [1]  # no reading, no stop
 
 
+def test_the_guard_waits_while_the_worker_may_not_stop_and_refuses_a_bad_interval() -> None:
+    stops = []
+    allowed = [False]
+    guard = MemoryGuard(50, lambda: stops.append(1), interval=1, min_age=0, read=iter([10.0, 90.0, 90.0]).__next__,
+                        may_stop=lambda: allowed[0])
+    assert not guard.check() and not guard.check() and stops == []  # over budget, but built its own index
+    allowed[0] = True
+    assert guard.check() and stops == [1]
+    for bad in (0, -5, float("nan")):
+        assert MemoryGuard(50, lambda: None, interval=bad).interval == 10.0  # neither a busy loop nor a dead thread
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -71,7 +83,7 @@ def test_a_worker_over_its_memory_budget_is_replaced_without_dropping_a_question
     question is answered, and more worker processes answer than were started."""
     port = _free_port()
     env = dict(os.environ, INQUIRY_SHOW_WORKER_PID="1", INQUIRY_INDEX_REFORK="1",
-               INQUIRY_INSTANCE=str(tmp_path / "instance"),
+               INQUIRY_INSTANCE=str(tmp_path / "instance"), INQUIRY_ASK_LOG_BATCH="50",
                INQUIRY_WORKER_MEMORY_MB="0.5", INQUIRY_WORKER_MEMORY_INTERVAL="0.2")  # any worker is over
     env.pop("INQUIRY_DATABASE_URL", None)
     log = tmp_path / "server.log"
@@ -96,9 +108,11 @@ def test_a_worker_over_its_memory_budget_is_replaced_without_dropping_a_question
                 assert time.time() < deadline, log.read_text(errors="replace")
                 time.sleep(0.1)
         pids = set()
+        asked = 1
         deadline = time.time() + 40
         while len(pids) < 4 and time.time() < deadline:
             reply, pid = ask("申请政府信息公开收费吗")  # every one answered, whichever worker
+            asked += 1
             assert reply["status"] == "answered"
             pids.add(pid)
             time.sleep(0.05)
@@ -107,6 +121,16 @@ def test_a_worker_over_its_memory_budget_is_replaced_without_dropping_a_question
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+    assert proc.returncode == 0
+    # Each replaced worker left without the interpreter's teardown, but wrote the analytics
+    # rows it held (up to 50 each) first: every question is in the log.
+    from service.storage import connect
+
+    db = connect(tmp_path / "guard.db")
+    try:
+        assert db.execute("select count(*) from asks").fetchone()[0] == asked
+    finally:
+        db.close()
 
 
 def test_without_a_master_following_the_knowledge_workers_are_not_replaced(tmp_path) -> None:
