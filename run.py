@@ -135,11 +135,9 @@ def serve_gunicorn(app, host: str, port: int, workers: int) -> None:  # type: ig
                                "worker_exit": worker_exit}.items():
                 self.cfg.set(key, value)
             # gunicorn's control socket (25.1 and later; on by default in the 27 that CI
-            # installed): an asyncio thread in the master, stopped and restarted around every
+            # installed): one more thread in the master, stopped and restarted around every
             # fork, and one socket path per user ($XDG_RUNTIME_DIR or ~/.gunicorn) that every
-            # instance on the host shares. The service forks fresh workers from a master
-            # that follows the knowledge; with that thread in the master, a master that had
-            # re-forked hung at SIGTERM (tests/test_index_updates.py). Nothing here uses it.
+            # instance on the host shares. Nothing here uses it.
             if "control_socket_disable" in self.cfg.settings:
                 self.cfg.set("control_socket_disable", True)
 

@@ -223,13 +223,17 @@ def follow_knowledge(app: Flask, refork: Callable[[], None], *, interval: float 
     os.register_at_fork(before=guard.acquire, after_in_parent=guard.release, after_in_child=in_child)
 
     def follow() -> None:
-        db = connect(app.config["DATABASE"])
-        desk = state.desk
-        # What the workers were forked with, weakly (the master would keep an old desk alive).
-        forked_with = (weakref.ref(desk) if desk is not None else None,
-                       desk is not None and related.for_desk(desk) is not related.NONE)
+        # Also under the guard: the first workers are forked while this thread starts, and
+        # opening the database imports and locks (a worker forked meanwhile waited forever
+        # on a lock no thread of its own held, and never answered or stopped).
+        with guard:
+            db = connect(app.config["DATABASE"])
+            desk = state.desk
+            # What the workers were forked with, weakly (the master would keep an old desk alive).
+            forked_with = (weakref.ref(desk) if desk is not None else None,
+                           desk is not None and related.for_desk(desk) is not related.NONE)
+            del desk
         last = 0.0
-        del desk
         while True:
             time.sleep(interval)
             with guard:
