@@ -61,11 +61,9 @@ def post(url: str, question: str, timeout: float = 60) -> dict:
 
 def pss(pid: int) -> tuple[float, float]:
     """Proportional and unique (private) memory of a process, MB."""
-    values = {}
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-        parts = line.split()
-        if len(parts) >= 2 and parts[0].endswith(":") and parts[1].isdigit():
-            values[parts[0][:-1]] = int(parts[1])
+    from service.worker_memory import rollup_kb
+
+    values = rollup_kb(f"/proc/{pid}/smaps_rollup")
     unique = values.get("Private_Clean", 0) + values.get("Private_Dirty", 0)
     return values.get("Pss", 0) / 1024, unique / 1024
 
@@ -103,15 +101,17 @@ def stop(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def memory(proc: subprocess.Popen) -> dict:
-    master = pss(proc.pid)
+def memory(proc: subprocess.Popen, master: bool = True) -> dict:
+    """PSS of the master (unless ``master`` is false: each reading walks its page tables)
+    and PSS and private memory of each worker, MB."""
+    master_pss = pss(proc.pid)[0] if master else None
     workers = []
     for p in children(proc.pid):
         try:
             workers.append(pss(p))
         except OSError:
             pass  # a worker that exited between the listing and the reading (replaced)
-    return {"master_pss": master[0], "worker_pss": [w[0] for w in workers],
+    return {"master_pss": master_pss, "worker_pss": [w[0] for w in workers],
             "worker_unique": [w[1] for w in workers]}
 
 
@@ -214,7 +214,7 @@ def memory_under_use(proc: subprocess.Popen, url: str, total: int) -> dict:
     started = len(seen)
     with Askers(url, "用后内存") as askers:
         while marks:
-            unique = memory(proc)["worker_unique"]
+            unique = memory(proc, master=False)["worker_unique"]
             highest = max([highest, *unique])
             seen.update(children(proc.pid))
             if len(askers.samples) >= marks[0]:

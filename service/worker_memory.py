@@ -28,23 +28,30 @@ log = logging.getLogger(__name__)
 SMAPS_ROLLUP = "/proc/self/smaps_rollup"
 
 
+def rollup_kb(path: str = SMAPS_ROLLUP) -> dict[str, int]:
+    """The kB figures of a process's ``smaps_rollup`` (``Pss``, ``Private_Dirty``, …);
+    OSError where there is none."""
+    with open(path, "rb") as f:
+        text = f.read().decode("ascii", "replace")
+    values = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        parts = value.split()
+        if parts and parts[0].isdigit():
+            values[name] = int(parts[0])
+    return values
+
+
 def private_mb(path: str = SMAPS_ROLLUP) -> float | None:
     """This process's private memory (clean and dirty pages no other process maps), in MB;
     None where the system does not say (not Linux, or a kernel older than 4.14)."""
     try:
-        with open(path, "rb") as f:
-            text = f.read().decode("ascii", "replace")
+        values = rollup_kb(path)
     except OSError:
         return None
-    total, found = 0, False
-    for line in text.splitlines():
-        name, _, value = line.partition(":")
-        if name in ("Private_Clean", "Private_Dirty"):
-            parts = value.split()
-            if parts and parts[0].isdigit():
-                total += int(parts[0])  # kB
-                found = True
-    return total / 1024 if found else None
+    if "Private_Clean" not in values and "Private_Dirty" not in values:
+        return None
+    return (values.get("Private_Clean", 0) + values.get("Private_Dirty", 0)) / 1024
 
 
 class MemoryGuard:
