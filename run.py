@@ -127,6 +127,17 @@ def serve_gunicorn(app, host: str, port: int, workers: int) -> None:  # type: ig
             sys.stderr.flush()
             os._exit(0)
 
+    if workers > 1:
+        # One cache of replies for all the workers forked below (service/shared_replies.py),
+        # in a private temporary folder that the master removes when it stops.
+        import atexit
+
+        from service.shared_replies import SharedReplies
+
+        shared = app.extensions["shared_replies"] = SharedReplies.create()
+        master = os.getpid()
+        atexit.register(lambda: shared.remove() if os.getpid() == master else None)
+
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             for key, value in {"bind": f"{host}:{port}", "workers": workers, "preload_app": True,

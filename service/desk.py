@@ -46,6 +46,10 @@ from .semantic import SentenceEncoder, adopt_vectors, best_similarity, corpus_pr
 from .text import TextPipeline, clean
 
 ANSWER_CACHE_SIZE = 8192
+# ... when the server's workers share their replies (service/shared_replies.py): each keeps
+# only the most recent, which are the most asked, and reads the rest from the shared file
+# (a reply held by every worker is memory every worker makes its own).
+LOCAL_ANSWER_CACHE_SIZE = 1024
 # Entries an update in place re-reads at most; a change reaching more is left to a full build.
 UPDATE_LIMIT = 2_000
 # ... or this share of the documents.
@@ -555,7 +559,7 @@ class Desk(Conversation, FigureAnswers):
                       group=p["report_id"], ref=pid)
 
     # -- answering ----------------------------------------------------------------
-    def ask(self, question: str, context: Context | None = None) -> Reply:
+    def ask(self, question: str, context: Context | None = None, shared: Any = None) -> Reply:
         """Answer one question (already validated as a non-empty string).
 
         ``context`` is the figure the same session asked about last; a short follow-up
@@ -563,11 +567,14 @@ class Desk(Conversation, FigureAnswers):
 
         Citizens ask the same things again and again: a question asked without context
         is answered from a per-desk cache of recent replies (a desk lives as long as its
-        knowledge version, so a staff change empties it).
+        knowledge version, so a staff change empties it), and then from ``shared``, the
+        replies of the other worker processes of the same server
+        (:class:`service.shared_replies.SharedReplies`), keyed by the knowledge version.
         """
         if context is not None:
             return self._ask(question, context)
-        key = (question, (self.settings.today or date.today()).year)
+        year = (self.settings.today or date.today()).year
+        key = (question, year)
         with self._cache_lock:
             cached = self._cache.get(key)
             if cached is not None:
@@ -575,10 +582,14 @@ class Desk(Conversation, FigureAnswers):
         if cached is not None:
             return replace(cached, suggestions=list(cached.suggestions), candidates=list(cached.candidates),
                            tokens=list(cached.tokens))
-        reply = self._ask(question, None)
+        reply = shared.get(self.version, year, question) if shared is not None else None
+        if reply is None:
+            reply = self._ask(question, None)
+            if shared is not None:
+                shared.put(self.version, year, question, reply)
         with self._cache_lock:
             self._cache[key] = reply
-            if len(self._cache) > ANSWER_CACHE_SIZE:
+            while len(self._cache) > (ANSWER_CACHE_SIZE if shared is None else LOCAL_ANSWER_CACHE_SIZE):
                 self._cache.popitem(last=False)
         return replace(reply, suggestions=list(reply.suggestions), candidates=list(reply.candidates),
                        tokens=list(reply.tokens))

@@ -159,7 +159,9 @@ def ask():  # type: ignore[no-untyped-def]
     _record_pick(db)
     desk = get_desk()
     previous = last_figure_ref(db, session) if session else None
-    reply = desk.ask(question, desk.context_from_ref(previous) if previous else None)
+    # The server's other workers may have answered it already (service/shared_replies.py).
+    reply = desk.ask(question, desk.context_from_ref(previous) if previous else None,
+                     shared=current_app.extensions.get("shared_replies"))
     # Another body's business is referred, not queued, unless the citizen still asks for staff.
     requested = (requested and (reply.status != "escalated" or reply.kind == "referral")
                  and reply.kind not in _NEVER_TICKETS)

@@ -1,0 +1,148 @@
+"""The replies one server's workers share (service/shared_replies.py)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from service import shared_replies
+from service.db import get_desk
+from service.shared_replies import SharedReplies
+
+ROOT = Path(__file__).resolve().parent.parent
+QUESTIONS = [json.loads(line)["q"] for line in
+             (ROOT / "tests" / "data" / "heldout_questions.jsonl").read_text(encoding="utf-8").splitlines()[:120]]
+
+
+def test_every_kind_of_reply_reads_back_as_it_was_stored(module_app, tmp_path) -> None:
+    shared = SharedReplies(tmp_path / "replies.db")
+    with module_app.app_context():
+        desk = get_desk()
+        replies = [desk.ask(q) for q in QUESTIONS]
+    assert {r.status for r in replies} >= {"answered", "clarify", "escalated"}
+    for question, reply in zip(QUESTIONS, replies):
+        shared.put(desk.version, 2026, question, reply)
+    for question, reply in zip(QUESTIONS, replies):
+        assert shared.get(desk.version, 2026, question) == reply
+    assert shared.stats["errors"] == 0
+
+
+def test_a_desk_answers_from_the_shared_replies_of_its_own_version_only(module_app, tmp_path) -> None:
+    shared = SharedReplies(tmp_path / "replies.db")
+    with module_app.app_context():
+        desk = get_desk()
+        question = "这个问题没有哪个工作进程答过"
+        year = (desk.settings.today or __import__("datetime").date.today()).year
+        computed = desk.ask(question)
+        marked = dataclasses.replace(computed, answer="另一个工作进程的答复")
+        shared.put(desk.version, year, question, marked)
+        shared.put(desk.version - 1, year, "旧版本的问题", marked)
+        desk.clear_cache()
+        assert desk.ask(question, shared=shared).answer == "另一个工作进程的答复"
+        # A reply of an older knowledge version is never read.
+        assert desk.ask("旧版本的问题", shared=shared).answer != "另一个工作进程的答复"
+        # Worked out here, it is stored for the others.
+        assert shared.get(desk.version, year, "旧版本的问题") is not None
+        desk.clear_cache()
+
+
+def test_an_unusable_cache_costs_nothing_but_time(module_app, tmp_path) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("x")
+    shared = SharedReplies(blocked / "replies.db")  # cannot be opened
+    with module_app.app_context():
+        desk = get_desk()
+        desk.clear_cache()
+        reply = desk.ask("政府信息公开申请要收费吗", shared=shared)
+        desk.clear_cache()
+    assert reply.status == "answered"
+    assert shared.stats["errors"] == 2  # the read and the write, each given up
+
+
+def test_the_file_keeps_the_newest_replies_of_the_newest_version(tmp_path, monkeypatch) -> None:
+    from service.replies import Reply
+
+    monkeypatch.setattr(shared_replies, "MAX_ROWS", 30)
+    monkeypatch.setattr(shared_replies, "PRUNE_EVERY", 10)
+    shared = SharedReplies(tmp_path / "replies.db")
+    for n in range(25):
+        shared.put(1, 2026, f"问题{n}", Reply("escalated", None, ""))
+    for n in range(45):
+        shared.put(2, 2026, f"问题{n}", Reply("escalated", None, ""))
+    assert shared.get(1, 2026, "问题24") is None  # an older version's, dropped at the first tidy
+    assert shared.count() <= 30 + 10
+    assert shared.get(2, 2026, "问题44") is not None
+
+
+def test_a_file_of_another_shape_is_not_trusted(tmp_path) -> None:
+    shared = SharedReplies(tmp_path / "replies.db")
+    shared.count()  # creates the table
+    with sqlite3.connect(tmp_path / "replies.db") as conn:
+        conn.execute("insert into replies (version, year, question, body) values (1, 2026, '问', '[1, 2]')")
+        conn.execute("insert into replies (version, year, question, body) values (1, 2026, '坏', '{not json')")
+    assert shared.get(1, 2026, "问") is None
+    assert shared.get(1, 2026, "坏") is None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ask(port: int, question: str) -> tuple[dict, str]:
+    body = json.dumps({"question": question}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/ask", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read()), response.headers["X-Worker-Pid"]
+
+
+def test_a_servers_workers_share_one_file_that_goes_with_the_server(tmp_path) -> None:
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    port = _free_port()
+    env = dict(os.environ, INQUIRY_SHOW_WORKER_PID="1", TMPDIR=str(temp), INQUIRY_INSTANCE=str(tmp_path / "inst"))
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "run.py", "--port", str(port), "--db", str(tmp_path / "s.db"),
+                                 "--workers", "2"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError(log.read_text(errors="replace"))
+        [folder] = temp.glob("inquiry-replies-*")
+        assert folder.stat().st_mode & 0o777 == 0o700
+        question = "政府信息公开申请要收费吗"
+        seen: dict[str, list[dict]] = {}
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for _ in range(10):
+                for reply, pid in pool.map(lambda _: _ask(port, question), range(40)):
+                    seen.setdefault(pid, []).append(reply)
+                if len(seen) >= 2:
+                    break
+        assert len(seen) == 2, "only one worker ever answered"
+        answers = {r["answer"] for replies in seen.values() for r in replies}
+        assert len(answers) == 1 and "收" in answers.pop()
+        with sqlite3.connect(folder / "replies.db") as conn:
+            rows = conn.execute("select count(*) from replies where question = ?", [question]).fetchone()[0]
+        assert rows == 1  # worked out once for both workers (or twice at once, stored once)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+    assert not list(temp.glob("inquiry-replies-*")), "the server left its replies behind"
