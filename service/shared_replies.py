@@ -34,9 +34,10 @@ from .replies import Reply
 
 # Rows kept: a reply is 1-3 KB of JSON, so at most some 60 MB of a temporary folder.
 MAX_ROWS = 20_000
-# How often a worker tidies: every this many writes, drop replies of older versions and the
-# oldest beyond MAX_ROWS.
-PRUNE_EVERY = 500
+# How often a worker tidies: every this many writes, the oldest replies beyond MAX_ROWS go
+# (those of older knowledge versions, never read again, among them): a few dozen rows at a
+# time, so that no citizen's question waits for a large delete.
+PRUNE_EVERY = 50
 # How long a write waits for another worker's: a cache write is never worth a wait.
 BUSY_MS = 20
 
@@ -117,7 +118,6 @@ class SharedReplies:
             self._writes += 1
             self.stats["writes"] += 1
             if self._writes % PRUNE_EVERY == 0:
-                conn.execute("delete from replies where version < ?", [version])
                 conn.execute("delete from replies where id <= (select max(id) from replies) - ?", [MAX_ROWS])
         except (sqlite3.Error, TypeError, ValueError):
             self.stats["errors"] += 1
