@@ -77,15 +77,14 @@ def serve_gunicorn(app, host: str, port: int, workers: int) -> None:  # type: ig
 
     from gunicorn.app.base import BaseApplication
 
-    from service.db import follow_knowledge, keeper
+    from service.db import follow_knowledge, follows_knowledge, keeper
 
     quiet_gunicorn()
 
     following = {"on": False}
 
     def when_ready(_arbiter):  # type: ignore[no-untyped-def]
-        state = keeper(app)
-        if state.large() or app.config.get("INDEX_REFORK"):
+        if follows_knowledge(app):
             following["on"] = True
             follow_knowledge(app, lambda: os.kill(os.getpid(), signal.SIGHUP),
                              settle=float(app.config.get("INDEX_REFORK_SETTLE", 60)))
@@ -164,14 +163,16 @@ def main(argv: list[str] | None = None) -> None:
     if args.db:
         os.environ["INQUIRY_DB"] = os.path.abspath(args.db)
     from service import create_app
-    from service.db import get_desk
+    from service.db import get_desk, warm_before_fork
 
     app = create_app()
-    with app.app_context():
-        get_desk()  # build the index before the first citizen waits for it
     server = args.server
     if server == "auto":
         server = "gunicorn" if sys.platform != "win32" else "waitress"
+    with app.app_context():
+        get_desk()  # build the index before the first citizen waits for it
+        if server == "gunicorn":
+            warm_before_fork(app)  # what the master's workers share from the start
     os.umask(0o077)  # what the service writes (database, WAL, backups, keys) is its own
     if not app.config.get("PROXY_COUNT"):
         print("提示：未设置 INQUIRY_PROXY_COUNT，按直接连接的地址计算频率限制。若服务在反向代理（如 nginx）之后，"

@@ -287,6 +287,29 @@ def test_a_masters_round_builds_what_fresh_workers_inherit(app) -> None:
         assert desk.pipeline.pinyin._table is not None  # the knowledge's words, by their pinyin
 
 
+def test_a_master_that_follows_the_knowledge_forks_its_first_workers_with_what_it_shares(app, monkeypatch) -> None:
+    """Before the first fork, the master of a large knowledge base (or INDEX_REFORK) finds the
+    related entries and builds the pinyin tables, which a worker would otherwise build for
+    itself (in the background at this size) until the master re-forked it."""
+    import gc
+
+    from service.db import warm_before_fork
+
+    monkeypatch.setattr(related, "BACKGROUND_ABOVE", 0)  # related entries in the background, as at 100,000
+    with app.app_context():
+        assert not warm_before_fork(app)  # a small knowledge base: workers build their own, at once
+        desk = get_desk()
+        assert desk.pipeline.pinyin._table is None
+        app.config["INDEX_REFORK"] = True
+        try:
+            assert warm_before_fork(app)
+        finally:
+            gc.unfreeze()
+        assert keeper(app).desk is desk
+        assert related.for_desk(desk) is not related.NONE
+        assert desk.pipeline.pinyin._table is not None
+
+
 def test_related_entries_found_in_the_background_reach_desks_updated_meanwhile(app, monkeypatch) -> None:
     monkeypatch.setattr(related, "BACKGROUND_ABOVE", 0)  # as at 100,000 entries
     words = related.desk_words
