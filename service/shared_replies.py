@@ -38,8 +38,9 @@ MAX_ROWS = 20_000
 # (those of older knowledge versions, never read again, among them): a few dozen rows at a
 # time, so that no citizen's question waits for a large delete.
 PRUNE_EVERY = 50
-# How long a write waits for another worker's: a cache write is never worth a wait.
-BUSY_MS = 20
+# How long a write waits for another worker's (a checkpoint, a tidy): a cache write is never
+# worth more than a moment of a citizen's wait.
+BUSY_MS = 5
 
 _SCHEMA = """
 create table if not exists replies (
