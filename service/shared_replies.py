@@ -52,6 +52,18 @@ create table if not exists replies (
     unique (version, year, question)
 )"""
 _FIELDS = tuple(f.name for f in dataclasses.fields(Reply))
+PREFIX = "inquiry-replies-"
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id exists (one of another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _encode(reply: Reply) -> str:
@@ -76,8 +88,18 @@ class SharedReplies:
 
     @classmethod
     def create(cls) -> "SharedReplies":
-        """A cache in a new private temporary folder (mode 0700), for one server's life."""
-        folder = tempfile.mkdtemp(prefix="inquiry-replies-")
+        """A cache in a new private temporary folder (mode 0700), for one server's life,
+        named after this process. The folders of servers that were killed outright (the
+        process named is gone) are removed first: they hold citizens' questions."""
+        base = Path(tempfile.gettempdir())
+        for old in base.glob(f"{PREFIX}*-*"):
+            pid = old.name[len(PREFIX):].split("-", 1)[0]
+            try:
+                if pid.isdigit() and old.stat().st_uid == os.getuid() and not _alive(int(pid)):
+                    shutil.rmtree(old, ignore_errors=True)
+            except OSError:
+                continue
+        folder = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=base)
         return cls(Path(folder) / "replies.db")
 
     def remove(self) -> None:

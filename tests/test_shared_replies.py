@@ -95,6 +95,26 @@ def test_a_file_of_another_shape_is_not_trusted(tmp_path) -> None:
     assert shared.get(1, 2026, "坏") is None
 
 
+def test_a_new_server_removes_the_folders_of_servers_killed_outright(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(shared_replies.tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    dead = tmp_path / f"inquiry-replies-{gone.stdout.strip()}-abc"
+    living = tmp_path / f"inquiry-replies-{os.getppid()}-def"
+    other = tmp_path / "inquiry-replies-notapid"
+    for folder in (dead, living, other):
+        folder.mkdir()
+        (folder / "replies.db").write_text("")
+    shared = SharedReplies.create()
+    try:
+        assert not dead.exists()
+        assert living.exists() and other.exists()
+        assert Path(shared.path).parent.name.startswith(f"inquiry-replies-{os.getpid()}-")
+    finally:
+        shared.remove()
+    assert not Path(shared.path).parent.exists()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -126,7 +146,7 @@ def test_a_servers_workers_share_one_file_that_goes_with_the_server(tmp_path) ->
                 time.sleep(0.1)
         else:
             raise AssertionError(log.read_text(errors="replace"))
-        [folder] = temp.glob("inquiry-replies-*")
+        [folder] = temp.glob(f"inquiry-replies-{proc.pid}-*")
         assert folder.stat().st_mode & 0o777 == 0o700
         question = "政府信息公开申请要收费吗"
         seen: dict[str, list[dict]] = {}
