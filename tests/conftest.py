@@ -25,6 +25,61 @@ _SEEDING = {"KNOWLEDGE_DIR", "HOME_AGENCY"}
 sqlite_only = pytest.mark.skipif(ON_POSTGRES, reason="SQLite's own files (backup, WAL, permissions)")
 
 
+def free_port() -> int:
+    """An unused loopback port, for a server a test starts."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ask_worker(port: int, question: str) -> tuple[dict, str]:
+    """Ask a server started with INQUIRY_SHOW_WORKER_PID=1: the reply and the answering worker's pid."""
+    import urllib.request
+
+    body = json.dumps({"question": question}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/ask", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read()), response.headers["X-Worker-Pid"]
+
+
+def start_run_py(port: int, db: Path, env: dict, log: Path, workers: int = 2):  # type: ignore[no-untyped-def]
+    """``python run.py`` (gunicorn) on ``port`` and ``db``, its output in ``log``; returns the
+    process once ``/healthz`` answers (it is stopped again if it never does)."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "run.py", "--port", str(port), "--db", str(db),
+                                 "--workers", str(workers)], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    for _ in range(300):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    proc.wait()
+    raise AssertionError(log.read_text(errors="replace"))
+
+
+def from_every_worker(port: int, question: str, workers: int = 2) -> dict[str, list[dict]]:
+    """Ask concurrently until ``workers`` worker processes have answered; every reply, by pid."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    seen: dict[str, list[dict]] = {}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for _ in range(10):
+            for reply, pid in pool.map(lambda _: ask_worker(port, question), range(40)):
+                seen.setdefault(pid, []).append(reply)
+            if len(seen) >= workers:
+                return seen
+    raise AssertionError("only one worker ever answered")
+
+
 def make_app(tmp_path: Path, **config):  # type: ignore[no-untyped-def]
     """An app on a new database under ``tmp_path`` (or a new PostgreSQL database)."""
     # Rate limits are tested on their own (tests/test_security.py); elsewhere they would only

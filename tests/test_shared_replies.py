@@ -5,17 +5,12 @@ import dataclasses
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
-
+from conftest import free_port, from_every_worker, start_run_py
 from service import shared_replies
 from service.db import get_desk
 from service.shared_replies import SharedReplies
@@ -115,48 +110,17 @@ def test_a_new_server_removes_the_folders_of_servers_killed_outright(tmp_path, m
     assert not Path(shared.path).parent.exists()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _ask(port: int, question: str) -> tuple[dict, str]:
-    body = json.dumps({"question": question}).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/ask", body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read()), response.headers["X-Worker-Pid"]
-
-
 def test_a_servers_workers_share_one_file_that_goes_with_the_server(tmp_path) -> None:
     temp = tmp_path / "temp"
     temp.mkdir()
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, INQUIRY_SHOW_WORKER_PID="1", TMPDIR=str(temp), INQUIRY_INSTANCE=str(tmp_path / "inst"))
-    log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "run.py", "--port", str(port), "--db", str(tmp_path / "s.db"),
-                                 "--workers", "2"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    proc = start_run_py(port, tmp_path / "s.db", env, tmp_path / "server.log")
     try:
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError(log.read_text(errors="replace"))
         [folder] = temp.glob(f"inquiry-replies-{proc.pid}-*")
         assert folder.stat().st_mode & 0o777 == 0o700
         question = "政府信息公开申请要收费吗"
-        seen: dict[str, list[dict]] = {}
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            for _ in range(10):
-                for reply, pid in pool.map(lambda _: _ask(port, question), range(40)):
-                    seen.setdefault(pid, []).append(reply)
-                if len(seen) >= 2:
-                    break
-        assert len(seen) == 2, "only one worker ever answered"
+        seen = from_every_worker(port, question)
         answers = {r["answer"] for replies in seen.values() for r in replies}
         assert len(answers) == 1 and "收" in answers.pop()
         with sqlite3.connect(folder / "replies.db") as conn:

@@ -2,83 +2,45 @@
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 import os
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from conftest import free_port, from_every_worker, start_run_py
 from service import faq
 from service.storage import connect
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _ask(port: int, question: str) -> tuple[dict, str]:
-    body = json.dumps({"question": question}).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/ask", body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read()), response.headers["X-Worker-Pid"]
-
-
 @pytest.fixture
 def server(tmp_path):  # type: ignore[no-untyped-def]
-    port = _free_port()
+    port = free_port()
     db = tmp_path / "workers.db"
     env = dict(os.environ, INQUIRY_SHOW_WORKER_PID="1")
-    log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "run.py", "--port", str(port), "--db", str(db), "--workers", "2"],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    proc = start_run_py(port, db, env, tmp_path / "server.log")
     try:
-        for _ in range(200):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError(log.read_text(errors="replace"))
         yield port, db
     finally:
         proc.terminate()
         proc.wait(timeout=15)
 
 
-def _from_every_worker(port: int, question: str) -> dict[str, dict]:
-    """Ask concurrently until two worker processes have answered; every reply, by pid."""
-    seen: dict[str, list[dict]] = {}
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        for _ in range(10):
-            for reply, pid in pool.map(lambda _: _ask(port, question), range(40)):
-                seen.setdefault(pid, []).append(reply)
-            if len(seen) >= 2:
-                return seen
-    raise AssertionError("only one worker ever answered")
-
-
 def test_a_saved_change_is_answered_by_every_worker(server) -> None:
     port, path = server
     question = "统计局的食堂对外开放吗"
-    before = _from_every_worker(port, question)
+    before = from_every_worker(port, question)
     assert all(r["status"] == "escalated" for replies in before.values() for r in replies)
     # A curator's save through the workspace's own code, from another process.
     entry_id = faq.create_entry(connect(path), {"id": 1, "username": "curator"}, {
         "key": "canteen", "question": "统计局食堂对外开放吗？", "answer": "机关食堂不对外开放。",
         "category": "其他", "source": "工作实践", "status": "published"})
     faq.add_alternate(connect(path), {"id": 1, "username": "curator"}, entry_id, "食堂能进去吃饭吗")
-    after = _from_every_worker(port, question)
+    after = from_every_worker(port, question)
     assert len(after) == 2
     assert all(r["status"] == "answered" and "不对外开放" in r["answer"]
                for replies in after.values() for r in replies), after
@@ -102,7 +64,7 @@ def test_a_suggestion_accepted_in_the_inbox_is_answered_by_every_worker(server) 
 
     port, path = server
     question = "复议怎么申请"
-    before = _from_every_worker(port, question)
+    before = from_every_worker(port, question)
     assert all(r["status"] == "clarify" for replies in before.values() for r in replies)
     reply = _post_json(port, {"question": question, "session": "w1"})
     [chosen] = [s for s in reply["suggestions"] if "行政复议" in s["question"]]
@@ -134,7 +96,7 @@ def test_a_suggestion_accepted_in_the_inbox_is_answered_by_every_worker(server) 
     done = page("/staff/inbox/suggestions", {"key": key, "entry_id": chosen["id"], "question": question,
                                              "decision": "accepted", "csrf_token": token})
     assert "已采纳" in done
-    after = _from_every_worker(port, question)
+    after = from_every_worker(port, question)
     assert len(after) == 2
     assert all(r["status"] == "answered" and r["entry_id"] == chosen["id"]
                for replies in after.values() for r in replies), after
