@@ -28,12 +28,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
+from . import related
 from .desk import Desk
 from .knowledge import changes_since, knowledge_version
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_FORMAT = 3
+SNAPSHOT_FORMAT = 4
 # Updates in place between two snapshots written in the background.
 SNAPSHOT_EVERY = 50
 _CODE = Path(__file__).resolve().parent
@@ -273,6 +274,11 @@ class IndexKeeper:
 
     def _save_quietly(self, desk: Desk) -> None:
         try:
+            if os.getpid() == self._pid:
+                # The process that made the keeper (a pre-forking server's master) finds the
+                # related entries before every fork anyway: found now, they are saved with the
+                # index, and the next start reads them rather than finding them again.
+                related.for_desk(desk, wait=True)
             db = self._connect()
             try:
                 path = self._snapshot_path(db)
@@ -295,7 +301,10 @@ class IndexKeeper:
                 # A plain header, checked before anything is unpickled.
                 f.write(json.dumps({"fingerprint": self._header(), "version": desk.version, "stamp": stamp,
                                     "build_seconds": self.build_seconds}).encode() + b"\n")
-                pickle.dump(desk.snapshot(), f, protocol=pickle.HIGHEST_PROTOCOL)
+                # The related entries too, when they are found (those the master finds before
+                # every fork): one pickle, so their words are the index's own strings.
+                pickle.dump({"desk": desk.snapshot(), "related": related.state_of(desk)}, f,
+                            protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -319,7 +328,9 @@ class IndexKeeper:
                 if header["version"] != current and changes_since(db, header["version"]) is None:
                     return None
                 state = pickle.load(f)
-            desk = Desk.restore(state, db)
+            desk = Desk.restore(state["desk"], db)
+            if state.get("related") is not None:
+                related.adopt(desk, state["related"])
         except Exception:
             log.exception("索引快照无法读取，重新构建")
             return None

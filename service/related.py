@@ -228,6 +228,35 @@ def for_desk(desk: Any, wait: bool = False) -> Related:
 # What a large desk offers until its relatives are found: none.
 NONE = Related({}, {})
 
+_STATE_FIELDS = ("by_key", "words", "postings", "by_category")
+
+
+def state_of(desk: Any) -> dict[str, Any] | None:
+    """What an index snapshot keeps of a desk's relatives (plain dicts), or None if they are
+    not found (yet). Pickled with the desk, its words are the index's own strings."""
+    with _BY_DESK_LOCK:
+        found = _BY_DESK.get(desk)
+    if found is None or found is NONE:
+        return None
+    state: dict[str, Any] = {name: dict(getattr(found, name)) for name in _STATE_FIELDS}
+    state["total"] = found.total
+    return state
+
+
+def adopt(desk: Any, state: dict[str, Any]) -> Related:
+    """Give a desk restored from a snapshot the relatives saved with it (the desk's own
+    entries), as if they had been found for it; those of a desk updated from it follow
+    (:func:`carry_over`)."""
+    found = Related.__new__(Related)
+    found.entries = desk.entries
+    for name in _STATE_FIELDS:
+        setattr(found, name, state[name])
+    found.total = int(state["total"])
+    found._found = {}
+    found._lock = threading.Lock()
+    with _BY_DESK_LOCK:
+        return _BY_DESK.setdefault(desk, found)
+
 
 def _build_later(desk: Any) -> None:
     waiting: list[Any] = []

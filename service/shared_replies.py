@@ -28,7 +28,6 @@ import sqlite3
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
 
 from .replies import Reply
 

@@ -172,6 +172,29 @@ def test_a_new_process_starts_from_the_snapshot(tmp_path) -> None:
     assert path.exists()
 
 
+def test_a_snapshot_keeps_the_related_entries(tmp_path, monkeypatch) -> None:
+    """The process that saves a snapshot finds the related entries first and saves them
+    with it; a process started from it has them at once, updated for what was saved since,
+    as a fresh build finds them."""
+    config = {"INDEX_SNAPSHOT_AFTER": 0, "INDEX_MIN_DOCUMENTS": 0}
+    first = make_app(tmp_path, **config)
+    with first.app_context():
+        built = get_desk()
+        entry = faq.create_entry(get_db(), None, {"question": "政府信息公开的收费标准在哪里查", "category": "费用",
+                                                 "answer": "按页数计算，详见收费标准。"})
+    monkeypatch.setattr(related, "BACKGROUND_ABOVE", 0)  # never found on demand in this test
+    second = make_app(tmp_path, **config)
+    with second.app_context():
+        desk = get_desk()
+        assert keeper(second).stats["snapshot_loads"] == 1 and keeper(second).stats["updates"] == 1
+        found = related.for_desk(desk)
+        assert found is not related.NONE  # restored and carried over, not found again
+        fresh = related.Related(desk.entries, related.desk_words(desk))
+        for entry_id in [*list(built.entries)[:40], entry]:
+            assert found.of(entry_id) == fresh.of(entry_id)
+        assert found.of(entry)  # the entry saved after the snapshot has relatives
+
+
 def test_a_snapshot_of_other_files_or_code_is_not_used(tmp_path) -> None:
     first = make_app(tmp_path, INDEX_SNAPSHOT_AFTER=0, INDEX_MIN_DOCUMENTS=0)
     with first.app_context():
