@@ -211,7 +211,17 @@ def warm_before_fork(app: Flask) -> bool:
     and the master need not fork them again once it has them. Whether it did."""
     if not follows_knowledge(app):
         return False
-    master_round(app, get_db())
+    state = keeper(app)
+    # No thread may be working at a fork (see follow_knowledge): this round builds in this
+    # thread, and a background build already under way (a snapshot the change log could not
+    # bring up to date) is waited for.
+    background_after, state.background_after = state.background_after, float("inf")
+    try:
+        while state.building is not None:
+            time.sleep(0.05)
+        master_round(app, get_db())
+    finally:
+        state.background_after = background_after
     gc.collect()
     gc.freeze()  # long-lived: kept out of the workers' collections, as before every re-fork
     return True

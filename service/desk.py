@@ -166,6 +166,11 @@ class Desk(Conversation, FigureAnswers):
         self.facts = facts
         self.passages = passages
         self.version = version
+        # Which knowledge this desk answers, across processes: (version, the database's id and
+        # when that version was logged), set by the index keeper. Replies are shared under it
+        # (service/shared_replies.py) only while it names this desk's version: a version
+        # number alone can come back with other knowledge (a database put back or replaced).
+        self.knowledge_key: tuple[int, str] = (-1, "")
         # 上海统计局, 广东省统计局: another place's bureau, whatever the wording.
         self._place_bureau = re.compile(
             "(" + "|".join(map(re.escape, sorted(places or [], key=len, reverse=True))) + ")"
@@ -402,7 +407,8 @@ class Desk(Conversation, FigureAnswers):
         postings = self.index.postings
         pipeline.pinyin.prefer(heapq.nlargest(PINYIN_WORDS, postings, key=lambda t: len(postings[t][0])))
 
-    _TRANSIENT = ("pipeline", "encoder", "_cache", "_cache_lock", "_token_cache", "_doc_vectors", "_foreign_tokens")
+    _TRANSIENT = ("pipeline", "encoder", "_cache", "_cache_lock", "_token_cache", "_doc_vectors", "_foreign_tokens",
+                  "knowledge_key")
 
     def snapshot(self) -> dict[str, Any]:
         """What a new process needs to answer without building the index (see :meth:`restore`)."""
@@ -428,6 +434,7 @@ class Desk(Conversation, FigureAnswers):
         desk._cache_lock = threading.Lock()
         desk._token_cache = {}
         desk._doc_vectors = {}
+        desk.knowledge_key = (-1, "")
         return desk
 
     def _term_tokens(self) -> dict[str, list[str]]:
@@ -569,12 +576,15 @@ class Desk(Conversation, FigureAnswers):
         is answered from a per-desk cache of recent replies (a desk lives as long as its
         knowledge version, so a staff change empties it), and then from ``shared``, the
         replies of the other worker processes of the same server
-        (:class:`service.shared_replies.SharedReplies`), keyed by the knowledge version.
+        (:class:`service.shared_replies.SharedReplies`), under :attr:`knowledge_key`.
         """
         if context is not None:
             return self._ask(question, context)
         year = (self.settings.today or date.today()).year
         key = (question, year)
+        if shared is not None and self.knowledge_key[0] != self.version:
+            shared = None  # not known which knowledge this is: nothing shared
+        knowledge = f"{self.version}:{self.knowledge_key[1]}"
         with self._cache_lock:
             cached = self._cache.get(key)
             if cached is not None:
@@ -582,11 +592,11 @@ class Desk(Conversation, FigureAnswers):
         if cached is not None:
             return replace(cached, suggestions=list(cached.suggestions), candidates=list(cached.candidates),
                            tokens=list(cached.tokens))
-        reply = shared.get(self.version, year, question) if shared is not None else None
+        reply = shared.get(knowledge, year, question) if shared is not None else None
         if reply is None:
             reply = self._ask(question, None)
             if shared is not None:
-                shared.put(self.version, year, question, reply)
+                shared.put(knowledge, year, question, reply)
         with self._cache_lock:
             self._cache[key] = reply
             while len(self._cache) > (ANSWER_CACHE_SIZE if shared is None else LOCAL_ANSWER_CACHE_SIZE):

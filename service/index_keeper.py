@@ -123,7 +123,13 @@ class IndexKeeper:
     # -- the desk for a question ------------------------------------------------------
     def current(self, db: Any, version: int | None = None) -> Desk:
         """The desk for the database's knowledge version, or the previous one while a
-        background build makes the new one."""
+        background build makes the new one; its :attr:`Desk.knowledge_key` set."""
+        desk = self._current(db, version)
+        if desk.knowledge_key[0] != desk.version:
+            desk.knowledge_key = (desk.version, f"{database_id(db)}:{version_stamp(db, desk.version)}")
+        return desk
+
+    def _current(self, db: Any, version: int | None = None) -> Desk:
         if version is None:
             version = knowledge_version(db)
         desk = self.desk

@@ -5,15 +5,13 @@ several workers, each of them works out every question again the first time it i
 of *it*: with two workers, a question asked twice costs two analyses as often as not, and
 a worker forked afresh (a re-fork after a save, a worker replaced for its memory) starts
 with nothing. This cache sits behind the workers' own: one SQLite file that every worker
-forked by one server reads and writes, keyed by the knowledge version, the year (answers
-name deadlines of the current year) and the question as typed, exactly as the workers'
-own caches are.
+forked by one server reads and writes, keyed by the knowledge (its version, the database's
+id and when that version was logged: :attr:`service.desk.Desk.knowledge_key`), the year
+(answers name deadlines of the current year) and the question as typed.
 
 The file is the server's, not the database's: the server makes it in a private temporary
 folder before it forks its workers and removes it when it stops, so that every reader runs
-the same code on the same knowledge folder and settings, and a knowledge version is never
-reused for other knowledge (versions only grow, a restored backup included). Only replies
-are stored: JSON, never pickles.
+the same code and settings. Only replies are stored: JSON, never pickles.
 
 Best effort throughout: a reply that cannot be read or written in a moment is worked out
 again, never an error for the citizen. Pure Python and sqlite3 (no Flask).
@@ -44,11 +42,11 @@ BUSY_MS = 5
 _SCHEMA = """
 create table if not exists replies (
     id integer primary key,
-    version integer not null,
+    knowledge text not null,
     year integer not null,
     question text not null,
     body text not null,
-    unique (version, year, question)
+    unique (knowledge, year, question)
 )"""
 _FIELDS = tuple(f.name for f in dataclasses.fields(Reply))
 PREFIX = "inquiry-replies-"
@@ -118,11 +116,11 @@ class SharedReplies:
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
-    def get(self, version: int, year: int, question: str) -> Reply | None:
+    def get(self, knowledge: str, year: int, question: str) -> Reply | None:
         """The reply stored for this question, or None."""
         try:
-            row = self._conn().execute("select body from replies where version = ? and year = ? and question = ?",
-                                       [version, year, question]).fetchone()
+            row = self._conn().execute("select body from replies where knowledge = ? and year = ? and question = ?",
+                                       [knowledge, year, question]).fetchone()
             reply = _decode(row[0]) if row else None
         except (sqlite3.Error, ValueError, TypeError):
             self.stats["errors"] += 1
@@ -130,13 +128,13 @@ class SharedReplies:
         self.stats["hits" if reply is not None else "misses"] += 1
         return reply
 
-    def put(self, version: int, year: int, question: str, reply: Reply) -> None:
+    def put(self, knowledge: str, year: int, question: str, reply: Reply) -> None:
         """Store a reply (another worker's reply to the same question is kept)."""
         try:
             body = _encode(reply)
             conn = self._conn()
-            conn.execute("insert or ignore into replies (version, year, question, body) values (?, ?, ?, ?)",
-                         [version, year, question, body])
+            conn.execute("insert or ignore into replies (knowledge, year, question, body) values (?, ?, ?, ?)",
+                         [knowledge, year, question, body])
             self._writes += 1
             self.stats["writes"] += 1
             if self._writes % PRUNE_EVERY == 0:

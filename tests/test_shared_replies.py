@@ -12,7 +12,7 @@ from pathlib import Path
 
 from conftest import free_port, from_every_worker, start_run_py
 from service import shared_replies
-from service.db import get_desk
+from service.db import get_db, get_desk
 from service.shared_replies import SharedReplies
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,29 +27,44 @@ def test_every_kind_of_reply_reads_back_as_it_was_stored(module_app, tmp_path) -
         replies = [desk.ask(q) for q in QUESTIONS]
     assert {r.status for r in replies} >= {"answered", "clarify", "escalated"}
     for question, reply in zip(QUESTIONS, replies):
-        shared.put(desk.version, 2026, question, reply)
+        shared.put("7:db", 2026, question, reply)
     for question, reply in zip(QUESTIONS, replies):
-        assert shared.get(desk.version, 2026, question) == reply
+        assert shared.get("7:db", 2026, question) == reply
     assert shared.stats["errors"] == 0
 
 
-def test_a_desk_answers_from_the_shared_replies_of_its_own_version_only(module_app, tmp_path) -> None:
+def test_a_desk_answers_from_the_shared_replies_of_its_own_knowledge_only(module_app, tmp_path) -> None:
+    from service.index_keeper import database_id, version_stamp
+
     shared = SharedReplies(tmp_path / "replies.db")
     with module_app.app_context():
         desk = get_desk()
+        db = get_db()
+        # The keeper names the knowledge: its version, the database's id, when it was logged.
+        knowledge = f"{desk.version}:{database_id(db)}:{version_stamp(db, desk.version)}"
+        assert desk.knowledge_key == (desk.version, knowledge.split(":", 1)[1])
         question = "这个问题没有哪个工作进程答过"
         year = (desk.settings.today or __import__("datetime").date.today()).year
         computed = desk.ask(question)
         marked = dataclasses.replace(computed, answer="另一个工作进程的答复")
-        shared.put(desk.version, year, question, marked)
-        shared.put(desk.version - 1, year, "旧版本的问题", marked)
+        shared.put(knowledge, year, question, marked)
+        shared.put(f"{desk.version - 1}:{knowledge.split(':', 1)[1]}", year, "旧版本的问题", marked)
+        # The same version number of other knowledge (a database put back, or another one).
+        shared.put(f"{desk.version}:another-database:{version_stamp(db, desk.version)}", year, "别的库的问题", marked)
         desk.clear_cache()
         assert desk.ask(question, shared=shared).answer == "另一个工作进程的答复"
-        # A reply of an older knowledge version is never read.
         assert desk.ask("旧版本的问题", shared=shared).answer != "另一个工作进程的答复"
+        assert desk.ask("别的库的问题", shared=shared).answer != "另一个工作进程的答复"
         # Worked out here, it is stored for the others.
-        assert shared.get(desk.version, year, "旧版本的问题") is not None
+        assert shared.get(knowledge, year, "旧版本的问题") is not None
         desk.clear_cache()
+        # A desk whose knowledge is not named (not from the keeper) shares nothing.
+        key, desk.knowledge_key = desk.knowledge_key, (-1, "")
+        try:
+            assert desk.ask(question, shared=shared).answer != "另一个工作进程的答复"
+        finally:
+            desk.knowledge_key = key
+            desk.clear_cache()
 
 
 def test_an_unusable_cache_costs_nothing_but_time(module_app, tmp_path) -> None:
@@ -72,22 +87,22 @@ def test_the_file_keeps_the_newest_replies(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(shared_replies, "PRUNE_EVERY", 10)
     shared = SharedReplies(tmp_path / "replies.db")
     for n in range(25):
-        shared.put(1, 2026, f"问题{n}", Reply("escalated", None, ""))
+        shared.put("1:db", 2026, f"问题{n}", Reply("escalated", None, ""))
     for n in range(45):
-        shared.put(2, 2026, f"问题{n}", Reply("escalated", None, ""))
+        shared.put("2:db", 2026, f"问题{n}", Reply("escalated", None, ""))
         assert shared.count() <= 30 + 10
-    assert shared.get(1, 2026, "问题24") is None  # an older version's replies age out first
-    assert shared.get(2, 2026, "问题44") is not None
+    assert shared.get("1:db", 2026, "问题24") is None  # an older version's replies age out first
+    assert shared.get("2:db", 2026, "问题44") is not None
 
 
 def test_a_file_of_another_shape_is_not_trusted(tmp_path) -> None:
     shared = SharedReplies(tmp_path / "replies.db")
     shared.count()  # creates the table
     with sqlite3.connect(tmp_path / "replies.db") as conn:
-        conn.execute("insert into replies (version, year, question, body) values (1, 2026, '问', '[1, 2]')")
-        conn.execute("insert into replies (version, year, question, body) values (1, 2026, '坏', '{not json')")
-    assert shared.get(1, 2026, "问") is None
-    assert shared.get(1, 2026, "坏") is None
+        conn.execute("insert into replies (knowledge, year, question, body) values ('1', 2026, '问', '[1, 2]')")
+        conn.execute("insert into replies (knowledge, year, question, body) values ('1', 2026, '坏', '{not json')")
+    assert shared.get("1", 2026, "问") is None
+    assert shared.get("1", 2026, "坏") is None
 
 
 def test_a_new_server_removes_the_folders_of_servers_killed_outright(tmp_path, monkeypatch) -> None:
@@ -124,8 +139,15 @@ def test_a_servers_workers_share_one_file_that_goes_with_the_server(tmp_path) ->
         answers = {r["answer"] for replies in seen.values() for r in replies}
         assert len(answers) == 1 and "收" in answers.pop()
         with sqlite3.connect(folder / "replies.db") as conn:
-            rows = conn.execute("select count(*) from replies where question = ?", [question]).fetchone()[0]
-        assert rows == 1  # worked out once for both workers (or twice at once, stored once)
+            [(knowledge, year)] = conn.execute("select knowledge, year from replies where question = ?",
+                                               [question]).fetchall()
+        # Every worker reads what another stored: a reply put in the file under the live
+        # knowledge is what both answer.
+        file = SharedReplies(folder / "replies.db")
+        stored = file.get(knowledge, year, question)
+        file.put(knowledge, year, "没有哪个工作进程答过的问题", dataclasses.replace(stored, answer="来自共享文件的答复"))
+        marked = from_every_worker(port, "没有哪个工作进程答过的问题")
+        assert {r["answer"] for replies in marked.values() for r in replies} == {"来自共享文件的答复"}
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)

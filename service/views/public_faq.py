@@ -62,7 +62,7 @@ def clean_search(text: str) -> str:
     return _SPACE_RE.sub(" ", _UNSAFE_RE.sub("", text)).strip()
 
 
-def search(desk: Any, text: str, limit: int = SEARCH_RESULTS) -> list[int]:
+def search(desk: Any, text: str, limit: int = SEARCH_RESULTS, shared: Any = None) -> list[int]:
     """The ids of published entries for a citizen's words, best first.
 
     First what the chat's matcher finds (the entry it would answer with, then its FAQ
@@ -75,7 +75,7 @@ def search(desk: Any, text: str, limit: int = SEARCH_RESULTS) -> list[int]:
         if isinstance(entry_id, int) and entry_id in desk.entries and entry_id not in found:
             found.append(entry_id)
 
-    reply = desk.ask(text)
+    reply = desk.ask(text, shared=shared)  # the chat's replies, shared by the server's workers
     if reply.kind == "faq":
         add(reply.entry_id)
     for cand in reply.candidates:
@@ -202,7 +202,7 @@ def index():  # type: ignore[no-untyped-def]
     elif raw.strip() and not text:
         error, status = "搜索内容无法识别，请换个说法再试。", 400
     elif text:
-        results = [desk.entries[e] for e in search(desk, text)]
+        results = [desk.entries[e] for e in search(desk, text, shared=current_app.extensions.get("shared_replies"))]
     return render_template(
         "faq.html", query=text, error=error, results=results, max_chars=MAX_SEARCH_CHARS,
         hot=_hot(desk) if results is None else [], groups=by_category(desk.entries) if results is None else [],
