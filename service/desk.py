@@ -168,8 +168,9 @@ class Desk(Conversation, FigureAnswers):
         self.version = version
         # Which knowledge this desk answers, across processes: (version, the database's id and
         # when that version was logged), set by the index keeper. Replies are shared under it
-        # (service/shared_replies.py) only while it names this desk's version: a version
-        # number alone can come back with other knowledge (a database put back or replaced).
+        # (service/shared_replies.py) only while it names this desk's version and the version
+        # was logged: a version number alone can come back with other knowledge (a database
+        # put back or replaced).
         self.knowledge_key: tuple[int, str] = (-1, "")
         # 上海统计局, 广东省统计局: another place's bureau, whatever the wording.
         self._place_bureau = re.compile(
@@ -582,7 +583,8 @@ class Desk(Conversation, FigureAnswers):
             return self._ask(question, context)
         year = (self.settings.today or date.today()).year
         key = (question, year)
-        if shared is not None and self.knowledge_key[0] != self.version:
+        limit = ANSWER_CACHE_SIZE if shared is None else LOCAL_ANSWER_CACHE_SIZE
+        if shared is not None and (self.knowledge_key[0] != self.version or not self.knowledge_key[1]):
             shared = None  # not known which knowledge this is: nothing shared
         knowledge = f"{self.version}:{self.knowledge_key[1]}"
         with self._cache_lock:
@@ -599,7 +601,7 @@ class Desk(Conversation, FigureAnswers):
                 shared.put(knowledge, year, question, reply)
         with self._cache_lock:
             self._cache[key] = reply
-            while len(self._cache) > (ANSWER_CACHE_SIZE if shared is None else LOCAL_ANSWER_CACHE_SIZE):
+            while len(self._cache) > limit:
                 self._cache.popitem(last=False)
         return replace(reply, suggestions=list(reply.suggestions), candidates=list(reply.candidates),
                        tokens=list(reply.tokens))

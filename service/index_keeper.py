@@ -126,7 +126,16 @@ class IndexKeeper:
         background build makes the new one; its :attr:`Desk.knowledge_key` set."""
         desk = self._current(db, version)
         if desk.knowledge_key[0] != desk.version:
-            desk.knowledge_key = (desk.version, f"{database_id(db)}:{version_stamp(db, desk.version)}")
+            self._name(desk, db)  # one made before this keeper named its desks
+        return desk
+
+    @staticmethod
+    def _name(desk: Desk, db: Any) -> Desk:
+        """Set :attr:`Desk.knowledge_key` from the database the desk was made from: its id and
+        when the desk's version was logged (a version not logged, after a restore say, is
+        named by nothing, and its replies are not shared)."""
+        stamp = version_stamp(db, desk.version)
+        desk.knowledge_key = (desk.version, f"{database_id(db)}:{stamp}" if stamp else "")
         return desk
 
     def _current(self, db: Any, version: int | None = None) -> Desk:
@@ -176,6 +185,7 @@ class IndexKeeper:
         updated = desk.updated(db, ids, version, words or None)
         if updated is None:
             return None
+        self._name(updated, db)
         self.stats["updates"] += 1
         self.updates += 1
         # What the update made lives as long as the desk: out of the collector's scans, which
@@ -198,10 +208,15 @@ class IndexKeeper:
         self.desk = None
         if self.on_drop is not None:
             self.on_drop()
-        desk = self._build_desk(db, version)
+        desk = self._name(self._build_desk(db, version), db)
         self.build_seconds = time.perf_counter() - started
         self.documents = len(desk.index.docs)
         self.stats["full"] += 1
+        if self.worth_saving() and self.snapshot_dir is not None:
+            # Found now, the related entries are saved with the index, and the next start
+            # reads them rather than finding them again (a pre-forking master finds them
+            # before its first fork anyway). In this thread: no thread outlives a build.
+            related.for_desk(desk, wait=True)
         self._settle()
         if self.worth_saving():
             self._save_quietly(desk)
@@ -250,7 +265,7 @@ class IndexKeeper:
                 if not self._crowded(updated):
                     return
             started = time.perf_counter()
-            desk = self._build_desk(db, version)
+            desk = self._name(self._build_desk(db, version), db)
             self.build_seconds = time.perf_counter() - started
             self.documents = len(desk.index.docs)
             with self._lock:
@@ -280,11 +295,6 @@ class IndexKeeper:
 
     def _save_quietly(self, desk: Desk) -> None:
         try:
-            if os.getpid() == self._pid:
-                # The process that made the keeper (a pre-forking server's master) finds the
-                # related entries before every fork anyway: found now, they are saved with the
-                # index, and the next start reads them rather than finding them again.
-                related.for_desk(desk, wait=True)
             db = self._connect()
             try:
                 path = self._snapshot_path(db)
@@ -334,7 +344,7 @@ class IndexKeeper:
                 if header["version"] != current and changes_since(db, header["version"]) is None:
                     return None
                 state = pickle.load(f)
-            desk = Desk.restore(state["desk"], db)
+            desk = self._name(Desk.restore(state["desk"], db), db)
             if state.get("related") is not None:
                 related.adopt(desk, state["related"])
         except Exception:

@@ -67,6 +67,32 @@ def test_a_desk_answers_from_the_shared_replies_of_its_own_knowledge_only(module
             desk.clear_cache()
 
 
+def test_knowledge_whose_version_was_not_logged_shares_nothing(app, tmp_path) -> None:
+    """A restored backup moves the version past every earlier one without logging it: no
+    reply is shared under it (two copies of one database would name it alike)."""
+    shared = SharedReplies(tmp_path / "replies.db")
+    with app.app_context():
+        db = get_db()
+        db.execute("update meta set value = cast(cast(value as integer) + 1 as text) where key = 'kb_version'")
+        desk = get_desk()
+        assert desk.knowledge_key == (desk.version, "")
+        desk.ask("政府信息公开申请要收费吗", shared=shared)
+    assert shared.stats == {"hits": 0, "misses": 0, "writes": 0, "errors": 0}
+
+
+def test_a_search_of_the_knowledge_base_shares_no_personal_number(app, tmp_path) -> None:
+    shared = app.extensions["shared_replies"] = SharedReplies(tmp_path / "replies.db")
+    client = app.test_client()
+    with app.app_context():
+        get_desk()  # named by the keeper
+    assert client.get("/faq", query_string={"q": "申请信息公开要交钱吗"}).status_code == 200
+    number = "11010519491231002X"
+    assert client.get("/faq", query_string={"q": f"我的身份证{number}怎么申请公开"}).status_code == 200
+    with sqlite3.connect(shared.path) as conn:
+        questions = [row[0] for row in conn.execute("select question from replies")]
+    assert questions == ["申请信息公开要交钱吗"]
+
+
 def test_an_unusable_cache_costs_nothing_but_time(module_app, tmp_path) -> None:
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("x")

@@ -17,6 +17,7 @@ import sqlite_utils
 from flask import Blueprint, current_app, render_template, request
 
 from ..db import get_db, get_desk
+from ..privacy import mask_personal
 from ..related import for_desk
 from ..security import ask_limit, limiter
 
@@ -202,7 +203,10 @@ def index():  # type: ignore[no-untyped-def]
     elif raw.strip() and not text:
         error, status = "搜索内容无法识别，请换个说法再试。", 400
     elif text:
-        results = [desk.entries[e] for e in search(desk, text, shared=current_app.extensions.get("shared_replies"))]
+        # Shared with the other workers only when it holds no personal number: the shared
+        # file keeps questions as the chat stores them, masked.
+        shared = current_app.extensions.get("shared_replies") if mask_personal(text) == text else None
+        results = [desk.entries[e] for e in search(desk, text, shared=shared)]
     return render_template(
         "faq.html", query=text, error=error, results=results, max_chars=MAX_SEARCH_CHARS,
         hot=_hot(desk) if results is None else [], groups=by_category(desk.entries) if results is None else [],
