@@ -16,6 +16,7 @@ machine may be a loaded 2-core box).
 """
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -170,6 +171,10 @@ def post_ask(port: int, text: str, session: str | None = None,
     except urllib.error.HTTPError as exc:
         with exc:
             return exc.code, exc.read().decode("utf-8", errors="replace")
+    except http.client.IncompleteRead as exc:
+        # The server died between the headers and the body (a SIGKILL lands there too): a
+        # reply cut short acknowledges nothing, like a connection reset.
+        raise ConnectionResetError(f"reply cut short: {exc!r}") from exc
 
 
 def ticket_code(status: int, text: str) -> str | None:
