@@ -583,10 +583,6 @@ class Desk(Conversation, FigureAnswers):
             return self._ask(question, context)
         year = (self.settings.today or date.today()).year
         key = (question, year)
-        limit = ANSWER_CACHE_SIZE if shared is None else LOCAL_ANSWER_CACHE_SIZE
-        if shared is not None and (self.knowledge_key[0] != self.version or not self.knowledge_key[1]):
-            shared = None  # not known which knowledge this is: nothing shared
-        knowledge = f"{self.version}:{self.knowledge_key[1]}"
         with self._cache_lock:
             cached = self._cache.get(key)
             if cached is not None:
@@ -594,6 +590,10 @@ class Desk(Conversation, FigureAnswers):
         if cached is not None:
             return replace(cached, suggestions=list(cached.suggestions), candidates=list(cached.candidates),
                            tokens=list(cached.tokens))
+        limit = ANSWER_CACHE_SIZE if shared is None else LOCAL_ANSWER_CACHE_SIZE
+        if shared is not None and (self.knowledge_key[0] != self.version or not self.knowledge_key[1]):
+            shared = None  # not known which knowledge this is: nothing shared
+        knowledge = f"{self.version}:{self.knowledge_key[1]}"
         reply = shared.get(knowledge, year, question) if shared is not None else None
         if reply is None:
             reply = self._ask(question, None)

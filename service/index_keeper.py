@@ -123,22 +123,8 @@ class IndexKeeper:
     # -- the desk for a question ------------------------------------------------------
     def current(self, db: Any, version: int | None = None) -> Desk:
         """The desk for the database's knowledge version, or the previous one while a
-        background build makes the new one; its :attr:`Desk.knowledge_key` set."""
-        desk = self._current(db, version)
-        if desk.knowledge_key[0] != desk.version:
-            self._name(desk, db)  # one made before this keeper named its desks
-        return desk
-
-    @staticmethod
-    def _name(desk: Desk, db: Any) -> Desk:
-        """Set :attr:`Desk.knowledge_key` from the database the desk was made from: its id and
-        when the desk's version was logged (a version not logged, after a restore say, is
-        named by nothing, and its replies are not shared)."""
-        stamp = version_stamp(db, desk.version)
-        desk.knowledge_key = (desk.version, f"{database_id(db)}:{stamp}" if stamp else "")
-        return desk
-
-    def _current(self, db: Any, version: int | None = None) -> Desk:
+        background build makes the new one. Every desk it gives is named
+        (:attr:`Desk.knowledge_key`, see :meth:`_name`) where it is made."""
         if version is None:
             version = knowledge_version(db)
         desk = self.desk
@@ -166,6 +152,15 @@ class IndexKeeper:
                         return desk
                 self.desk = desk = updated
             return desk
+
+    @staticmethod
+    def _name(desk: Desk, db: Any) -> Desk:
+        """Set :attr:`Desk.knowledge_key` from the database the desk was made from: its id and
+        when the desk's version was logged (a version not logged, after a restore say, is
+        named by nothing, and its replies are not shared)."""
+        stamp = version_stamp(db, desk.version)
+        desk.knowledge_key = (desk.version, f"{database_id(db)}:{stamp}" if stamp else "")
+        return desk
 
     def _catch_up(self, db: Any, desk: Desk, version: int) -> Desk | None:
         """``desk`` updated in place to ``version`` by the change log, or None if the changes
@@ -212,13 +207,14 @@ class IndexKeeper:
         self.build_seconds = time.perf_counter() - started
         self.documents = len(desk.index.docs)
         self.stats["full"] += 1
-        if self.worth_saving() and self.snapshot_dir is not None:
+        saving = self.worth_saving() and self.snapshot_dir is not None
+        if saving:
             # Found now, the related entries are saved with the index, and the next start
             # reads them rather than finding them again (a pre-forking master finds them
             # before its first fork anyway). In this thread: no thread outlives a build.
             related.for_desk(desk, wait=True)
         self._settle()
-        if self.worth_saving():
+        if saving:
             self._save_quietly(desk)
         return desk
 
