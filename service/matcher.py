@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import heapq
 import math
+import sys
 import weakref
 from array import array
 from dataclasses import dataclass, field
 from functools import reduce
 from itertools import compress, repeat
 from operator import add, mul
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -151,6 +152,127 @@ def _cosine(a: tuple[dict[str, float], float], b: tuple[dict[str, float], float]
     return dot / (a[1] * b[1])
 
 
+class _Columns:
+    """The phrasings of an index's documents and their words, held as a few large arrays
+    for the search to score candidates from.
+
+    Reading a Python object writes its reference count, and in a forked worker that write
+    copies the page the object sits on. Scoring 50 candidates per question through their
+    :class:`Doc` objects (their phrasings, their word tuples) turned, at 100,000 entries,
+    tens of MB of what every worker shared with the master into private copies of each.
+    Read from here, a candidate's phrasings are new strings sliced from one text, its words
+    numbers in one array: only the few documents a question returns are touched.
+
+    Built once with the index; an index updated in place keeps these for the documents it
+    was built with (``size``) and scores the added ones through their objects, and only the
+    word weights follow its changes (:meth:`reweighed`).
+    """
+
+    def __init__(self, docs: list[Doc], idf: Any):
+        kinds: list[str] = []
+        texts: list[str] = []
+        chars, phrasing_at = array("q", [0]), array("q", [0])
+        words, word_at, tokens_at = array("i"), array("q", [0]), array("q", [0])
+        vocab: dict[str, int] = {}
+        end = 0
+        for doc in docs:
+            kinds.append(sys.intern(doc.kind))
+            for text in doc.phrasings:
+                texts.append(text)
+                end += len(text)
+                chars.append(end)
+            phrasing_at.append(len(chars) - 1)
+            for toks in doc.phrasing_tokens:
+                words.extend(vocab.setdefault(t, len(vocab)) for t in toks)
+                word_at.append(len(words))
+            tokens_at.append(len(word_at) - 1)
+        self.size = len(kinds)
+        self.kinds = kinds
+        self.text = "".join(texts)
+        # Document i's phrasings are phrasings phrasing_at[i] .. phrasing_at[i + 1] - 1, and
+        # phrasing p is text[chars[p]:chars[p + 1]]. Its word tuples likewise: tuples
+        # tokens_at[i] .. tokens_at[i + 1] - 1, tuple t being words[word_at[t]:word_at[t + 1]].
+        self.chars = np.frombuffer(chars, dtype=np.int64)
+        self.phrasing_at = np.frombuffer(phrasing_at, dtype=np.int64)
+        self.words = np.frombuffer(words, dtype=np.int32)
+        self.word_at = np.frombuffer(word_at, dtype=np.int64)
+        self.tokens_at = np.frombuffer(tokens_at, dtype=np.int64)
+        self.vocab = vocab
+        self.weights = np.fromiter((idf.get(w, 0.0) for w in vocab), dtype=np.float64, count=len(vocab))
+
+    def reweighed(self, idf: dict[str, float], unknown: Iterable[str]) -> "_Columns":
+        """The same columns with the weights of the words an update recomputed (1 MB or so
+        copied; everything else shared)."""
+        new = _Columns.__new__(_Columns)
+        new.__dict__.update(self.__dict__)
+        new.__dict__.pop("_prepared", None)  # scored with the old weights
+        new.weights = weights = self.weights.copy()
+        vocab = self.vocab
+        for word, value in idf.items():
+            at = vocab.get(word)
+            if at is not None:
+                weights[at] = value
+        for word in unknown:
+            at = vocab.get(word)
+            if at is not None:
+                weights[at] = 0.0
+        return new
+
+    def prepared(self, i: int) -> tuple[list[str], dict[int, list[int]], list[tuple[list[float], float]], list[list[int]]]:
+        """Document i's phrasings (new strings), and what its precision needs, as
+        :meth:`Index._phrasing_weights` has it but with word numbers for words: kept for
+        the most recently scored documents (a worker's own memory, bounded)."""
+        cache = self.__dict__.setdefault("_prepared", {})
+        kept = cache.get(i)
+        if kept is not None:
+            return kept
+        chars = self.chars[self.phrasing_at[i]:self.phrasing_at[i + 1] + 1].tolist()
+        text = self.text
+        phrasings = [text[a:b] for a, b in zip(chars, chars[1:])]
+        bounds = self.word_at[self.tokens_at[i]:self.tokens_at[i + 1] + 1].tolist()
+        ids = self.words[bounds[0]:bounds[-1]].tolist() if bounds else []
+        weights = self.weights[ids].tolist() if ids else []
+        first = bounds[0] if bounds else 0
+        where: dict[int, list[int]] = {}
+        weighed: list[tuple[list[float], float]] = []
+        tuples: list[list[int]] = []
+        for j, (a, b) in enumerate(zip(bounds, bounds[1:])):
+            words = ids[a - first:b - first]
+            for t in dict.fromkeys(words):
+                where.setdefault(t, []).append(j)
+            part = weights[a - first:b - first]
+            weighed.append((part, reduce(add, part, 0.0)))
+            tuples.append(words)
+        if len(cache) >= PRECISION_CACHE_SIZE:
+            cache.clear()
+        kept = cache[i] = (phrasings, where, weighed, tuples)
+        return kept
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_prepared", None)
+        return state
+
+
+def _closest(where: Mapping[Any, list[int]], weighed: list[tuple[list[float], float]],
+             tuples: Sequence[Sequence[Any]], asked_words: set[Any]) -> tuple[float, int]:
+    """How much of a document's closest phrasing the question covers (IDF-weighted), and
+    which phrasing: ``where``, the phrasings that use each word; ``weighed``, each phrasing's
+    word weights and their total; ``tuples``, each phrasing's words."""
+    best, which = 0.0, 0
+    # Only the phrasings that share a word with the question, in their order (the first
+    # of equally close phrasings is the one named).
+    sharing = {j for t in asked_words for j in where.get(t, ())}
+    asked = asked_words.__contains__
+    for j in sorted(sharing):
+        weights, total = weighed[j]
+        # Summed in the phrasing's word order, as a loop would add them, but in C.
+        hit = reduce(add, compress(weights, map(asked, tuples[j])), 0.0)
+        if total > 0 and hit / total > best:
+            best, which = hit / total, j
+    return best, which
+
+
 class Index:
     """Inverted index over a list of :class:`Doc`."""
 
@@ -236,6 +358,7 @@ class Index:
         for tok in sorted(self.postings, key=lambda t: -len(self.postings[t][0])):
             if len(tok) >= 2 and not tok.isascii():
                 self._by_pinyin.setdefault(pinyin_key(tok), tok)
+        self._columns = _Columns(self.docs, self.idf)
 
     # -- snapshots ----------------------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
@@ -386,6 +509,7 @@ class Index:
             if len(tok) >= 2 and not tok.isascii() and pinyin_key(tok) not in self._by_pinyin:
                 by_pinyin.setdefault(pinyin_key(tok), tok)
         new.postings = LayeredMap.over(self.postings, changed_postings, unknown)
+        new._columns = self._columns.reweighed(idf, unknown)
         new.idf = LayeredMap.over(self.idf, idf, unknown)
         new.answer_only = LayeredSet.over(self.answer_only, answer_add, answer_drop)
         new.common = LayeredSet.over(self.common, common_add, common_drop)
@@ -557,17 +681,29 @@ class Index:
         query_compact = normalised.replace(" ", "")
         typed_compact = (typed or "").replace(" ", "")
         query_set = {t.text for t in terms}
-        out: list[Candidate] = []
+        # The documents the index was built with are scored from its columns, the ones
+        # added since through their objects (see _Columns).
+        columns = self._columns
+        built, kinds, vocab = columns.size, columns.kinds, columns.vocab
+        query_ids = {vocab[t] for t in query_set if t in vocab}
+        order = top.tolist()
+        scored: list[tuple[float, int, float, float, float, tuple[int, ...], list[str]]] = []
         kept: list[float] = []  # the best ``limit`` scores so far (a min-heap)
-        for i, found in zip(top.tolist(), acc[top].tolist()):
-            doc = self.docs[i]
+        for i, found in zip(order, acc[top].tolist()):
             coverage = found / total
             if len(kept) >= limit and _best_possible(coverage) < kept[0]:
                 break  # no later (lower-coverage) candidate can enter the top ``limit``
-            fuzzy, near = self._fuzzy(doc, query_compact)
-            if typed_compact and typed_compact != query_compact and typed_compact in doc.phrasings:
-                fuzzy, near = 1.0, (doc.phrasings.index(typed_compact), *near)
-            if doc.kind == "passage":
+            if i < built:
+                doc, kind = None, kinds[i]
+                prepared = columns.prepared(i)
+                phrasings = prepared[0]
+            else:
+                doc = self.docs[i]
+                kind, phrasings = doc.kind, doc.phrasings
+            fuzzy, near = self._fuzzy(kind, phrasings, query_compact)
+            if typed_compact and typed_compact != query_compact and typed_compact in phrasings:
+                fuzzy, near = 1.0, (phrasings.index(typed_compact), *near)
+            if kind == "passage":
                 precision = 0.0
                 # A sentence of a long report shares a word or two with almost anything:
                 # it answers only when the shared words weigh enough on their own.
@@ -579,34 +715,39 @@ class Index:
                 # returned, so its precision (the dearest part) is never worked out.
                 continue
             else:
-                precision, closest = self._precision(doc, query_set)
+                if doc is None:
+                    precision, closest = _closest(prepared[1], prepared[2], prepared[3], query_ids)
+                else:
+                    where, weighed = self._phrasing_weights(doc)
+                    precision, closest = _closest(where, weighed, doc.phrasing_tokens, query_set)
                 near = (*near, closest)
                 # Both directions must agree: the question's words are in the document
                 # (coverage) and the closest phrasing's words are in the question
                 # (precision); their harmonic mean punishes either one being low.
                 both = 2 * coverage * precision / (coverage + precision) if coverage + precision else 0.0
                 score = 0.8 * both + 0.2 * fuzzy
-            cand = Candidate(doc, min(score, 1.0), coverage, fuzzy, precision)
-            cand.near = near
-            out.append(cand)
+            scored.append((min(score, 1.0), i, coverage, fuzzy, precision, near, phrasings))
             if len(kept) < limit:
                 heapq.heappush(kept, score)
             else:
                 heapq.heappushpop(kept, score)
-        out.sort(key=lambda c: c.score, reverse=True)
-        out = out[:limit]
+        scored.sort(key=lambda c: c[0], reverse=True)
         query_vec = self._gram_vector(query_compact, cache=False)
-        for cand in out:
+        out: list[Candidate] = []
+        for score, i, coverage, fuzzy, precision, near, phrasings in scored[:limit]:
+            cand = Candidate(self.docs[i], score, coverage, fuzzy, precision)
+            cand.near = near
             if cand.doc.kind != "passage":
                 # Compared with the closest phrasings only (by literal similarity and by words):
                 # comparing every phrasing of every candidate would double the cost of a question.
-                cand.chars = max((_cosine(query_vec, self._gram_vector(cand.doc.phrasings[j]))
-                                  for j in set(cand.near) if 0 <= j < len(cand.doc.phrasings)), default=0.0)
+                cand.chars = max((_cosine(query_vec, self._gram_vector(phrasings[j]))
+                                  for j in set(near) if 0 <= j < len(phrasings)), default=0.0)
             else:
                 # A passage is long: how much of the question's characters it contains.
-                grams = set(_grams(cand.doc.phrasings[0]))
+                grams = set(_grams(phrasings[0]))
                 total_w = sum(query_vec[0].values()) or 1.0
                 cand.chars = sum(w for g, w in query_vec[0].items() if g in grams) / total_w
+            out.append(cand)
         return out
 
     def _gram_vector(self, text: str, cache: bool = True) -> tuple[dict[str, float], float]:
@@ -625,22 +766,6 @@ class Index:
                 self._gram_cache.clear()
             self._gram_cache[text] = result
         return result
-
-    def _precision(self, doc: Doc, query_set: set[str]) -> tuple[float, int]:
-        """How much of the closest phrasing the question covers (IDF-weighted), and which."""
-        best, which = 0.0, 0
-        where, weighed = self._phrasing_weights(doc)
-        # Only the phrasings that share a word with the question, in their order (the first
-        # of equally close phrasings is the one named).
-        sharing = {j for t in query_set for j in where.get(t, ())}
-        asked = query_set.__contains__
-        for j in sorted(sharing):
-            weights, total = weighed[j]
-            # Summed in the phrasing's word order, as a loop would add them, but in C.
-            hit = reduce(add, compress(weights, map(asked, doc.phrasing_tokens[j])), 0.0)
-            if total > 0 and hit / total > best:
-                best, which = hit / total, j
-        return best, which
 
     def _phrasing_weights(self, doc: Doc) -> tuple[dict[str, list[int]], list[tuple[list[float], float]]]:
         """Which phrasings of a document use each word, and each phrasing's word weights and
@@ -666,10 +791,10 @@ class Index:
         return where, weighed
 
     @staticmethod
-    def _fuzzy(doc: Doc, query_compact: str) -> tuple[float, tuple[int, ...]]:
+    def _fuzzy(kind: str, phrasings: list[str], query_compact: str) -> tuple[float, tuple[int, ...]]:
         """The best rapidfuzz similarity to a phrasing, and the NEAR_PHRASINGS closest ones."""
-        scorer = fuzz.partial_ratio if doc.kind == "passage" else fuzz.ratio
-        near = process.extract(query_compact, doc.phrasings, scorer=scorer, limit=NEAR_PHRASINGS)
+        scorer = fuzz.partial_ratio if kind == "passage" else fuzz.ratio
+        near = process.extract(query_compact, phrasings, scorer=scorer, limit=NEAR_PHRASINGS)
         if not near:
             return 0.0, ()
         return near[0][1] / 100.0, tuple(j for _, _, j in near)

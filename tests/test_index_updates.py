@@ -356,3 +356,58 @@ def test_related_entries_found_in_the_background_reach_desks_updated_meanwhile(a
         assert carried is not related.NONE and entry in carried.entries
         fresh = related.Related(second.entries, words(second))
         assert all(carried.of(e) == fresh.of(e) for e in second.entries)
+
+
+def test_candidates_scored_from_the_columns_equal_those_scored_from_their_documents(app) -> None:
+    """The search reads the documents it was built with from its columns (so that a forked
+    worker does not copy the pages of every candidate it scores), and documents added in
+    place from their objects: both ways give the same candidates, scores and replies."""
+    import copy
+    from collections import OrderedDict
+
+    from service.matcher import Index, _Columns
+
+    with app.app_context():
+        desk = get_desk()
+        assert desk.index._columns.size == len(desk.index.docs) > 0
+        by_objects = copy.copy(desk)
+        index = Index.__new__(Index)
+        index.__dict__.update(desk.index.__dict__)
+        columns = _Columns.__new__(_Columns)
+        columns.__dict__.update({k: v for k, v in desk.index._columns.__dict__.items() if k != "_prepared"})
+        columns.size = 0  # every document through its object
+        index._columns = columns
+        by_objects.index = index
+        by_objects._cache = OrderedDict()  # replies of its own
+        desk.clear_cache()
+        questions = QUESTIONS + ["申请公开要交费吗", "2023年收到多少申请", "政府信息公开工作年度报告在哪里看"]
+        for question in questions:
+            mine, theirs = desk._analyse(question), by_objects._analyse(question)
+            assert [(c.doc.key, c.score, c.coverage, c.precision, c.fuzzy, c.chars, c.near)
+                    for c in mine.candidates] == \
+                   [(c.doc.key, c.score, c.coverage, c.precision, c.fuzzy, c.chars, c.near)
+                    for c in theirs.candidates], question
+            assert desk.ask(question).public() == by_objects.ask(question).public(), question
+
+
+def test_an_update_in_place_reweighs_the_words_in_the_columns(app) -> None:
+    """Saving entries changes the weights of their words; the columns (which score the
+    documents the index was built with) must weigh every word as the updated index does."""
+    with app.app_context():
+        db = get_db()
+        before = get_desk().index
+        ids = [r[0] for r in db.execute("select id from entries where status = 'published' order by id limit 30")]
+        for entry_id in ids:
+            row = next(db.query("select question, answer, category, source, status, version from entries "
+                                "where id = ?", [entry_id]))
+            faq.update_entry(db, None, entry_id, {**row, "question": row["question"] + "呢"}, row["version"])
+        faq.create_entry(db, None, {"question": "食堂的菜单在哪里公布", "answer": "每周一在后勤公告栏公布。"})
+        index = get_desk().index
+        assert keeper(app).stats["full"] == 1 and index.dead >= 30
+        columns = index._columns
+        assert columns.size == len(before.docs) < len(index.docs)
+        changed = 0
+        for word, at in columns.vocab.items():
+            assert columns.weights[at] == index.idf.get(word, 0.0), word
+            changed += columns.weights[at] != before._columns.weights[at]
+        assert changed > 0
