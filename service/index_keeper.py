@@ -187,14 +187,27 @@ class IndexKeeper:
         # would otherwise walk it (and, in a forked worker, make its pages private) each time.
         gc.freeze()
         if self._crowded(updated) and self.building is None:
+            if self.in_this_thread():
+                return None  # the caller builds in full, in its own thread
             self._start_background()
         elif self.updates >= SNAPSHOT_EVERY and self.worth_saving() \
                 and os.getpid() == self._pid:
             # Only the process that made the keeper (the master, under gunicorn): pickling
             # touches every object, which would make a forked worker's shared pages its own.
             self.updates = 0
-            threading.Thread(target=self._save_quietly, args=(updated,), daemon=True).start()
+            if self.in_this_thread():
+                self._save_quietly(updated)
+            else:
+                threading.Thread(target=self._save_quietly, args=(updated,), daemon=True).start()
         return updated
+
+    def in_this_thread(self) -> bool:
+        """Whether this keeper does all its work in the thread that asks for a desk: a
+        pre-forking master's (``background_after`` infinite, see ``db.follow_knowledge``),
+        where a thread of its own still running at a fork would leave the child a lock no
+        one releases. Its snapshot saves and rebuilds then run in that thread, which forks
+        wait for, rather than in threads of their own."""
+        return self.background_after == float("inf")
 
     # -- full builds --------------------------------------------------------------------
     def _build(self, db: Any, version: int) -> Desk:

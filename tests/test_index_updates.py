@@ -411,3 +411,44 @@ def test_an_update_in_place_reweighs_the_words_in_the_columns(app) -> None:
             assert columns.weights[at] == index.idf.get(word, 0.0), word
             changed += columns.weights[at] != before._columns.weights[at]
         assert changed > 0
+
+
+def test_a_master_saves_its_snapshot_and_rebuilds_a_crowded_index_in_its_own_thread(tmp_path, monkeypatch) -> None:
+    """A pre-forking master's keeper (``background_after`` infinite: see db.follow_knowledge)
+    starts no thread of its own: a thread running at a fork leaves the child a lock no one
+    releases. Its snapshot save after updates in place, and the full build of an index
+    crowded with replaced documents, run in the thread that asked for the desk."""
+    import threading
+
+    from service import index_keeper
+
+    app = make_app(tmp_path, INDEX_SNAPSHOT_AFTER=0, INDEX_MIN_DOCUMENTS=0)
+    started: list[str] = []
+    real_thread = threading.Thread
+
+    class Recorded(real_thread):  # type: ignore[misc, valid-type]
+        def start(self) -> None:
+            started.append(self.name)
+            super().start()
+
+    with app.app_context():
+        db = get_db()
+        kept = keeper(app)
+        get_desk()
+        kept.background_after = float("inf")  # as the master's follower sets it
+        monkeypatch.setattr(index_keeper, "SNAPSHOT_EVERY", 1)
+        monkeypatch.setattr(index_keeper.threading, "Thread", Recorded)
+        snapshot = next((tmp_path / "instance" / "index").glob("index-*.pickle"))
+        before = snapshot.stat().st_mtime_ns
+        entry = faq.create_entry(db, None, {"question": "食堂的菜单在哪里公布", "answer": "每周一在后勤公告栏公布。"})
+        desk = get_desk()
+        assert entry in desk.entries and kept.stats["full"] == 1 and kept.stats["updates"] == 1
+        assert snapshot.stat().st_mtime_ns != before  # saved before get_desk returned
+        with snapshot.open("rb") as f:
+            assert json.loads(f.readline())["version"] == desk.version
+        monkeypatch.setattr(index_keeper.IndexKeeper, "_crowded", staticmethod(lambda desk: True))
+        faq.add_alternate(db, None, entry, "员工餐厅每周吃什么")
+        rebuilt = get_desk()
+        assert kept.building is None and kept.stats["full"] == 2  # built in full, here
+        assert rebuilt.index.dead == 0 and rebuilt.version == knowledge.knowledge_version(db)
+    assert started == []
