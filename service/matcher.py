@@ -19,6 +19,7 @@ import math
 import sys
 import weakref
 from array import array
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from functools import reduce
 from itertools import compress, repeat
@@ -107,10 +108,10 @@ def _best_possible(coverage: float) -> float:
 
 
 GRAM_CACHE_SIZE = 2_000
-# Candidates whose phrasings and phrasing weights are kept, per index (the knowledge's most
-# asked-about): about 0.75 KB of a worker's own memory each. 20,000 cost 6 MB more per worker
-# at 100,000 entries than this, and no speed on the 2,149 labelled questions.
-PRECISION_CACHE_SIZE = 8_192
+# Candidates whose phrasings and phrasing weights a worker keeps, per index, until the cache is
+# emptied: a worker's own memory, about 0.7 KB of phrasings and 2.4 KB of words and weights
+# for a document of five phrasings (30 words), so some 13 MB when full.
+PRECISION_CACHE_SIZE = 4_096
 GRAM_BUCKETS = 1 << 20
 # How many of a candidate's literally closest phrasings the character view compares.
 NEAR_PHRASINGS = 3
@@ -207,7 +208,7 @@ class _Columns:
         copied; everything else shared)."""
         new = _Columns.__new__(_Columns)
         new.__dict__.update(self.__dict__)
-        new.__dict__.pop("_prepared", None)  # scored with the old weights
+        new.__dict__.pop("_weighing", None)  # the old weights (the phrasings stay)
         new.weights = weights = self.weights.copy()
         vocab = self.vocab
         for word, value in idf.items():
@@ -220,39 +221,67 @@ class _Columns:
                 weights[at] = 0.0
         return new
 
-    def prepared(self, i: int) -> tuple[list[str], dict[int, list[int]], list[tuple[list[float], float]], list[list[int]]]:
-        """Document i's phrasings (new strings), and what its precision needs, as
-        :meth:`Index._phrasing_weights` has it but with word numbers for words: kept for
-        the most recently scored documents (a worker's own memory, bounded)."""
-        cache = self.__dict__.setdefault("_prepared", {})
+    def phrasings(self, i: int) -> list[str]:
+        """Document i's phrasings, as strings of the worker's own: kept for the documents
+        scored since the cache was last emptied (at PRECISION_CACHE_SIZE; they do not depend
+        on the weights, so an update in place keeps them)."""
+        cache = self.__dict__.setdefault("_phrasings", {})
         kept = cache.get(i)
-        if kept is not None:
-            return kept
-        chars = self.chars[self.phrasing_at[i]:self.phrasing_at[i + 1] + 1].tolist()
-        text = self.text
-        phrasings = [text[a:b] for a, b in zip(chars, chars[1:])]
-        bounds = self.word_at[self.tokens_at[i]:self.tokens_at[i + 1] + 1].tolist()
-        ids = self.words[bounds[0]:bounds[-1]].tolist() if bounds else []
-        weights = self.weights[ids].tolist() if ids else []
-        first = bounds[0] if bounds else 0
-        where: dict[int, list[int]] = {}
-        weighed: list[tuple[list[float], float]] = []
-        tuples: list[list[int]] = []
-        for j, (a, b) in enumerate(zip(bounds, bounds[1:])):
-            words = ids[a - first:b - first]
-            for t in dict.fromkeys(words):
-                where.setdefault(t, []).append(j)
-            part = weights[a - first:b - first]
-            weighed.append((part, reduce(add, part, 0.0)))
-            tuples.append(words)
-        if len(cache) >= PRECISION_CACHE_SIZE:
-            cache.clear()
-        kept = cache[i] = (phrasings, where, weighed, tuples)
+        if kept is None:
+            chars = self.chars[self.phrasing_at[i]:self.phrasing_at[i + 1] + 1].tolist()
+            text = self.text
+            kept = [text[a:b] for a, b in zip(chars, chars[1:])]
+            if len(cache) >= PRECISION_CACHE_SIZE:
+                cache.clear()
+            cache[i] = kept
         return kept
+
+    def closest(self, i: int, asked_words: set[int]) -> tuple[float, int]:
+        """:func:`_closest` for document i, by word numbers: the same sums in the same order.
+        What it needs of the documents scored since the cache was last emptied is kept in
+        arrays (see PRECISION_CACHE_SIZE): each phrasing's word numbers, their weights and
+        total, and the document's word numbers sorted, with the phrasing of each, to find
+        the phrasings that share a word with the question."""
+        cache = self.__dict__.setdefault("_weighing", {})
+        kept = cache.get(i)
+        if kept is None:
+            bounds = self.word_at[self.tokens_at[i]:self.tokens_at[i + 1] + 1]
+            ids = self.words[int(bounds[0]):int(bounds[-1])]
+            weights = self.weights[ids]
+            spans = (bounds - bounds[0]).tolist()
+            parts = []
+            for a, b in zip(spans, spans[1:]):
+                part = array("d", weights[a:b].tobytes())
+                parts.append((part, array("i", ids[a:b].tobytes()), reduce(add, part, 0.0)))
+            order = np.argsort(ids, kind="stable")
+            owners = np.repeat(np.arange(len(parts), dtype=np.int32), np.diff(bounds).astype(np.int64))
+            if len(cache) >= PRECISION_CACHE_SIZE:
+                cache.clear()
+            kept = cache[i] = (parts, array("i", ids[order].tobytes()), array("i", owners[order].tobytes()))
+        parts, by_word, owner = kept
+        # Only the phrasings that share a word with the question, in their order (the first
+        # of equally close phrasings is the one named).
+        sharing = set()
+        end = len(by_word)
+        for word in asked_words:
+            at = bisect_left(by_word, word)
+            while at < end and by_word[at] == word:
+                sharing.add(owner[at])
+                at += 1
+        best, which = 0.0, 0
+        asked = asked_words.__contains__
+        for j in sorted(sharing):
+            weights, words, total = parts[j]
+            # Summed in the phrasing's word order, as a loop would add them, but in C.
+            hit = reduce(add, compress(weights, map(asked, words)), 0.0)
+            if total > 0 and hit / total > best:
+                best, which = hit / total, j
+        return best, which
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.pop("_prepared", None)
+        state.pop("_phrasings", None)
+        state.pop("_weighing", None)
         return state
 
 
@@ -370,6 +399,10 @@ class Index:
         state.pop("word_rarity", None)
         state["_gram_cache"] = {}
         state["_positions"] = None
+        if self._columns.size < len(self.docs):
+            # Documents added in place since the build: a process restored from the snapshot
+            # scores them from columns too (the weights are the index's own, as reweighed).
+            state["_columns"] = _Columns(list(self.docs), self.idf)
         # The documents as columns (100,000 objects pickled one by one load in seconds).
         docs = self.docs
         state["docs"] = ("columns", [d.key for d in docs], [d.kind for d in docs], [d.phrasings for d in docs],
@@ -696,9 +729,7 @@ class Index:
             if len(kept) >= limit and _best_possible(coverage) < kept[0]:
                 break  # no later (lower-coverage) candidate can enter the top ``limit``
             if i < built:
-                doc, kind = None, kinds[i]
-                prepared = columns.prepared(i)
-                phrasings = prepared[0]
+                doc, kind, phrasings = None, kinds[i], columns.phrasings(i)
             else:
                 doc = self.docs[i]
                 kind, phrasings = doc.kind, doc.phrasings
@@ -718,7 +749,7 @@ class Index:
                 continue
             else:
                 if doc is None:
-                    precision, closest = _closest(prepared[1], prepared[2], prepared[3], query_ids)
+                    precision, closest = columns.closest(i, query_ids)
                 else:
                     where, weighed = self._phrasing_weights(doc)
                     precision, closest = _closest(where, weighed, doc.phrasing_tokens, query_set)

@@ -374,7 +374,8 @@ def test_candidates_scored_from_the_columns_equal_those_scored_from_their_docume
         index = Index.__new__(Index)
         index.__dict__.update(desk.index.__dict__)
         columns = _Columns.__new__(_Columns)
-        columns.__dict__.update({k: v for k, v in desk.index._columns.__dict__.items() if k != "_prepared"})
+        columns.__dict__.update({k: v for k, v in desk.index._columns.__dict__.items()
+                                 if k not in ("_phrasings", "_weighing")})
         columns.size = 0  # every document through its object
         index._columns = columns
         by_objects.index = index
@@ -388,6 +389,9 @@ def test_candidates_scored_from_the_columns_equal_those_scored_from_their_docume
                    [(c.doc.key, c.score, c.coverage, c.precision, c.fuzzy, c.chars, c.near)
                     for c in theirs.candidates], question
             assert desk.ask(question).public() == by_objects.ask(question).public(), question
+        # The columns were read, and the copy read none.
+        assert desk.index._columns._phrasings and desk.index._columns._weighing
+        assert not columns.__dict__.get("_phrasings") and not columns.__dict__.get("_weighing")
 
 
 def test_an_update_in_place_reweighs_the_words_in_the_columns(app) -> None:
@@ -396,6 +400,15 @@ def test_an_update_in_place_reweighs_the_words_in_the_columns(app) -> None:
     with app.app_context():
         db = get_db()
         before = get_desk().index
+        for i in range(len(before.docs)):
+            before._columns.closest(i, set())  # weighed (and kept) with the weights before
+        # A word of one entry's question only: archived, no document uses it any more.
+        lonely = next(w for w, (at, weight) in before.postings.items()
+                      if len(at) == 1 and float(weight[0]) == 1.0 and w in before._columns.vocab
+                      and before.docs[int(at[0])].kind == "faq")
+        archived = before.docs[int(before.postings[lonely][0][0])].ref
+        assert before._columns.weights[before._columns.vocab[lonely]] > 0
+        faq.set_status(db, None, archived, "archived")
         ids = [r[0] for r in db.execute("select id from entries where status = 'published' order by id limit 30")]
         for entry_id in ids:
             row = next(db.query("select question, answer, category, source, status, version from entries "
@@ -410,7 +423,36 @@ def test_an_update_in_place_reweighs_the_words_in_the_columns(app) -> None:
         for word, at in columns.vocab.items():
             assert columns.weights[at] == index.idf.get(word, 0.0), word
             changed += columns.weights[at] != before._columns.weights[at]
-        assert changed > 0
+        assert changed > 0 and lonely not in index.idf and columns.weights[columns.vocab[lonely]] == 0.0
+        # What a document's precision is summed from follows the new weights too.
+        for i in range(columns.size):
+            if index.groups[i] >= 0:
+                columns.closest(i, set())
+                expected = [index.idf.get(t, 0.0) for toks in index.docs[i].phrasing_tokens for t in toks]
+                assert [w for part, _, _ in columns._weighing[i][0] for w in part] == expected, index.docs[i].key
+
+
+def test_a_snapshot_scores_the_documents_added_in_place_from_columns(tmp_path) -> None:
+    """A snapshot written after updates in place holds columns for every document, so the
+    process that restores it reads none of them through their objects, and decides alike."""
+    config = {"INDEX_SNAPSHOT_AFTER": 0, "INDEX_MIN_DOCUMENTS": 0}
+    first = make_app(tmp_path, **config)
+    with first.app_context():
+        get_desk()
+        faq.create_entry(get_db(), None, {"question": "食堂的菜单在哪里公布", "answer": "每周一在后勤公告栏公布。"})
+        updated = get_desk()
+        assert updated.index._columns.size < len(updated.index.docs)
+        from service.index_keeper import version_stamp
+
+        keeper(first).save(updated, next((tmp_path / "instance" / "index").glob("index-*.pickle")),
+                           version_stamp(get_db(), updated.version))
+    second = make_app(tmp_path, **config)
+    with second.app_context():
+        restored = get_desk()
+        assert keeper(second).stats["snapshot_loads"] == 1 and restored.version == updated.version
+        assert restored.index._columns.size == len(restored.index.docs) == len(updated.index.docs)
+    assert decisions(restored) == decisions(updated)
+    assert ask(second, "食堂的菜单在哪里公布")["status"] == "answered"
 
 
 def test_a_master_saves_its_snapshot_and_rebuilds_a_crowded_index_in_its_own_thread(tmp_path, monkeypatch) -> None:
