@@ -194,9 +194,7 @@ def master_round(app: Flask, db: Any) -> tuple[Desk, bool]:
     # What a worker would otherwise build at its first question in pinyin (0.4 s or more,
     # in every fresh worker at once, under load): built here, and shared.
     desk.pipeline.pinyin.warm()
-    ready = related.for_desk(desk, wait=True) is not related.NONE
-    desk.rehearse()  # what a first question builds, built here and shared too
-    return desk, ready
+    return desk, related.for_desk(desk, wait=True) is not related.NONE
 
 
 def follows_knowledge(app: Flask) -> bool:

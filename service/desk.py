@@ -730,16 +730,6 @@ class Desk(Conversation, FigureAnswers):
                   and q.confidence >= self.model.clarify_threshold]
         return main, others
 
-    def rehearse(self, count: int = 30) -> None:
-        """Work out, and forget, the replies to the questions of the desk's first ``count``
-        entries. A pre-forking master does this before it forks (``db.master_round``): what
-        the first questions build lazily (the matcher's and the meaning model's caches, the
-        allocator's pools) is then built once and shared, rather than made by every worker
-        as its own. At 100,000 entries a worker held about 4 MB less of its own after 2,000
-        distinct questions."""
-        for entry_id in sorted(self.entries)[:count]:
-            self._ask(str(self.entries[entry_id]["question"]), None)
-
     def _ask(self, question: str, context: Context | None) -> Reply:
         chit = self._chitchat(question)
         if chit is not None:
