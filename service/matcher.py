@@ -204,8 +204,8 @@ class _Columns:
         self.weights = np.fromiter((idf.get(w, 0.0) for w in vocab), dtype=np.float64, count=len(vocab))
 
     def reweighed(self, idf: dict[str, float], unknown: Iterable[str]) -> "_Columns":
-        """The same columns with the weights of the words an update recomputed (1 MB or so
-        copied; everything else shared)."""
+        """The same columns with the weights of the words an update recomputed (the weight
+        array copied, 8 bytes a word; everything else shared)."""
         new = _Columns.__new__(_Columns)
         new.__dict__.update(self.__dict__)
         new.__dict__.pop("_weighing", None)  # the old weights (the phrasings stay)

@@ -204,8 +204,9 @@ def open_ticket(db: sqlite_utils.Database, *, question: str, normalised: str, se
         while db.execute("select 1 from tickets where code = ?", [code]).fetchone():
             code = new_code()  # 50 random bits: practically never taken
             digest = password_digest(code, password, secret)
-        # A plain statement: the library's insert looks the table up first, a cost every
-        # question the desk cannot answer paid (a tenth of a server's time under load).
+        # A plain statement: the library's insert looked the table up first, a cost every
+        # question the desk cannot answer paid (see README, "A ticket without the library's
+        # insert").
         ticket_id = db.execute(
             "insert into tickets (code, question, normalised, session, candidates, status, asked_count, "
             "created, updated, password_hash) values (?, ?, ?, ?, ?, 'new', 1, ?, ?, ?) returning id",
