@@ -261,7 +261,7 @@ def follow_knowledge(app: Flask, refork: Callable[[], None], *, interval: float 
             desk = state.desk
             # What the workers were forked with, weakly (the master would keep an old desk alive).
             forked_with = (weakref.ref(desk) if desk is not None else None,
-                           desk is not None and related.for_desk(desk) is not related.NONE)
+                           desk is not None and related.found(desk))
             del desk
         last = 0.0
         while True:

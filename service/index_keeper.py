@@ -146,6 +146,7 @@ class IndexKeeper:
                 updated = self._catch_up(db, desk, version)
                 if updated is None:
                     if not self.large():
+                        desk = None  # let the old index go before the new one is built
                         updated = self._build(db, version)
                     else:
                         self._start_background()
@@ -180,6 +181,8 @@ class IndexKeeper:
         updated = desk.updated(db, ids, version, words or None)
         if updated is None:
             return None
+        if self._crowded(updated) and self.in_this_thread():
+            return None  # the caller builds in full, in its own thread (see in_this_thread)
         self._name(updated, db)
         self.stats["updates"] += 1
         self.updates += 1
@@ -187,8 +190,6 @@ class IndexKeeper:
         # would otherwise walk it (and, in a forked worker, make its pages private) each time.
         gc.freeze()
         if self._crowded(updated) and self.building is None:
-            if self.in_this_thread():
-                return None  # the caller builds in full, in its own thread
             self._start_background()
         elif self.updates >= SNAPSHOT_EVERY and self.worth_saving() \
                 and os.getpid() == self._pid:
@@ -220,6 +221,7 @@ class IndexKeeper:
         self.build_seconds = time.perf_counter() - started
         self.documents = len(desk.index.docs)
         self.stats["full"] += 1
+        self.updates = 0  # updates in place since this build (and its snapshot)
         saving = self.worth_saving() and self.snapshot_dir is not None
         if saving:
             # Found now, the related entries are saved with the index, and the next start

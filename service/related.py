@@ -225,6 +225,13 @@ def for_desk(desk: Any, wait: bool = False) -> Related:
         return NONE
 
 
+def found(desk: Any) -> bool:
+    """Whether the desk's relatives are found (never starts finding them: a pre-forking
+    master's follower asks this, and must start no thread of its own)."""
+    with _BY_DESK_LOCK:
+        return desk in _BY_DESK
+
+
 # What a large desk offers until its relatives are found: none.
 NONE = Related({}, {})
 
