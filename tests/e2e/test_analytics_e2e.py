@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from service.analytics import beijing_today
+from service.analytics import BEIJING, beijing_today
 from service.storage import connect
 from service.tickets import _ASK_INSERT
 
@@ -26,10 +26,14 @@ def logged_week(live_server):  # type: ignore[no-untyped-def]
     try:
         entry = db.execute("select id from entries where status = 'published' order by id limit 1").fetchone()[0]
         now = datetime.now(timezone.utc).replace(microsecond=0)
+        # A few minutes back, but never before Beijing's midnight: just after it, "five
+        # minutes ago" is yesterday, and the page's row for today would lack our four.
+        midnight = datetime.combine(beijing_today(now), datetime.min.time(), BEIJING)
+        back = min(timedelta(minutes=5), now - midnight)
         tag = secrets.token_hex(4)
         rows, votes = [], []
         for day in range(7):
-            at = now - timedelta(days=day, minutes=5)
+            at = now - timedelta(days=day) - back
             for k, (status, kind, entry_id) in enumerate([("answered", "faq", entry), ("answered", "faq", entry),
                                                           ("clarify", None, None), ("escalated", "handoff", None)]):
                 token = f"e2e-{tag}-{day}-{k}"
