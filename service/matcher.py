@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from functools import reduce
 from itertools import compress, repeat
 from operator import add, mul
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -259,8 +259,7 @@ class _Columns:
                 cache.clear()
             kept = cache[i] = (parts, array("i", ids[order].tobytes()), array("i", owners[order].tobytes()))
         parts, by_word, owner = kept
-        # Only the phrasings that share a word with the question, in their order (the first
-        # of equally close phrasings is the one named).
+        # Only the phrasings that share a word with the question.
         sharing = set()
         end = len(by_word)
         for word in asked_words:
@@ -268,15 +267,7 @@ class _Columns:
             while at < end and by_word[at] == word:
                 sharing.add(owner[at])
                 at += 1
-        best, which = 0.0, 0
-        asked = asked_words.__contains__
-        for j in sorted(sharing):
-            weights, words, total = parts[j]
-            # Summed in the phrasing's word order, as a loop would add them, but in C.
-            hit = reduce(add, compress(weights, map(asked, words)), 0.0)
-            if total > 0 and hit / total > best:
-                best, which = hit / total, j
-        return best, which
+        return _closest(sharing, parts, asked_words)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -285,20 +276,18 @@ class _Columns:
         return state
 
 
-def _closest(where: Mapping[Any, list[int]], weighed: list[tuple[list[float], float]],
-             tuples: Sequence[Sequence[Any]], asked_words: set[Any]) -> tuple[float, int]:
+def _closest(sharing: Iterable[int], parts: Sequence[tuple[Sequence[float], Sequence[Any], float]],
+             asked_words: set[Any]) -> tuple[float, int]:
     """How much of a document's closest phrasing the question covers (IDF-weighted), and
-    which phrasing: ``where``, the phrasings that use each word; ``weighed``, each phrasing's
-    word weights and their total; ``tuples``, each phrasing's words."""
+    which phrasing: ``sharing``, the phrasings that share a word with the question;
+    ``parts``, each phrasing's word weights, words and total weight."""
     best, which = 0.0, 0
-    # Only the phrasings that share a word with the question, in their order (the first
-    # of equally close phrasings is the one named).
-    sharing = {j for t in asked_words for j in where.get(t, ())}
     asked = asked_words.__contains__
+    # In the phrasings' order: the first of equally close phrasings is the one named.
     for j in sorted(sharing):
-        weights, total = weighed[j]
+        weights, words, total = parts[j]
         # Summed in the phrasing's word order, as a loop would add them, but in C.
-        hit = reduce(add, compress(weights, map(asked, tuples[j])), 0.0)
+        hit = reduce(add, compress(weights, map(asked, words)), 0.0)
         if total > 0 and hit / total > best:
             best, which = hit / total, j
     return best, which
@@ -751,8 +740,9 @@ class Index:
                 if doc is None:
                     precision, closest = columns.closest(i, query_ids)
                 else:
-                    where, weighed = self._phrasing_weights(doc)
-                    precision, closest = _closest(where, weighed, doc.phrasing_tokens, query_set)
+                    where, parts = self._phrasing_weights(doc)
+                    sharing = {j for t in query_set for j in where.get(t, ())}
+                    precision, closest = _closest(sharing, parts, query_set)
                 near = (*near, closest)
                 # Both directions must agree: the question's words are in the document
                 # (coverage) and the closest phrasing's words are in the question
@@ -800,10 +790,10 @@ class Index:
             self._gram_cache[text] = result
         return result
 
-    def _phrasing_weights(self, doc: Doc) -> tuple[dict[str, list[int]], list[tuple[list[float], float]]]:
-        """Which phrasings of a document use each word, and each phrasing's word weights and
-        their total: the same for every question, so worked out once per document and index
-        (an updated index has its own weights, and its own cache)."""
+    def _phrasing_weights(self, doc: Doc) -> tuple[dict[str, list[int]], list[tuple[list[float], tuple[str, ...], float]]]:
+        """Which phrasings of a document use each word, and each phrasing's word weights,
+        words and total weight: the same for every question, so worked out once per document
+        and index (an updated index has its own weights, and its own cache)."""
         cache = _PHRASING_WEIGHTS.get(self)
         if cache is None or cache[0] is not self.idf:
             cache = _PHRASING_WEIGHTS[self] = (self.idf, {})
@@ -812,16 +802,16 @@ class Index:
             return kept[1], kept[2]
         idf = self.idf.get
         where: dict[str, list[int]] = {}
-        weighed: list[tuple[list[float], float]] = []
+        parts: list[tuple[list[float], tuple[str, ...], float]] = []
         for j, toks in enumerate(doc.phrasing_tokens):
             for t in dict.fromkeys(toks):
                 where.setdefault(t, []).append(j)
             weights = list(map(idf, toks, repeat(0.0)))
-            weighed.append((weights, reduce(add, weights, 0.0)))
+            parts.append((weights, toks, reduce(add, weights, 0.0)))
         if len(cache[1]) >= PRECISION_CACHE_SIZE:
             cache[1].clear()
-        cache[1][doc.key] = (doc, where, weighed)
-        return where, weighed
+        cache[1][doc.key] = (doc, where, parts)
+        return where, parts
 
     @staticmethod
     def _fuzzy(kind: str, phrasings: list[str], query_compact: str) -> tuple[float, tuple[int, ...]]:
