@@ -34,7 +34,7 @@ from .knowledge import changes_since, knowledge_version
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_FORMAT = 5
+SNAPSHOT_FORMAT = 6
 # Updates in place between two snapshots written in the background.
 SNAPSHOT_EVERY = 50
 _CODE = Path(__file__).resolve().parent
