@@ -72,22 +72,38 @@ def quiet_gunicorn() -> None:
 def serve_gunicorn(app, host: str, port: int, workers: int) -> None:  # type: ignore[no-untyped-def]
     """Run under gunicorn with the app preloaded, so workers share the loaded dictionary and
     index. With a large knowledge base the master keeps the index current and forks fresh
-    workers (SIGHUP, graceful) when it has a newer one, so that it stays shared."""
+    workers one at a time (service/refork.py) when it has a newer one, so that it stays shared."""
     import signal
 
     from gunicorn.app.base import BaseApplication
 
-    from service.db import follow_knowledge, follows_knowledge, keeper
+    from service.db import follow_knowledge, follows_knowledge, keeper, warm_worker
+    from service.refork import ReadyPipe, rolling
 
     quiet_gunicorn()
 
     following = {"on": False}
+    # A fresh worker says here when it can answer, so that a re-fork lets an old worker go
+    # only then (service/refork.py).
+    ready = ReadyPipe()
+    master = os.getpid()
+
+    def refork() -> None:
+        rolling(lambda: os.kill(master, signal.SIGTTIN), lambda: os.kill(master, signal.SIGTTOU), ready, workers)
 
     def when_ready(_arbiter):  # type: ignore[no-untyped-def]
         if follows_knowledge(app):
             following["on"] = True
-            follow_knowledge(app, lambda: os.kill(os.getpid(), signal.SIGHUP),
-                             settle=float(app.config.get("INDEX_REFORK_SETTLE", 60)))
+            follow_knowledge(app, refork, settle=float(app.config.get("INDEX_REFORK_SETTLE", 60)))
+
+    def post_worker_init(_worker):  # type: ignore[no-untyped-def]
+        # Before it accepts: what a worker does once, at its first request, is done now,
+        # while the workers it replaces still answer; then it says it is ready.
+        try:
+            warm_worker(app)
+        except Exception:
+            app.logger.exception("工作进程预热失败")
+        ready.tell()
 
     def post_fork(_arbiter, _worker):  # type: ignore[no-untyped-def]
         # Where the master holds the current index, a worker that has made too much of it
@@ -134,7 +150,6 @@ def serve_gunicorn(app, host: str, port: int, workers: int) -> None:  # type: ig
         from service.shared_replies import SharedReplies
 
         shared = app.extensions["shared_replies"] = SharedReplies.create()
-        master = os.getpid()
         atexit.register(lambda: shared.remove() if os.getpid() == master else None)
 
     class Server(BaseApplication):  # type: ignore[misc]
@@ -142,7 +157,7 @@ def serve_gunicorn(app, host: str, port: int, workers: int) -> None:  # type: ig
             for key, value in {"bind": f"{host}:{port}", "workers": workers, "preload_app": True,
                                "accesslog": None, "timeout": 60, "graceful_timeout": 10,
                                "when_ready": when_ready, "post_fork": post_fork,
-                               "worker_exit": worker_exit}.items():
+                               "post_worker_init": post_worker_init, "worker_exit": worker_exit}.items():
                 self.cfg.set(key, value)
             # gunicorn's control socket (25.1 and later; on by default in the 27 that CI
             # installed): one more thread in the master, stopped and restarted around every

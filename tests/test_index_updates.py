@@ -291,6 +291,16 @@ def test_the_master_keeps_the_index_current_and_forks_fresh_workers(tmp_path) ->
             assert time.time() < deadline, log.read_text(errors="replace")
             time.sleep(0.1)
         assert reply["entry_id"] == entry  # forked with the master's desk, which has the entry
+        # Brought in one at a time, each before an old one went: the server ends as it began,
+        # two workers, both fresh.
+        deadline = time.time() + 30
+        while True:
+            workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+            if len(workers) == 2 and not set(workers) & (pids_before | {first_pid}):
+                break
+            assert time.time() < deadline, (workers, log.read_text(errors="replace"))
+            time.sleep(0.1)
+        assert {ask_server("食堂的菜单在哪里公布")[1] for _ in range(20)} <= set(workers)
     finally:
         proc.terminate()
         proc.wait(timeout=20)
