@@ -194,6 +194,7 @@ def master_round(app: Flask, db: Any) -> tuple[Desk, bool]:
     # What a worker would otherwise build at its first question in pinyin (0.4 s or more,
     # in every fresh worker at once, under load): built here, and shared.
     desk.pipeline.pinyin.warm()
+    desk.ready_for_updates()  # and what the first update in place would work out (20 ms)
     return desk, related.for_desk(desk, wait=True) is not related.NONE
 
 

@@ -359,7 +359,7 @@ class Desk(Conversation, FigureAnswers):
         # Which other bodies' topics an entry's own question names (see __init__): counted
         # per topic, so that archiving the entry that named one gives it back.
         claims = dict(self._claims)
-        cleaned = self._cleaned_terms()
+        cleaned = new._clean_terms = self._cleaned_terms()  # the next update's too
         for entry_id in ids:
             if entry_id in self.entries:
                 title = _PUNCT_RE.sub("", clean(self.entries[entry_id]["question"]))
@@ -446,6 +446,12 @@ class Desk(Conversation, FigureAnswers):
             found = (self.pipeline, {t: self._tokens(t) for t in self._other_bodies})
             self._foreign_tokens = found
         return found[1]
+
+    def ready_for_updates(self) -> None:
+        """Work out now what the first update in place would (the other bodies' topics cut
+        into words and cleaned): a desk restored from a snapshot has neither."""
+        self._term_tokens()
+        self._cleaned_terms()
 
     def _cleaned_terms(self) -> dict[str, str]:
         """Each other body's topic as :func:`clean` writes it (worked out once: an update in

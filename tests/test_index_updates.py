@@ -318,6 +318,14 @@ def test_a_masters_round_builds_what_fresh_workers_inherit(app) -> None:
         assert desk is keeper(app).desk and desk.version == knowledge.knowledge_version(db)
         assert ready and related.for_desk(desk) is not related.NONE
         assert desk.pipeline.pinyin._table is not None  # the knowledge's words, by their pinyin
+        # The other bodies' topics as an update in place counts them, worked out once and
+        # carried by every update after.
+        cleaned = desk.__dict__.get("_clean_terms")
+        assert cleaned is not None and "_foreign_tokens" in desk.__dict__
+        desk.__dict__.pop("_clean_terms")  # as a desk restored from a snapshot
+        faq.create_entry(db, None, {"question": "图书馆几点开门", "answer": "九点。"})
+        newer = keeper(app).current(db)
+        assert newer is not desk and newer.__dict__.get("_clean_terms") == cleaned
 
 
 def test_a_master_that_follows_the_knowledge_forks_its_first_workers_with_what_it_shares(app, monkeypatch) -> None:
