@@ -87,25 +87,33 @@ def serve_gunicorn(app, host: str, port: int, workers: int) -> None:  # type: ig
     # only then (service/refork.py).
     ready = ReadyPipe()
     master = os.getpid()
+    arbiters: list = []  # type: ignore[type-arg]
 
-    def refork() -> None:
-        rolling(lambda: os.kill(master, signal.SIGTTIN), lambda: os.kill(master, signal.SIGTTOU), ready, workers)
+    def refork() -> str | None:
+        arbiter = arbiters[0]
+        in_time, size = rolling(lambda: os.kill(master, signal.SIGTTIN), lambda: os.kill(master, signal.SIGTTOU),
+                                ready, count=lambda: arbiter.num_workers, age=lambda: arbiter.worker_age)
+        if in_time < size:
+            return f"重新派生工作进程：{size} 个中 {in_time} 个在限定时间内就绪"
+        return None
 
-    def when_ready(_arbiter):  # type: ignore[no-untyped-def]
+    def when_ready(arbiter):  # type: ignore[no-untyped-def]
+        arbiters.append(arbiter)
         if follows_knowledge(app):
             following["on"] = True
             follow_knowledge(app, refork, settle=float(app.config.get("INDEX_REFORK_SETTLE", 60)))
 
-    def post_worker_init(_worker):  # type: ignore[no-untyped-def]
+    def post_worker_init(worker):  # type: ignore[no-untyped-def]
         # Before it accepts: what a worker does once, at its first request, is done now,
         # while the workers it replaces still answer; then it says it is ready.
         try:
             warm_worker(app)
         except Exception:
             app.logger.exception("工作进程预热失败")
-        ready.tell()
+        ready.tell(worker.age)
 
     def post_fork(_arbiter, _worker):  # type: ignore[no-untyped-def]
+        ready.in_worker()
         # Where the master holds the current index, a worker that has made too much of it
         # its own (service/worker_memory.py) is replaced by a fresh fork, as gunicorn's
         # max_requests would, but only when its memory says so.

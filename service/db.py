@@ -242,13 +242,14 @@ def warm_before_fork(app: Flask) -> bool:
     return True
 
 
-def follow_knowledge(app: Flask, refork: Callable[[], None], *, interval: float = 1.0,
+def follow_knowledge(app: Flask, refork: Callable[[], str | None], *, interval: float = 1.0,
                      settle: float = 60.0) -> threading.Thread:
     """In a pre-forking server's master (which answers nothing): keep the preloaded desk
     and its related entries current, and call ``refork`` (run.py: fresh workers forked from
     the master one at a time, service/refork.py) when the master holds a newer desk than the
     workers were forked with, at most every ``settle`` seconds. ``refork`` runs outside the
-    fork guard, so that the master can fork while it waits; it must take no lock.
+    fork guard, so that the master can fork while it waits; it must take no lock, and
+    returns what went wrong, if anything, for the log.
 
     Workers update their own desks at once; what they change is private to each (a few MB
     per save, all of it after a full build), while what they were forked with is shared.
@@ -301,10 +302,14 @@ def follow_knowledge(app: Flask, refork: Callable[[], None], *, interval: float 
                 # Outside the guard: the master's main thread forks while ``refork`` waits
                 # for the fresh workers (service/refork.py; only system calls there).
                 try:
-                    refork()
+                    problem = refork()
                 except Exception:
                     with guard:
                         app.logger.exception("主进程重新派生工作进程失败")
+                else:
+                    if problem:
+                        with guard:
+                            app.logger.warning(problem)
 
     thread = threading.Thread(target=follow, name="follow-knowledge", daemon=True)
     thread.start()

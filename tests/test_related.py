@@ -7,6 +7,7 @@ import random
 import pytest
 
 from service import related
+from service.layered import LayeredMap
 
 WORDS = [f"词{i}" for i in range(60)]
 CATEGORIES = ["申请", "费用", "期限", "救济", ""]
@@ -54,7 +55,8 @@ def test_relatives_updated_in_place_are_those_found_afresh(seed: int, monkeypatc
                 entry_id = rng.choice(sorted(entries))
                 entries[entry_id], words[entry_id] = _entry(rng, entry_id)
                 changed.add(entry_id)
-        current = current.updated(dict(entries), changed, {e: words[e] for e in changed if e in words})
+        # As a desk updated in place passes them: its entries layered over the previous ones.
+        current = current.updated(LayeredMap(dict(entries)), changed, {e: words[e] for e in changed if e in words})
         _same(current, _fresh(entries, words), entries)
     # A snapshot of relatives updated in place holds them as found afresh, without layers.
     desk = type("Desk", (), {"entries": dict(entries)})()
