@@ -74,6 +74,7 @@ def serve_gunicorn(app, host: str, port: int, workers: int) -> None:  # type: ig
     index. With a large knowledge base the master keeps the index current and forks fresh
     workers one at a time (service/refork.py) when it has a newer one, so that it stays shared."""
     import signal
+    import threading
 
     from gunicorn.app.base import BaseApplication
 
@@ -91,7 +92,12 @@ def serve_gunicorn(app, host: str, port: int, workers: int) -> None:  # type: ig
 
     def refork() -> str | None:
         arbiter = arbiters[0]
-        in_time, size = rolling(lambda: os.kill(master, signal.SIGTTIN), lambda: os.kill(master, signal.SIGTTOU),
+        # To the master's main thread, where gunicorn's arbiter waits: a signal sent to the
+        # process may reach this thread instead, and the arbiter then sees it only when its
+        # wait of up to a second ends.
+        main = threading.main_thread().ident or 0
+        in_time, size = rolling(lambda: signal.pthread_kill(main, signal.SIGTTIN),
+                                lambda: signal.pthread_kill(main, signal.SIGTTOU),
                                 ready, count=lambda: arbiter.num_workers, age=lambda: arbiter.worker_age)
         if in_time < size:
             return f"重新派生工作进程：{size} 个中 {in_time} 个在限定时间内就绪"
