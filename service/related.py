@@ -196,7 +196,8 @@ class Related:
             return []
         rows_at, built = self._locate(candidates)
         code = self._categories.get(category, -1)
-        same = built & (self._row_category[rows_at] == code) if len(self._ids) else built.copy()
+        same = np.zeros(len(candidates), bool)
+        same[built] = self._row_category[rows_at[built]] == code
         for i in np.flatnonzero(~built).tolist():
             same[i] = (self.entries[int(candidates[i])].get("category") or "") == category
         scores = self._overlaps(mine, weights, candidates, rows_at, built)
