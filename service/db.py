@@ -242,6 +242,23 @@ def warm_before_fork(app: Flask) -> bool:
     return True
 
 
+# The master's follower runs below the workers (as the upload parser's child does): what it
+# builds is for workers it forks later, and must not take the cores from the questions the
+# workers answer now (a build in full at 100,000 entries is some 20 s of a core).
+FOLLOWER_NICENESS = 10
+
+
+def lower_priority(niceness: int) -> bool:
+    """Run the calling thread, and only it (Linux schedules each thread on its own), at
+    ``niceness`` or below; whether it could."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, max(niceness, os.getpriority(os.PRIO_PROCESS, tid)))
+    except (AttributeError, OSError):  # no such call here, or not allowed
+        return False
+    return True
+
+
 def follow_knowledge(app: Flask, refork: Callable[[], str | None], *, interval: float = 1.0,
                      settle: float = 60.0) -> threading.Thread:
     """In a pre-forking server's master (which answers nothing): keep the preloaded desk
@@ -251,9 +268,12 @@ def follow_knowledge(app: Flask, refork: Callable[[], str | None], *, interval: 
     fork guard, so that the master can fork while it waits; it must take no lock, and
     returns what went wrong, if anything, for the log.
 
-    Workers update their own desks at once; what they change is private to each (a few MB
-    per save, all of it after a full build), while what they were forked with is shared.
-    Forking them again from a current master makes the whole index shared again.
+    Workers update their own desks in place at once; what they change is private to each (a
+    few MB per save), while what they were forked with is shared. Forking them again from a
+    current master makes the whole index shared again. A change that needs a build in full (a
+    report import, an index crowded with replaced documents) is built here only, in this
+    thread at a lower priority than the workers, while they answer with what they have; the
+    fresh workers are forked as soon as it is done (``IndexKeeper.master_builds``).
     """
     state = keeper(app)
     # Forking while another thread holds a lock (the tokenizer's, a cache's) leaves the
@@ -266,10 +286,12 @@ def follow_knowledge(app: Flask, refork: Callable[[], str | None], *, interval: 
 
     def in_child() -> None:
         state.background_after = background_after  # the workers build in the background
+        state.master_builds = True  # but leave full builds to this master
 
     os.register_at_fork(before=guard.acquire, after_in_parent=guard.release, after_in_child=in_child)
 
     def follow() -> None:
+        lower_priority(FOLLOWER_NICENESS)
         # Also under the guard: the first workers are forked while this thread starts, and
         # opening the database imports and locks (a worker forked meanwhile waited forever
         # on a lock no thread of its own held, and never answered or stopped).
@@ -280,6 +302,7 @@ def follow_knowledge(app: Flask, refork: Callable[[], str | None], *, interval: 
             forked_with = (weakref.ref(desk) if desk is not None else None,
                            desk is not None and related.found(desk))
             del desk
+            builds = state.stats["full"]  # the master's builds in full, all in this thread
         last = 0.0
         while True:
             time.sleep(interval)
@@ -288,8 +311,11 @@ def follow_knowledge(app: Flask, refork: Callable[[], str | None], *, interval: 
                 try:
                     desk, ready = master_round(app, db)
                     same = forked_with[0] is not None and forked_with[0]() is desk and forked_with[1] == ready
-                    if not same and ready and time.monotonic() - last >= settle:
+                    # After a build in full, at once: the workers left it to this master.
+                    rebuilt = state.stats["full"] != builds
+                    if not same and ready and (rebuilt or time.monotonic() - last >= settle):
                         forked_with, last = (weakref.ref(desk), ready), time.monotonic()
+                        builds = state.stats["full"]
                         # Fresh workers share what the master holds now; frozen, their
                         # collector leaves it alone (scanning it would make pages their own).
                         gc.collect()

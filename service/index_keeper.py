@@ -37,6 +37,11 @@ log = logging.getLogger(__name__)
 SNAPSHOT_FORMAT = 6
 # Updates in place between two snapshots written in the background.
 SNAPSHOT_EVERY = 50
+# How long a worker whose master builds in full (``IndexKeeper.master_builds``) leaves a full
+# build to it, at least, and in builds' time: past that, the master is taken to have failed
+# and the worker builds its own.
+MASTER_BUILD_GRACE = 300.0
+MASTER_BUILD_GRACE_BUILDS = 10
 _CODE = Path(__file__).resolve().parent
 
 
@@ -113,12 +118,21 @@ class IndexKeeper:
         self._pid = os.getpid()
         _KEEPERS.add(self)
         self.target: Any = None  # the database it keeps the desk of (set by its owner)
+        # A worker of a pre-forking master that follows the knowledge (db.follow_knowledge):
+        # the master builds in full, once for the host, and forks fresh workers with it. A
+        # full build in every worker as well would take the cores the workers answer on (a
+        # report import at 100,000 entries: three builds on two cores, questions waiting
+        # 0.4 s) and make a whole index each worker's own, to be thrown away at the re-fork.
+        self.master_builds = False
+        # (version, since when) a full build was left to the master.
+        self._left_to_master: tuple[int, float] | None = None
         self.on_drop: Callable[[], None] | None = None  # forget other references to the old desk
 
     def _forked(self) -> None:
         self._lock = threading.Lock()
         self._starting = threading.Lock()
         self.building = None
+        self._left_to_master = None
 
     # -- the desk for a question ------------------------------------------------------
     def current(self, db: Any, version: int | None = None) -> Desk:
@@ -133,6 +147,9 @@ class IndexKeeper:
         if desk is not None and self.large():
             # A large knowledge base: even an update in place (0.1-0.3 s at 100,000 entries)
             # is made in the background, and no question waits for it.
+            left = self._left_to_master
+            if left is not None and left[0] == version and not self._master_overdue():
+                return desk  # the master builds it (and nothing changed since it was seen)
             self._start_background()
             return desk
         with self._lock:
@@ -233,6 +250,13 @@ class IndexKeeper:
             self._save_quietly(desk)
         return desk
 
+    def _master_overdue(self) -> bool:
+        """Whether a full build left to the master has waited past its grace (the master is
+        taken to have failed: the worker builds its own, as without a master)."""
+        left = self._left_to_master
+        grace = max(MASTER_BUILD_GRACE, MASTER_BUILD_GRACE_BUILDS * self.build_seconds)
+        return left is not None and time.monotonic() - left[1] > grace
+
     def large(self) -> bool:
         """Whether updates and builds run in the background (see ``__init__``)."""
         return self.build_seconds >= self.background_after and self.documents >= self.min_documents
@@ -275,6 +299,12 @@ class IndexKeeper:
                     self.desk = updated
                 if not self._crowded(updated):
                     return
+            if current is not None and self.master_builds and not self._master_overdue():
+                # The master builds this too, and forks fresh workers with it: this worker
+                # keeps answering with what it has until it is replaced.
+                since = self._left_to_master[1] if self._left_to_master is not None else time.monotonic()
+                self._left_to_master = (version, since)
+                return
             started = time.perf_counter()
             desk = self._name(self._build_desk(db, version), db)
             self.build_seconds = time.perf_counter() - started
@@ -283,6 +313,7 @@ class IndexKeeper:
                 self.desk = desk
                 self.stats["background"] += 1
                 self.updates = 0
+                self._left_to_master = None
             self._settle()
             if self.worth_saving():
                 self._save_quietly(desk)

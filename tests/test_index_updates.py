@@ -513,3 +513,149 @@ def test_a_master_saves_its_snapshot_and_rebuilds_a_crowded_index_in_its_own_thr
         assert kept.stats["updates"] == 1 and kept.updates == 0  # the update set aside is not counted
         assert rebuilt.index.dead == 0 and rebuilt.version == knowledge.knowledge_version(db)
     assert started == []
+
+
+def test_a_worker_leaves_a_build_in_full_to_its_master(tmp_path, monkeypatch) -> None:
+    """A worker of a master that follows the knowledge (``master_builds``, set at the fork)
+    updates its desk in place as before, but leaves a build in full (a report import) to the
+    master, which forks fresh workers with it: meanwhile it answers with what it has. Only
+    once the master is overdue does it build its own."""
+    from service import index_keeper
+
+    app = make_app(tmp_path, INDEX_BACKGROUND_AFTER=0, INDEX_MIN_DOCUMENTS=0)  # large: in the background
+    report = (ROOT / "tests" / "data" / "reports" / "gd-general-office-2021.txt").read_bytes()
+
+    def settled(kept) -> None:  # type: ignore[no-untyped-def]
+        deadline = time.time() + 60
+        while kept.building is not None and time.time() < deadline:
+            time.sleep(0.02)
+
+    with app.app_context():
+        db = get_db()
+        kept = keeper(app)
+        old = get_desk()
+        kept.master_builds = True
+        knowledge.import_report(db, report, "gd-general-office-2021.txt")
+        assert get_desk() is old
+        settled(kept)
+        looks: list[int] = []
+        start = kept._start_background
+        monkeypatch.setattr(kept, "_start_background", lambda: (looks.append(1), start())[1])
+        for _ in range(3):  # asked again and again, it neither builds nor looks again
+            assert get_desk() is old
+        assert looks == [] and kept.stats["full"] == 1 and kept.stats["background"] == 0
+        # An entry saved after the import: still the master's to build (the log from this
+        # desk's version reaches back over the import).
+        faq.create_entry(db, None, {"question": "食堂的菜单在哪里公布", "answer": "每周一在后勤公告栏公布。"})
+        get_desk()
+        settled(kept)
+        assert get_desk() is old and kept.stats["background"] == 0
+        # The master is overdue: the worker builds its own.
+        monkeypatch.setattr(index_keeper, "MASTER_BUILD_GRACE", 0.0)
+        monkeypatch.setattr(index_keeper, "MASTER_BUILD_GRACE_BUILDS", 0)
+        time.sleep(0.01)
+        get_desk()
+        settled(kept)
+        built = get_desk()
+        assert kept.stats["background"] == 1 and built.version == knowledge.knowledge_version(db)
+        assert len(built.reports) == len(old.reports) + 1
+        assert kept._left_to_master is None
+
+
+def test_a_worker_whose_master_builds_still_updates_entries_in_place(tmp_path) -> None:
+    app = make_app(tmp_path, INDEX_BACKGROUND_AFTER=0, INDEX_MIN_DOCUMENTS=0)
+    with app.app_context():
+        db = get_db()
+        kept = keeper(app)
+        old = get_desk()
+        kept.master_builds = True
+        entry = faq.create_entry(db, None, {"question": "食堂的菜单在哪里公布", "answer": "每周一在后勤公告栏公布。"})
+        deadline = time.time() + 30
+        while get_desk().version == old.version and time.time() < deadline:
+            time.sleep(0.02)
+        assert entry in get_desk().entries and kept.stats["updates"] == 1 and kept.stats["background"] == 0
+
+
+def test_the_masters_follower_runs_below_the_workers() -> None:
+    """Only the calling thread is lowered (the arbiter's, which forks the workers, is not)."""
+    import os
+    import threading
+
+    from service.db import FOLLOWER_NICENESS, lower_priority
+
+    main = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen: list[tuple[bool, int]] = []
+
+    def follower() -> None:
+        done = lower_priority(FOLLOWER_NICENESS)
+        seen.append((done, os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+
+    thread = threading.Thread(target=follower)
+    thread.start()
+    thread.join()
+    assert seen == [(True, max(main, FOLLOWER_NICENESS))]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main
+
+
+def test_the_master_forks_fresh_workers_at_once_after_a_build_in_full(tmp_path) -> None:
+    """Fresh workers are forked at most every INDEX_REFORK_SETTLE seconds after saves in
+    place, but at once after the master built in full (a report import): the workers left
+    that build to it."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    db_path = tmp_path / "refork.db"
+    env = dict(os.environ, INQUIRY_SHOW_WORKER_PID="1", INQUIRY_INDEX_REFORK="1", INQUIRY_INDEX_REFORK_SETTLE="600",
+               INQUIRY_INSTANCE=str(tmp_path / "instance"))
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "run.py", "--port", str(port), "--db", str(db_path), "--workers", "2"],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+    def workers() -> set[str]:
+        return set(subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split())
+
+    def fresh(than: set[str]) -> set[str]:
+        """Two workers, none of them among ``than``: a roll done."""
+        deadline = time.time() + 60
+        while True:
+            now = workers()
+            if len(now) == 2 and not now & than:
+                return now
+            assert time.time() < deadline, (now, log.read_text(errors="replace"))
+            time.sleep(0.1)
+
+    def ask_server(question: str) -> dict:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/ask", json.dumps({"question": question}).encode(),
+                                         {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return dict(json.loads(response.read()), pid=response.headers["X-Worker-Pid"])
+
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                ask_server("申请政府信息公开收费吗")
+                break
+            except OSError:
+                assert time.time() < deadline, log.read_text(errors="replace")
+                time.sleep(0.1)
+        first = workers()
+        db = connect(db_path)
+        faq.create_entry(db, None, {"question": "食堂的菜单在哪里公布", "answer": "每周一在后勤公告栏公布。"})
+        second = fresh(first)  # the first roll: none before it
+        report = ROOT / "tests" / "data" / "reports" / "gd-general-office-2021.txt"
+        knowledge.import_report(db, report.read_bytes(), report.name)
+        db.close()
+        third = fresh(second)  # well within the 600 s
+        reply = ask_server("广东省政府办公厅2021年本年新收政府信息公开申请多少件？")
+        assert "1314" in reply["answer"] and reply["pid"] in third
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
