@@ -131,9 +131,11 @@ def serve_gunicorn(app, host: str, port: int, workers: int) -> None:  # type: ig
             builds = (state.stats["full"], state.stats["background"])
 
             def may_stop() -> bool:
-                # Not a worker that built an index of its own: the master is building the
-                # same, a fork waits until it is done, and the master re-forks after it.
-                return state.building is None and (state.stats["full"], state.stats["background"]) == builds
+                # Not a worker that waits for the master's build in full, nor one that built
+                # an index of its own: the master is building, a fork waits until it is
+                # done, and the master re-forks after it.
+                return (state.building is None and not state.waits_for_master
+                        and (state.stats["full"], state.stats["background"]) == builds)
 
             # SIGTERM is a worker's graceful stop: it finishes the request in hand, and an
             # idle worker wakes from its wait for connections rather than linger there.

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import functools
 import gc
+import math
 import os
+import sys
 import threading
 import time
 import weakref
@@ -251,10 +253,12 @@ FOLLOWER_NICENESS = 10
 def lower_priority(niceness: int) -> bool:
     """Run the calling thread, and only it (Linux schedules each thread on its own), at
     ``niceness`` or below; whether it could."""
+    if not sys.platform.startswith("linux"):
+        return False  # elsewhere a thread's id names no schedulable task (or another process)
     try:
         tid = threading.get_native_id()
         os.setpriority(os.PRIO_PROCESS, tid, max(niceness, os.getpriority(os.PRIO_PROCESS, tid)))
-    except (AttributeError, OSError):  # no such call here, or not allowed
+    except (OSError, OverflowError, ValueError):  # not allowed: the thread runs as it is
         return False
     return True
 
@@ -271,9 +275,11 @@ def follow_knowledge(app: Flask, refork: Callable[[], str | None], *, interval: 
     Workers update their own desks in place at once; what they change is private to each (a
     few MB per save), while what they were forked with is shared. Forking them again from a
     current master makes the whole index shared again. A change that needs a build in full (a
-    report import, an index crowded with replaced documents) is built here only, in this
-    thread at a lower priority than the workers, while they answer with what they have; the
-    fresh workers are forked as soon as it is done (``IndexKeeper.master_builds``).
+    report import, an index crowded with replaced documents) is built here, in this thread
+    at a lower priority than the workers, and the fresh workers are forked as soon as it is
+    done. Workers of a large knowledge base leave that build to this master and answer with
+    what they have meanwhile (``IndexKeeper.master_builds``; past a grace, they build their
+    own); those of a small one build it too, in a moment, as without a master.
     """
     state = keeper(app)
     # Forking while another thread holds a lock (the tokenizer's, a cache's) leaves the
@@ -303,12 +309,13 @@ def follow_knowledge(app: Flask, refork: Callable[[], str | None], *, interval: 
                            desk is not None and related.found(desk))
             del desk
             builds = state.stats["full"]  # the master's builds in full, all in this thread
-        last = 0.0
+        last = -math.inf  # the first re-fork waits for no settle time (the clock may start at boot)
         while True:
             time.sleep(interval)
             fork_now = False
             with guard:
                 try:
+                    state.save_pending()  # after the re-fork that a build in full asked for
                     desk, ready = master_round(app, db)
                     same = forked_with[0] is not None and forked_with[0]() is desk and forked_with[1] == ready
                     # After a build in full, at once: the workers left it to this master.

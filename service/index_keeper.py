@@ -5,7 +5,9 @@ host is seen at the next question). When it moved on, the change log says what c
 entries and lexicon words are updated in place in milliseconds
 (:meth:`service.desk.Desk.updated`); anything else (a report, the files of ``knowledge/``,
 a restored backup, a log that does not reach back far enough) needs a full build, which runs in a
-background thread while the old desk keeps answering, and is swapped in when done.
+background thread while the old desk keeps answering, and is swapped in when done. A large
+worker of a pre-forking master that follows the knowledge leaves that build to the master,
+which forks fresh workers with it (:attr:`IndexKeeper.master_builds`).
 
 A full build is also written to a snapshot file, validated against the database, the
 knowledge version, the files of ``knowledge/`` and the code, so that a new process
@@ -126,6 +128,7 @@ class IndexKeeper:
         self.master_builds = False
         # (version, since when) a full build was left to the master.
         self._left_to_master: tuple[int, float] | None = None
+        self._unsaved: Any = None  # a master's build in full whose snapshot is still to write
         self.on_drop: Callable[[], None] | None = None  # forget other references to the old desk
 
     def _forked(self) -> None:
@@ -246,9 +249,26 @@ class IndexKeeper:
             # before its first fork anyway). In this thread: no thread outlives a build.
             related.for_desk(desk, wait=True)
         self._settle()
-        if saving:
+        if saving and self.in_this_thread():
+            # A following master's: the workers wait for this build, so the fresh ones are
+            # forked first, and the snapshot is written at its next round (save_pending).
+            self._unsaved = weakref.ref(desk)
+        elif saving:
             self._save_quietly(desk)
         return desk
+
+    def save_pending(self) -> None:
+        """Write the snapshot of a build in full that :meth:`_build` left for later, if its
+        desk still answers (a newer one has had its own)."""
+        unsaved, self._unsaved = self._unsaved, None
+        desk = unsaved() if unsaved is not None else None
+        if desk is not None and desk is self.desk:
+            self._save_quietly(desk)
+
+    @property
+    def waits_for_master(self) -> bool:
+        """Whether this worker left a build in full to its master and still waits for it."""
+        return self._left_to_master is not None and not self._master_overdue()
 
     def _master_overdue(self) -> bool:
         """Whether a full build left to the master has waited past its grace (the master is
@@ -300,8 +320,9 @@ class IndexKeeper:
                 if not self._crowded(updated):
                     return
             if current is not None and self.master_builds and not self._master_overdue():
-                # The master builds this too, and forks fresh workers with it: this worker
-                # keeps answering with what it has until it is replaced.
+                # The master builds in full too (or, where its own updates kept it from
+                # needing to, forks fresh workers at its next re-fork): this worker keeps
+                # answering with what it has until it is replaced.
                 since = self._left_to_master[1] if self._left_to_master is not None else time.monotonic()
                 self._left_to_master = (version, since)
                 return

@@ -60,9 +60,9 @@ class MemoryGuard:
     A worker is left alone while it is younger than ``min_age`` seconds, while it has not
     grown by a tenth of the budget since the guard's first reading (a budget below what a
     fresh worker already holds would otherwise replace workers as fast as they are forked,
-    busy or idle), and while ``may_stop()`` says no (the worker built an index of its own,
-    which the master, building the same, replaces by forking fresh workers when it is
-    done: until then a fork waits for the master's build). Readings are a little apart in
+    busy or idle), and while ``may_stop()`` says no (the master is building in full, and the
+    worker waits for it or built an index of its own: the master forks fresh workers when
+    it is done, and until then a fork waits for its build). Readings are a little apart in
     time (``interval`` ± 20%), so that workers forked together are not replaced together.
     """
 
