@@ -20,6 +20,7 @@ import sys
 import weakref
 from array import array
 from bisect import bisect_left
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import reduce
 from itertools import compress, repeat
@@ -454,14 +455,25 @@ class Index:
         touched: set[str] = {t for p in gone for toks in self.docs[p].phrasing_tokens for t in toks} | set(also)
         building: dict[str, tuple[list[int], list[float]]] = {}
         start = len(self.docs)
-        phrasings = self._phrasings
-        counts = self._gram_counts.copy()
+        # The character pairs of question-like phrasings, counted by their net change: an
+        # entry's phrasings that stay (all but the one added, say) cancel out.
+        net: Counter[str] = Counter()
         for p in gone:
             if self.docs[p].kind != "passage":
-                for phrasing in self.docs[p].phrasings:
-                    phrasings -= 1
-                    for g in set(_grams(phrasing)):
-                        counts[_bucket(g)] -= 1
+                net.subtract(self.docs[p].phrasings)
+        for doc in added:
+            if doc.kind != "passage":
+                net.update(doc.phrasings)
+        phrasings = self._phrasings + sum(net.values())
+        deltas: Counter[int] = Counter()
+        for phrasing, k in net.items():
+            if k:
+                for g in set(_grams(phrasing)):
+                    deltas[_bucket(g)] += k
+        counts = self._gram_counts.copy()
+        moved = [b for b, k in deltas.items() if k]
+        if moved:
+            counts[np.array(moved, dtype=np.int64)] += np.array([deltas[b] for b in moved], dtype=np.int32)
         placed: dict[str, int] = {}
         for i, doc in enumerate(added, start=start):
             for tok in doc.primary:
@@ -474,11 +486,6 @@ class Index:
                 building[tok][1].append(SECONDARY_WEIGHT)
             touched |= set(doc.primary) | set(doc.secondary)
             doc.primary = doc.secondary = _EMPTY
-            if doc.kind != "passage":
-                for phrasing in doc.phrasings:
-                    phrasings += 1
-                    for g in set(_grams(phrasing)):
-                        counts[_bucket(g)] += 1
             placed[doc.key] = i
         # The big containers are never copied (see service/layered.py): the changes go on top.
         new.docs = LayeredList.over(self.docs, added)
@@ -530,7 +537,9 @@ class Index:
             idf[tok] = math.log(1 + (n - df + 0.5) / (df + 0.5))
             (answer_add if float(w[live].max()) < 1.0 else answer_drop).add(tok)
             (common_add if len(tok) > 1 and df >= max(2, COMMON_SHARE * n) else common_drop).add(tok)
-            if len(tok) >= 2 and not tok.isascii() and pinyin_key(tok) not in self._by_pinyin:
+            # A word the index had has its pinyin key already (every word's, from the build).
+            if len(tok) >= 2 and not tok.isascii() and tok not in self.postings \
+                    and pinyin_key(tok) not in self._by_pinyin:
                 by_pinyin.setdefault(pinyin_key(tok), tok)
         new.postings = LayeredMap.over(self.postings, changed_postings, unknown)
         new._columns = self._columns.reweighed(idf, unknown)

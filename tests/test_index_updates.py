@@ -69,6 +69,35 @@ def test_an_update_in_place_decides_as_a_full_build_does(app) -> None:
     assert decisions(updated) == decisions(rebuilt)
 
 
+def test_an_update_in_place_counts_character_pairs_as_a_full_build_does(app) -> None:
+    """The character-pair statistics and the pinyin of new words, after phrasings added and
+    removed, an entry rewritten, one archived and one created, equal a fresh build's."""
+    import numpy as np
+
+    with app.app_context():
+        db = get_db()
+        get_desk()
+        ids = [r[0] for r in db.execute("select id from entries where status = 'published' order by id limit 6")]
+        faq.add_alternate(db, None, ids[0], "窗口周六开不开门")
+        faq.add_alternate(db, None, ids[0], "周末有人上班吗")
+        alternate = db.execute("select id from alternates where entry_id = ? order by id limit 1", [ids[1]]).fetchone()
+        if alternate:
+            faq.remove_alternate(db, None, ids[1], alternate[0])
+        row = next(db.query("select question, answer, category, source, status, version from entries where id = ?",
+                            [ids[2]]))
+        faq.update_entry(db, None, ids[2], {**row, "question": row["question"] + "（含邮寄申请）"}, row["version"])
+        faq.set_status(db, None, ids[3], "archived")
+        faq.create_entry(db, None, {"question": "档案查阅室的预约电话是多少", "answer": "请拨打档案馆服务电话。"})
+        updated = get_desk()
+        assert keeper(app).stats["full"] == 1 and keeper(app).stats["updates"] >= 1
+        rebuilt = Desk.build(db, Path(app.config["KNOWLEDGE_DIR"]), updated.settings, updated.version)
+    mine, theirs = updated.index, rebuilt.index
+    assert mine._phrasings == theirs._phrasings
+    assert np.array_equal(mine._gram_counts, theirs._gram_counts)
+    assert np.array_equal(mine._gram_weights, theirs._gram_weights) and mine.gram_unknown == theirs.gram_unknown
+    assert set(theirs._by_pinyin.keys()) <= set(mine._by_pinyin.keys())  # and no more than the words it ever had
+
+
 def test_a_synonym_is_applied_in_place(app) -> None:
     with app.app_context():
         db = get_db()
