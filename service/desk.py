@@ -86,6 +86,29 @@ class Settings:
     today: date | None = None  # fixed in tests; None means the real date
 
 
+# Alternates read per statement while a build streams them (see _alternates_in_chunks).
+ALTERNATES_CHUNK = 20_000
+
+
+def _alternates_in_chunks(db: sqlite_utils.Database, size: int = ALTERNATES_CHUNK) -> Iterator[tuple[int, str]]:
+    """Every alternate phrasing as (entry_id, text), in entry order, read ``size`` rows at a
+    time, each chunk a statement of its own. One statement left open for a whole build (a
+    minute and more in a master that builds below the workers' priority) is a read that
+    SQLite's write-ahead log cannot be copied back past: the log grew all along, and the
+    first worker to commit after the build copied all of it back, in a citizen's request
+    (waits of 150-250 ms). A change saved between two chunks is in the change log after the
+    version the build is named by, so the update that follows the build reads it again."""
+    after = (-1, -1)
+    while True:
+        rows = db.execute("select entry_id, id, text from alternates where entry_id > ? or (entry_id = ? and id > ?) "
+                          "order by entry_id, id limit ?", [after[0], after[0], after[1], size]).fetchall()
+        for entry_id, _, text in rows:
+            yield entry_id, text
+        if len(rows) < size:
+            return
+        after = (rows[-1][0], rows[-1][1])
+
+
 def _group_by_entry(rows: Any) -> Any:
     """Phrasings of each entry from (entry_id, text) rows sorted by entry id (or a dict of
     lists), asked for in increasing entry id."""
@@ -249,8 +272,7 @@ class Desk(Conversation, FigureAnswers):
             entries[row["id"]] = dict(row, answer=fill_placeholders(row["answer"], agency))
         # Streamed in entry order while the index is built, never all held at once (at 100,000
         # entries the phrasings as read would double the peak memory of a build).
-        alternates = ((row[0], row[1]) for row in
-                      db.execute("select entry_id, text from alternates order by entry_id, id"))
+        alternates = _alternates_in_chunks(db)
         reports = [ReportRef(r["id"], r["agency"], r["year"], r["title"] or "")
                    for r in db.query("select id, agency, year, title from reports")]
         facts: dict[tuple[int, str], dict[str, dict[str, Any]]] = {}

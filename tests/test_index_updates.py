@@ -14,7 +14,7 @@ from service.db import get_db, get_desk, keeper
 from service.desk import Desk, Settings
 from service.storage import connect
 
-from conftest import make_app
+from conftest import make_app, sqlite_only
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = [json.loads(line)["q"] for line in
@@ -697,3 +697,41 @@ def test_the_master_forks_fresh_workers_at_once_after_a_build_in_full(tmp_path) 
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_a_build_reads_the_alternates_in_short_statements(app) -> None:
+    """All of them, in entry order, whatever the chunk size, and no statement left open
+    between two chunks."""
+    from service.desk import _alternates_in_chunks
+
+    with app.app_context():
+        db = get_db()
+        entry = db.execute("select id from entries order by id limit 1").fetchone()[0]
+        for n in range(5):  # several phrasings of one entry, to be cut between two chunks
+            faq.add_alternate(db, None, entry, f"第{n}种问法：办事大厅在几楼")
+        whole = [tuple(r) for r in db.execute("select entry_id, text from alternates order by entry_id, id")]
+        assert len(whole) > 10
+        for size in (1, 3, 7, len(whole), len(whole) + 1):
+            assert list(_alternates_in_chunks(db, size=size)) == whole
+
+
+@sqlite_only
+def test_a_build_lets_the_write_ahead_log_be_copied_back_meanwhile(tmp_path) -> None:
+    """A build streaming the alternates holds no read that a checkpoint must wait for: a
+    statement open all along let the log grow for the whole build, and the first worker to
+    commit afterwards copied it all back, in a citizen's request."""
+    import sqlite3
+
+    from service.desk import _alternates_in_chunks
+
+    app = make_app(tmp_path)
+    with app.app_context():
+        db = get_db()
+        rows = _alternates_in_chunks(db, size=5)
+        next(rows)  # a build part-way through the phrasings
+        other = sqlite3.connect(app.config["DATABASE"], isolation_level=None)
+        other.execute("insert into meta (key, value) values ('checkpoint_test', '1')")
+        busy, log, copied = other.execute("pragma wal_checkpoint(passive)").fetchone()
+        other.close()
+        assert busy == 0 and log == copied and log > 0
+        assert len(list(rows)) > 5
