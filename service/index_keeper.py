@@ -44,6 +44,9 @@ SNAPSHOT_EVERY = 50
 # and the worker builds its own.
 MASTER_BUILD_GRACE = 300.0
 MASTER_BUILD_GRACE_BUILDS = 10
+# A snapshot's temporary file this long untouched was left by a process stopped while it
+# wrote (a server stopped during a save): removed at the next start or save.
+STALE_SNAPSHOT_SECONDS = 600
 _CODE = Path(__file__).resolve().parent
 
 
@@ -79,6 +82,21 @@ def fingerprint(folder: Path, settings: Any) -> str:
             h.update(str(path.relative_to(path.parents[1])).encode())
             h.update(path.read_bytes())
     return h.hexdigest()
+
+
+def _tidy(folder: Path) -> None:
+    """Remove the temporary files of snapshots whose writer was stopped part-way (some
+    100 MB each at 100,000 entries); one still being written is touched all the time."""
+    try:
+        leftovers = list(folder.glob(".index-*"))
+    except OSError:
+        return
+    for leftover in leftovers:
+        try:
+            if time.time() - leftover.stat().st_mtime > STALE_SNAPSHOT_SECONDS:
+                leftover.unlink()
+        except OSError:
+            pass  # gone meanwhile, or not ours to remove
 
 
 def _forked() -> None:
@@ -374,6 +392,7 @@ class IndexKeeper:
         ``stamp``: when its version was logged (None if it was not), which a database put
         back from an older backup does not have for that version."""
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _tidy(path.parent)
         fd, tmp = tempfile.mkstemp(prefix=".index-", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as f:
@@ -393,6 +412,8 @@ class IndexKeeper:
         """The saved desk if it was built from this database, files and code, and the change
         log reaches from its version to now (the changes are then applied in place)."""
         path = self._snapshot_path(db)
+        if path is not None:
+            _tidy(path.parent)
         if path is None or not path.exists():
             return None
         collecting = gc.isenabled()
