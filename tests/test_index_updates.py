@@ -11,7 +11,7 @@ import pytest
 
 from service import faq, knowledge, related
 from service.db import get_db, get_desk, keeper
-from service.desk import Desk, Settings
+from service.desk import Desk
 from service.storage import connect
 
 from conftest import make_app, sqlite_only
@@ -296,9 +296,10 @@ def test_a_large_knowledge_base_is_updated_in_the_background(tmp_path) -> None:
         assert entry in desk.entries and keeper(app).stats["full"] == 1 and keeper(app).stats["background"] == 0
 
 
-def test_the_master_keeps_the_index_current_and_forks_fresh_workers(tmp_path) -> None:
-    """Under gunicorn, a master following the knowledge re-forks its workers from its own
-    current desk after a save, so that the workers share it again."""
+def _refork_server(tmp_path: Path, settle: int):  # type: ignore[no-untyped-def]
+    """``run.py`` under gunicorn, two workers, its master following the knowledge and
+    forking fresh workers at most every ``settle`` seconds after saves in place; with how to
+    ask it (the reply and the pid of the worker that answered)."""
     import os
     import socket
     import subprocess
@@ -309,8 +310,8 @@ def test_the_master_keeps_the_index_current_and_forks_fresh_workers(tmp_path) ->
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     db_path = tmp_path / "refork.db"
-    env = dict(os.environ, INQUIRY_SHOW_WORKER_PID="1", INQUIRY_INDEX_REFORK="1", INQUIRY_INDEX_REFORK_SETTLE="0",
-               INQUIRY_INSTANCE=str(tmp_path / "instance"))
+    env = dict(os.environ, INQUIRY_SHOW_WORKER_PID="1", INQUIRY_INDEX_REFORK="1",
+               INQUIRY_INDEX_REFORK_SETTLE=str(settle), INQUIRY_INSTANCE=str(tmp_path / "instance"))
     log = tmp_path / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "run.py", "--port", str(port), "--db", str(db_path), "--workers", "2"],
@@ -321,6 +322,16 @@ def test_the_master_keeps_the_index_current_and_forks_fresh_workers(tmp_path) ->
                                          {"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read()), response.headers["X-Worker-Pid"]
+
+    return proc, db_path, log, ask_server
+
+
+def test_the_master_keeps_the_index_current_and_forks_fresh_workers(tmp_path) -> None:
+    """Under gunicorn, a master following the knowledge re-forks its workers from its own
+    current desk after a save, so that the workers share it again."""
+    import subprocess
+
+    proc, db_path, log, ask_server = _refork_server(tmp_path, 0)
 
     try:
         deadline = time.time() + 60
@@ -661,22 +672,9 @@ def test_the_master_forks_fresh_workers_at_once_after_a_build_in_full(tmp_path) 
     """Fresh workers are forked at most every INDEX_REFORK_SETTLE seconds after saves in
     place, but at once after the master built in full (a report import): the workers left
     that build to it."""
-    import os
-    import socket
     import subprocess
-    import sys
-    import urllib.request
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    db_path = tmp_path / "refork.db"
-    env = dict(os.environ, INQUIRY_SHOW_WORKER_PID="1", INQUIRY_INDEX_REFORK="1", INQUIRY_INDEX_REFORK_SETTLE="600",
-               INQUIRY_INSTANCE=str(tmp_path / "instance"))
-    log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "run.py", "--port", str(port), "--db", str(db_path), "--workers", "2"],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    proc, db_path, log, ask_server = _refork_server(tmp_path, 600)
 
     def workers() -> set[str]:
         return set(subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split())
@@ -690,12 +688,6 @@ def test_the_master_forks_fresh_workers_at_once_after_a_build_in_full(tmp_path) 
                 return now
             assert time.time() < deadline, (now, log.read_text(errors="replace"))
             time.sleep(0.1)
-
-    def ask_server(question: str) -> dict:
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/ask", json.dumps({"question": question}).encode(),
-                                         {"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return dict(json.loads(response.read()), pid=response.headers["X-Worker-Pid"])
 
     try:
         deadline = time.time() + 60
@@ -714,8 +706,8 @@ def test_the_master_forks_fresh_workers_at_once_after_a_build_in_full(tmp_path) 
         knowledge.import_report(db, report.read_bytes(), report.name)
         db.close()
         third = fresh(second)  # well within the 600 s
-        reply = ask_server("广东省政府办公厅2021年本年新收政府信息公开申请多少件？")
-        assert "1314" in reply["answer"] and reply["pid"] in third
+        reply, pid = ask_server("广东省政府办公厅2021年本年新收政府信息公开申请多少件？")
+        assert "1314" in reply["answer"] and pid in third
     finally:
         proc.terminate()
         proc.wait(timeout=20)
