@@ -128,19 +128,12 @@ def serve_gunicorn(app, host: str, port: int, workers: int) -> None:  # type: ig
             from service.worker_memory import MemoryGuard
 
             state = keeper(app)
-            builds = (state.stats["full"], state.stats["background"])
-
-            def may_stop() -> bool:
-                # Not a worker that waits for the master's build in full, nor one that built
-                # an index of its own: the master is building, a fork waits until it is
-                # done, and the master re-forks after it.
-                return (state.building is None and not state.waits_for_master
-                        and (state.stats["full"], state.stats["background"]) == builds)
+            since_fork = state.replaceable()
 
             # SIGTERM is a worker's graceful stop: it finishes the request in hand, and an
             # idle worker wakes from its wait for connections rather than linger there.
             MemoryGuard(budget, lambda: os.kill(os.getpid(), signal.SIGTERM), logger=app.logger,
-                        interval=float(app.config.get("WORKER_MEMORY_INTERVAL", 10.0)), may_stop=may_stop).start()
+                        interval=float(app.config.get("WORKER_MEMORY_INTERVAL", 10.0)), may_stop=since_fork).start()
 
     def worker_exit(_arbiter, _worker):  # type: ignore[no-untyped-def]
         # A worker leaving in the ordinary way (replaced, re-forked, stopped) skips the

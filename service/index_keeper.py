@@ -283,6 +283,15 @@ class IndexKeeper:
         if desk is not None and desk is self.desk:
             self._save_quietly(desk)
 
+    def replaceable(self) -> Callable[[], bool]:
+        """In a freshly forked worker: whether, from now on, it may be stopped and replaced
+        by a fresh fork (run.py's memory guard). Not while it waits for the master's build in
+        full, nor once it built an index of its own: the master is building, a fork waits
+        until it is done, and the master forks fresh workers after it."""
+        builds = (self.stats["full"], self.stats["background"])
+        return lambda: (self.building is None and not self.waits_for_master
+                        and (self.stats["full"], self.stats["background"]) == builds)
+
     @property
     def waits_for_master(self) -> bool:
         """Whether this worker left a build in full to its master and still waits for it."""

@@ -604,6 +604,8 @@ def test_a_worker_leaves_a_build_in_full_to_its_master(tmp_path, monkeypatch) ->
         kept = keeper(app)
         old = get_desk()
         kept.master_builds = True
+        may_stop = kept.replaceable()  # as run.py asks, in a worker just forked
+        assert may_stop()
         knowledge.import_report(db, report, "gd-general-office-2021.txt")
         assert get_desk() is old
         settled(kept)
@@ -613,7 +615,7 @@ def test_a_worker_leaves_a_build_in_full_to_its_master(tmp_path, monkeypatch) ->
         for _ in range(3):  # asked again and again, it neither builds nor looks again
             assert get_desk() is old
         assert looks == [] and kept.stats["full"] == 1 and kept.stats["background"] == 0
-        assert kept.waits_for_master  # and the memory guard does not stop it meanwhile (run.py)
+        assert kept.waits_for_master and not may_stop()  # nor does the memory guard stop it (run.py)
         # An entry saved after the import: still the master's to build (the log from this
         # desk's version reaches back over the import).
         faq.create_entry(db, None, {"question": "食堂的菜单在哪里公布", "answer": "每周一在后勤公告栏公布。"})
@@ -630,6 +632,7 @@ def test_a_worker_leaves_a_build_in_full_to_its_master(tmp_path, monkeypatch) ->
         assert kept.stats["background"] == 1 and built.version == knowledge.knowledge_version(db)
         assert len(built.reports) == len(old.reports) + 1
         assert kept._left_to_master is None and not kept.waits_for_master
+        assert not may_stop()  # it built an index of its own: the master forks after its own
 
 
 def test_a_worker_whose_master_builds_still_updates_entries_in_place(tmp_path) -> None:
