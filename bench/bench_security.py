@@ -82,7 +82,7 @@ def main() -> None:
         print(f"  {kind:　<6} {ms:7.1f}")
     if args.skip_servers:
         return
-    storages: list[tuple[str, str | None]] = [("每进程内存 memory://", "memory://"), ("本机共享 sqlite", None)]
+    storages: list[tuple[str, str | None]] = [("每进程内存 memory://", "memory://"), ("本机共享 counters://", None)]
     redis = None
     if shutil.which("redis-server"):
         import socket

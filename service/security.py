@@ -203,16 +203,17 @@ def init_app(app: Flask) -> None:
     if not app.config.get("PROXY_COUNT"):
         app.before_request(_warn_of_unknown_proxy)
 
-    # Counters shared by every worker on the host (a SQLite file of their own), unless
-    # Redis is configured (RATELIMIT_STORAGE_URI=redis://…) for several hosts.
-    from . import ratelimit_store  # noqa: F401  (registers the sqlite:// scheme)
+    # Counters shared by every worker on the host (a memory-mapped table of their own),
+    # unless Redis is configured (RATELIMIT_STORAGE_URI=redis://…) for several hosts.
+    from . import ratelimit_store  # noqa: F401  (registers the counters:// scheme)
 
-    app.config.setdefault("RATELIMIT_STORAGE_URI", f"sqlite:///{os.path.join(app.instance_path, 'ratelimits.db')}")
+    app.config.setdefault("RATELIMIT_STORAGE_URI",
+                          f"counters://{os.path.join(app.instance_path, 'ratelimits.table')}")
     limiter.init_app(app)
     _only_route_limits(app)
-    if app.config.get("RATELIMIT_ENABLED", True) and str(app.config["RATELIMIT_STORAGE_URI"]).startswith("sqlite:"):
-        # Create the file in WAL mode once, before workers fork and open it together.
-        ratelimit_store.SQLiteStorage(app.config["RATELIMIT_STORAGE_URI"]).check()
+    if app.config.get("RATELIMIT_ENABLED", True) and str(app.config["RATELIMIT_STORAGE_URI"]).startswith("counters:"):
+        # Make the table once, before workers fork and map it together.
+        ratelimit_store.SharedTableStorage(app.config["RATELIMIT_STORAGE_URI"]).check()
 
 
 def _only_route_limits(app: Flask) -> None:
