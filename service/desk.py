@@ -291,10 +291,15 @@ class Desk(Conversation, FigureAnswers):
 
     # -- updates in place and snapshots ----------------------------------------------
     def updated(self, db: sqlite_utils.Database, entry_ids: set[int], version: int,
-                lexicon_words: set[str] | None = None) -> "Desk | None":
+                lexicon_words: set[str] | None = None, report_ids: set[int] | None = None) -> "Desk | None":
         """A new desk for ``version`` that differs from this one by the given entries (saved,
         archived, deleted, their phrasings changed), sharing everything else; this desk
         keeps answering until the caller swaps them.
+
+        ``report_ids``: reports imported, replaced or removed. Their figures and sentences
+        are read again (or dropped), with the names of the agencies held; the report rows
+        whose documents they change are put in again, and the sentences of a report added
+        go in as documents of their own.
 
         ``lexicon_words``: the words of changed synonyms, paraphrases or dictionary words;
         the text pipeline is rebuilt and every entry and report sentence whose texts use
@@ -337,6 +342,14 @@ class Desk(Conversation, FigureAnswers):
                 # documents back in their order (equal scores are ranked by it).
                 return None
             new.pipeline = TextPipeline(lexicon_from_db(db, self.language))
+        fresh: dict[int, dict[str, Any]] = {}
+        gone_passages: set[int] = set()
+        if report_ids:
+            read = self._reports_read(db, report_ids)
+            if read is None:
+                return None
+            reports, new.facts, new.passages, fresh, gone_passages = read
+            new._held_reports(reports)
         agency = self.agency
         rows: dict[int, dict[str, Any]] = {}
         alternates: dict[int, list[str]] = {}
@@ -357,23 +370,33 @@ class Desk(Conversation, FigureAnswers):
         # The words of the replaced entries' answers, which their documents no longer hold.
         also = {t for i in ids if i in self.entries
                 for t in self._tokens(self.entries[i]["answer"]) + self._tokens(self.entries[i].get("category") or "")}
-        if lexicon_words:
-            # The report rows the words change (all of them when a column's or a table's name
-            # uses one), and the sentences that use them. The others keep their place: equal
-            # scores are ranked by it.
-            words = {w for w in lexicon_words if isinstance(w, str) and w}
-            old_rows = {d.ref: d for d in self.index.docs if d.kind == "fact" and self.index.position(d.key) is not None}
+        if lexicon_words or report_ids:
+            # The report rows the change reaches (all of them when a column's or a table's
+            # name uses a changed word; a row a report adds, drops or gives another column),
+            # and the sentences that use the words or come and go with a report. The others
+            # keep their place: equal scores are ranked by it.
+            words = {w for w in lexicon_words or () if isinstance(w, str) and w}
+            old_rows = {d.ref: d for d in self._row_docs()}  # as indexed, with their words
             names = [alias for alias, _ in self._col_aliases] + [str(r.get("section") or "") for cols in self.facts.values()
                                                                   for r in cols.values()]
             everything = any(w in name for name in names for w in words)
             for doc in new._row_docs():
-                before = old_rows.get(doc.ref)
+                before = old_rows.pop(doc.ref, None)
                 if everything or before is None or before.phrasing_tokens != doc.phrasing_tokens \
+                        or before.primary != doc.primary or before.secondary != doc.secondary \
                         or any(w in ph for ph in doc.phrasings for w in words):
                     removed.append(doc.key)
                     docs.append(doc)
-            removed += [f"passage:{pid}" for pid in passages]
-            docs += list(new._passage_docs(passages))
+                    if before is not None:
+                        also |= before.primary | before.secondary
+            for before in old_rows.values():  # rows no report held has any more
+                removed.append(before.key)
+                also |= before.primary | before.secondary
+            # The words of the sentences that go, which their documents no longer hold.
+            for before in self._passage_docs(passages | gone_passages):
+                also |= before.primary | before.secondary
+            removed += [f"passage:{pid}" for pid in passages | gone_passages]
+            docs += list(new._passage_docs(passages | set(fresh)))
         new.index = self.index.updated(removed, docs, also)
         if lexicon_words:
             new._fit_pipeline(new.pipeline)
@@ -410,7 +433,7 @@ class Desk(Conversation, FigureAnswers):
             if new._foreign else None
         new._cache = OrderedDict()
         new._cache_lock = threading.Lock()
-        keys = {f"faq:{i}" for i in ids}
+        keys = set(removed)
         if lexicon_words:
             new._token_cache = {}
             new._doc_vectors = {}
@@ -419,6 +442,33 @@ class Desk(Conversation, FigureAnswers):
             new._doc_vectors = {k: v for k, v in self._doc_vectors.items() if k not in keys}
         related.carry_over(self, new, ids)
         return new
+
+    def _reports_read(self, db: sqlite_utils.Database, report_ids: set[int]) -> tuple[
+            list[ReportRef], dict[tuple[int, str], dict[str, dict[str, Any]]], dict[int, dict[str, Any]],
+            dict[int, dict[str, Any]], set[int]] | None:
+        """The reports held now, with the figures and sentences a build would read, after the
+        reports ``report_ids`` were imported, replaced or removed: the reports, the figures,
+        the sentences (in a build's order), the sentences new to this desk and those gone.
+        None when so many sentences come and go that a build in full is cheaper."""
+        reports = [ReportRef(r["id"], r["agency"], r["year"], r["title"] or "")
+                   for r in db.query("select id, agency, year, title from reports")]
+        ids = sorted(report_ids)
+        marks = ",".join("?" * len(ids))
+        gone = {pid for pid, p in self.passages.items() if p["report_id"] in report_ids}
+        fresh = {row["id"]: row for row in db.query(
+            f"select * from passages where report_id in ({marks}) order by report_id, position", ids)}
+        live = len(self.index.docs) - self.index.dead
+        if len(gone) + len(fresh) > min(UPDATE_LIMIT, REPLACE_SHARE * live):
+            return None
+        # Figures by fact id and sentences by report and place, as a build reads them.
+        facts: dict[tuple[int, str], dict[str, dict[str, Any]]] = {}
+        rows = [row for cols in self.facts.values() for row in cols.values() if row["report_id"] not in report_ids]
+        rows += db.query(f"select * from facts where report_id in ({marks}) order by id", ids)
+        for row in sorted(rows, key=lambda r: r["id"]):
+            facts.setdefault((row["report_id"], row["row_key"]), {})[row["col_key"]] = row
+        kept = {pid: p for pid, p in self.passages.items() if pid not in gone}
+        passages = dict(sorted({**kept, **fresh}.items(), key=lambda kv: (kv[1]["report_id"], kv[1]["position"])))
+        return reports, facts, passages, fresh, gone
 
     def _fit_pipeline(self, pipeline: TextPipeline) -> None:
         """Answer with this text pipeline: its word frequencies in the sentence encoder and

@@ -205,18 +205,19 @@ class IndexKeeper:
         """``desk`` updated in place to ``version`` by the change log, or None if the changes
         need a full build."""
         changes = changes_since(db, desk.version)
-        # A report's sentences are many, and placed in report order by a full build: an
-        # import is built in full (in the background at scale), as anything else is.
-        if changes is None or any(kind not in ("entries", "lexicon") for _, kind, _ in changes):
+        if changes is None or any(kind not in ("entries", "lexicon", "reports") for _, kind, _ in changes):
             return None
         ids: set[int] = set()
         words: set[str] = set()
+        reports: set[int] = set()
         for _, kind, ref in changes:
             if kind == "entries":
                 ids.update(int(i) for i in ref or [])
+            elif kind == "reports":
+                reports.update(int(i) for i in ref or [])
             else:
                 words.update(str(w) for w in ref or [] if isinstance(w, str))
-        updated = desk.updated(db, ids, version, words or None)
+        updated = desk.updated(db, ids, version, words or None, reports or None)
         if updated is None:
             return None
         if self._crowded(updated) and self.in_this_thread():

@@ -109,6 +109,9 @@ def _best_possible(coverage: float) -> float:
 
 
 GRAM_CACHE_SIZE = 2_000
+# How far the count of live documents may move (a share) before an update in place weighs
+# every word again rather than only the words it touched (see Index.updated).
+WEIGHT_DRIFT = 0.002
 # Candidates whose phrasings and phrasing weights a worker keeps, per index, until the cache is
 # emptied: a worker's own memory, about 0.7 KB of phrasings and 2.4 KB of words and weights
 # for a document of five phrasings (30 words), so some 13 MB when full.
@@ -361,6 +364,8 @@ class Index:
         self._gram_counts = counts
         self._phrasings = phrasings
         self.dead = 0  # documents replaced or removed since the index was built
+        # The live documents every word's weight was last worked out for (see updated).
+        self.weighed_for = n
         # Doc key -> position, for updates in place: built now, before a server forks its
         # workers, so that they share it.
         self._positions: Any = {d.key: i for i, d in enumerate(self.docs)}
@@ -512,6 +517,16 @@ class Index:
             weights = np.asarray(w, dtype=np.float32)
             changed_postings[tok] = (np.concatenate([old[0], ids]), np.concatenate([old[1], weights])) if old else (ids, weights)
         n = len(new.docs) - new.dead
+        # A word's weight depends on how many documents are live. An entry or two more moves
+        # the weights of the words no change touched by a hair, and they are left; a report's
+        # sentences (tens to hundreds at once) move them enough to change answers, so once the
+        # live count has moved by more than WEIGHT_DRIFT since every weight was worked out,
+        # every word is weighed again, as a build would.
+        weighed_for = getattr(self, "weighed_for", len(self.docs) - self.dead)
+        if abs(n - weighed_for) > WEIGHT_DRIFT * max(weighed_for, 1):
+            touched |= set(self.postings) | set(changed_postings)
+            weighed_for = n
+        new.weighed_for = weighed_for
         idf: dict[str, float] = {}
         unknown: set[str] = set()
         answer_add: set[str] = set()
