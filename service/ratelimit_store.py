@@ -16,7 +16,8 @@ row that start where its digest points; a slot whose window has ended is free. W
 of them hold live windows (a flood from very many addresses), the window that ends first
 gives way: that address's count starts again, the only thing a full table can lose. The
 digest key is random, made with the file, so no one can choose addresses that crowd one
-row. A file that is not such a table (another program's, an older layout) is made anew:
+row. A file that is not such a table (another program's, an older layout) is replaced by a new
+one, written beside it and renamed over it, never cut in place under processes that map it:
 counters, not records.
 
 The lock. A POSIX record lock on the file (``fcntl.lockf``), which the kernel releases when
@@ -80,8 +81,9 @@ class SharedTableStorage(Storage):
             raise ValueError("counters:// needs the path of a file")
         self.path = path
         self.slots = int(slots)
-        self._thread_lock = threading.Lock()
-        self._pid: int | None = None
+        # Per process: a lock some thread held when the process forked is never released
+        # in the child (setdefault on a dict is atomic, so threads agree on one).
+        self._thread_locks: dict[int, threading.Lock] = {}
         self._fd = -1
         self._map: mmap.mmap | None = None
         self._digest_key = b""
@@ -97,47 +99,77 @@ class SharedTableStorage(Storage):
     def _size(self) -> int:
         return HEADER_SIZE + (self.slots + PROBES) * SLOT.size
 
-    def _open(self) -> None:
-        """Map the file in this process (a forked worker maps its own, with its own lock
-        owner and a fresh thread lock: one held at the fork would never be released)."""
-        if self._pid == os.getpid() and self._map is not None:
-            return
-        self._thread_lock = threading.Lock()
-        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            if fcntl is not None:
-                fcntl.lockf(fd, fcntl.LOCK_EX)
-            try:
-                self._digest_key = self._prepare(fd)
-            finally:
-                if fcntl is not None:
-                    fcntl.lockf(fd, fcntl.LOCK_UN)
-            table = mmap.mmap(fd, self._size)
-        except BaseException:
-            os.close(fd)
-            raise
-        self._fd, self._map, self._pid = fd, table, os.getpid()
+    def _thread_lock(self) -> threading.Lock:
+        lock = self._thread_locks.get(os.getpid())
+        return lock if lock is not None else self._thread_locks.setdefault(os.getpid(), threading.Lock())
 
-    def _prepare(self, fd: int) -> bytes:
-        """The table's digest key; the file is made anew unless it is a table of this size."""
+    def _open(self) -> None:
+        """Map the table, once per storage. A forked worker keeps the mapping and the
+        descriptor it inherits: the record locks it takes on them are its own."""
+        if self._map is not None:
+            return
+        with self._thread_lock():
+            if self._map is not None:
+                return
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+            for _ in range(100):
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+                try:
+                    if fcntl is not None:
+                        fcntl.lockf(fd, fcntl.LOCK_EX)
+                    try:
+                        # Another process may have put a new table in the file's place
+                        # between the open and the lock: then that one is opened.
+                        same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+                        key = self._prepare(fd) if same else None
+                    finally:
+                        if fcntl is not None:
+                            fcntl.lockf(fd, fcntl.LOCK_UN)
+                    table = mmap.mmap(fd, self._size) if key is not None else None
+                except BaseException:
+                    os.close(fd)
+                    raise
+                if table is None:
+                    os.close(fd)  # the table in the file's place now is opened instead
+                    continue
+                self._fd, self._digest_key, self._map = fd, key, table
+                return
+            raise OSError(f"无法打开频率限制计数文件：{self.path}")
+
+    def _prepare(self, fd: int) -> bytes | None:
+        """The table's digest key, or None after putting a new table in the file's place.
+
+        A file that is not a table of this layout (another program's, an older layout, one
+        cut short) is never truncated or grown in place: processes that map it would die
+        (SIGBUS) at their next count past its new end. A new table is written beside it and
+        renamed over it; the processes that mapped the old one count there until they
+        restart."""
+        size = os.fstat(fd).st_size
         head = os.pread(fd, HEADER.size, 0)
         if len(head) == HEADER.size:
             magic, slots, probes, key = HEADER.unpack(head)
-            if magic == MAGIC and slots == self.slots and probes == PROBES \
-                    and os.fstat(fd).st_size == self._size:
+            if magic == MAGIC and slots == self.slots and probes == PROBES and size == self._size:
                 return key
-        key = secrets.token_bytes(32)
-        os.ftruncate(fd, 0)  # zeros: every slot free
-        os.ftruncate(fd, self._size)
-        os.pwrite(fd, HEADER.pack(MAGIC, self.slots, PROBES, key), 0)
-        return key
+        if size == 0:  # made just now by this open: nobody maps it yet
+            os.ftruncate(fd, self._size)
+            key = secrets.token_bytes(32)
+            os.pwrite(fd, HEADER.pack(MAGIC, self.slots, PROBES, key), 0)
+            return key
+        fresh = f"{self.path}.{os.getpid()}.{secrets.token_hex(4)}.new"
+        new_fd = os.open(fresh, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.ftruncate(new_fd, self._size)
+            os.pwrite(new_fd, HEADER.pack(MAGIC, self.slots, PROBES, secrets.token_bytes(32)), 0)
+        finally:
+            os.close(new_fd)
+        os.replace(fresh, self.path)
+        return None
 
     @contextmanager
     def _locked(self) -> Iterator[mmap.mmap]:
         self._open()
         assert self._map is not None
-        with self._thread_lock:
+        with self._thread_lock():
             if fcntl is not None:
                 fcntl.lockf(self._fd, fcntl.LOCK_EX)
             try:
