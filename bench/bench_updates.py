@@ -17,9 +17,9 @@ row over several connections), and the questions' p50 / p99 / worst latency duri
 the saves next to the same without saves; then, after the master re-forked its workers,
 each worker's private memory as ``--use`` distinct questions are asked (pages of the shared
 index a worker writes to, CPython's reference counts, become its own); and last, a report
-imported while clients ask (a build in full): how long until every worker answers its
-figures, the questions' latency meanwhile, and the most a worker held. Loopback only;
-bounded in time.
+imported while clients ask (added in place since d0cd5b2, a build in full before; see the
+README): how long until every worker answers its figures, the questions' latency
+meanwhile, and the most a worker held. Loopback only; bounded in time.
 """
 from __future__ import annotations
 
