@@ -49,6 +49,8 @@ try:
 except ImportError:  # Windows: one process (waitress), threads only
     fcntl = None  # type: ignore[assignment]
 
+_BINARY = getattr(os, "O_BINARY", 0)  # Windows opens files as text unless told
+
 # How long after counting a request its count stands for the stored one (the headers of
 # its response are read within milliseconds; another worker may count meanwhile).
 JUST_COUNTED_SECONDS = 1.0
@@ -113,7 +115,7 @@ class SharedTableStorage(Storage):
                 return
             os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
             for _ in range(100):
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | _BINARY, 0o600)
                 try:
                     if fcntl is not None:
                         fcntl.lockf(fd, fcntl.LOCK_EX)
@@ -145,7 +147,8 @@ class SharedTableStorage(Storage):
         renamed over it; the processes that mapped the old one count there until they
         restart."""
         size = os.fstat(fd).st_size
-        head = os.pread(fd, HEADER.size, 0)
+        os.lseek(fd, 0, os.SEEK_SET)  # (os.pread and os.pwrite are not on Windows)
+        head = os.read(fd, HEADER.size)
         if len(head) == HEADER.size:
             magic, slots, probes, key = HEADER.unpack(head)
             if magic == MAGIC and slots == self.slots and probes == PROBES and size == self._size:
@@ -153,13 +156,14 @@ class SharedTableStorage(Storage):
         if size == 0:  # made just now by this open: nobody maps it yet
             os.ftruncate(fd, self._size)
             key = secrets.token_bytes(32)
-            os.pwrite(fd, HEADER.pack(MAGIC, self.slots, PROBES, key), 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, HEADER.pack(MAGIC, self.slots, PROBES, key))
             return key
         fresh = f"{self.path}.{os.getpid()}.{secrets.token_hex(4)}.new"
-        new_fd = os.open(fresh, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        new_fd = os.open(fresh, os.O_RDWR | os.O_CREAT | os.O_EXCL | _BINARY, 0o600)
         try:
             os.ftruncate(new_fd, self._size)
-            os.pwrite(new_fd, HEADER.pack(MAGIC, self.slots, PROBES, secrets.token_bytes(32)), 0)
+            os.write(new_fd, HEADER.pack(MAGIC, self.slots, PROBES, secrets.token_bytes(32)))
         finally:
             os.close(new_fd)
         os.replace(fresh, self.path)
