@@ -344,6 +344,7 @@ class Desk(Conversation, FigureAnswers):
             new.pipeline = TextPipeline(lexicon_from_db(db, self.language))
         fresh: dict[int, dict[str, Any]] = {}
         gone_passages: set[int] = set()
+        row_ranks: dict[str, int] | None = None
         if report_ids:
             read = self._reports_read(db, report_ids)
             if read is None:
@@ -377,10 +378,17 @@ class Desk(Conversation, FigureAnswers):
             # keep their place: equal scores are ranked by it.
             words = {w for w in lexicon_words or () if isinstance(w, str) and w}
             old_rows = {d.ref: d for d in self._row_docs()}  # as indexed, with their words
+            new_rows = list(new._row_docs())
             names = [alias for alias, _ in self._col_aliases] + [str(r.get("section") or "") for cols in self.facts.values()
                                                                   for r in cols.values()]
             everything = any(w in name for name in names for w in words)
-            for doc in new._row_docs():
+            if [d.ref for d in new_rows] != list(old_rows):
+                # A row comes or goes: a build ranks the rows among equals in another order
+                # (the sums a table implies after every printed row), so all go in again,
+                # each at its place in that order.
+                everything = True
+                row_ranks = {d.key: i for i, d in enumerate(new_rows)}
+            for doc in new_rows:
                 before = old_rows.pop(doc.ref, None)
                 if everything or before is None or before.phrasing_tokens != doc.phrasing_tokens \
                         or before.primary != doc.primary or before.secondary != doc.secondary \
@@ -397,7 +405,7 @@ class Desk(Conversation, FigureAnswers):
                 also |= before.primary | before.secondary
             removed += [f"passage:{pid}" for pid in passages | gone_passages]
             docs += list(new._passage_docs(passages | set(fresh)))
-        new.index = self.index.updated(removed, docs, also)
+        new.index = self.index.updated(removed, docs, also, row_ranks)
         if lexicon_words:
             new._fit_pipeline(new.pipeline)
         faq = np.concatenate([self._faq_docs, np.fromiter((d.kind == "faq" for d in docs), dtype=bool, count=len(docs))])

@@ -435,7 +435,8 @@ class Index:
             self._positions = {d.key: i for i, d in enumerate(self.docs) if self.groups[i] >= 0}
         return self._positions.get(key)
 
-    def updated(self, removed: Iterable[str], added: Iterable[Doc], also: Iterable[str] = ()) -> "Index":
+    def updated(self, removed: Iterable[str], added: Iterable[Doc], also: Iterable[str] = (),
+                row_ranks: dict[str, int] | None = None) -> "Index":
         """A new index with the documents of keys ``removed`` taken out and ``added`` put in,
         sharing everything unchanged with this one, which keeps answering meanwhile.
 
@@ -444,7 +445,9 @@ class Index:
         becomes -1, searched by no one), and the statistics of the words the change
         touches are recomputed. The weights of the other words drift by a document or two
         until the next full build, which :attr:`dead` tells the caller when to do. ``also``:
-        more words to recompute (those of the removed documents' answers).
+        more words to recompute (those of the removed documents' answers). ``row_ranks``:
+        when every report row is put in again (a report brought a row the others lack), each
+        row's place among the rows in a build's order, which it then takes.
         """
         new = Index.__new__(Index)  # not copy.copy, which would go through __getstate__
         new.__dict__.update(self.__dict__)
@@ -499,7 +502,9 @@ class Index:
         kept_ordinals = {self.docs[p].key: int(self.ordinal[p]) for p in gone}
         extra = np.zeros(len(added), dtype=np.int64)
         for j, d in enumerate(added):
-            if d.key in kept_ordinals:
+            if row_ranks is not None and d.key in row_ranks:
+                extra[j] = _ROW_BASE + row_ranks[d.key]
+            elif d.key in kept_ordinals:
                 extra[j] = kept_ordinals[d.key]
             else:
                 extra[j], rows = _ordinal(d, rows)
