@@ -274,8 +274,8 @@ def follow_knowledge(app: Flask, refork: Callable[[], str | None], *, interval: 
 
     Workers update their own desks in place at once; what they change is private to each (a
     few MB per save), while what they were forked with is shared. Forking them again from a
-    current master makes the whole index shared again. A change that needs a build in full (a
-    report import, an index crowded with replaced documents) is built here, in this thread
+    current master makes the whole index shared again. A change that needs a build in full (the
+    files of ``knowledge/``, an index crowded with replaced documents) is built here, in this thread
     at a lower priority than the workers, and the fresh workers are forked as soon as it is
     done. Workers of a large knowledge base leave that build to this master and answer with
     what they have meanwhile (``IndexKeeper.master_builds``; past a grace, they build their

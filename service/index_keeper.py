@@ -2,9 +2,9 @@
 
 Every question reads the knowledge version (one indexed read, so a save on any worker or
 host is seen at the next question). When it moved on, the change log says what changed:
-entries and lexicon words are updated in place in milliseconds
-(:meth:`service.desk.Desk.updated`); anything else (a report, the files of ``knowledge/``,
-a restored backup, a log that does not reach back far enough) needs a full build, which runs in a
+entries, lexicon words and reports are updated in place in milliseconds
+(:meth:`service.desk.Desk.updated`); anything else (the files of ``knowledge/``, a restored
+backup, a log that does not reach back far enough) needs a full build, which runs in a
 background thread while the old desk keeps answering, and is swapped in when done. A large
 worker of a pre-forking master that follows the knowledge leaves that build to the master,
 which forks fresh workers with it (:attr:`IndexKeeper.master_builds`).
@@ -140,9 +140,9 @@ class IndexKeeper:
         self.target: Any = None  # the database it keeps the desk of (set by its owner)
         # A worker of a pre-forking master that follows the knowledge (db.follow_knowledge):
         # the master builds in full, once for the host, and forks fresh workers with it. A
-        # full build in every worker as well would take the cores the workers answer on (a
-        # report import at 100,000 entries: three builds on two cores, questions waiting
-        # 0.4 s) and make a whole index each worker's own, to be thrown away at the re-fork.
+        # full build in every worker as well would take the cores the workers answer on (at
+        # 100,000 entries: three builds on two cores, questions waiting 0.4 s) and make a
+        # whole index each worker's own, to be thrown away at the re-fork.
         self.master_builds = False
         # (version, since when) a full build was left to the master.
         self._left_to_master: tuple[int, float] | None = None

@@ -212,8 +212,8 @@ def init_app(app: Flask) -> None:
     limiter.init_app(app)
     _only_route_limits(app)
     if app.config.get("RATELIMIT_ENABLED", True) and str(app.config["RATELIMIT_STORAGE_URI"]).startswith("counters:"):
-        # Make the table once, before workers fork and map it together.
-        ratelimit_store.SharedTableStorage(app.config["RATELIMIT_STORAGE_URI"]).check()
+        # Map the table once, before workers fork: they count in the mapping they inherit.
+        limiter.storage.check()
 
 
 def _only_route_limits(app: Flask) -> None:

@@ -372,6 +372,16 @@ def _refork_server(tmp_path: Path, settle: int):  # type: ignore[no-untyped-def]
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read()), response.headers["X-Worker-Pid"]
 
+    deadline = time.time() + 60
+    while True:  # until it answers
+        try:
+            ask_server("申请政府信息公开收费吗")
+            break
+        except OSError:
+            if time.time() > deadline:
+                proc.terminate()
+                raise AssertionError(log.read_text(errors="replace")) from None
+            time.sleep(0.1)
     return proc, db_path, log, ask_server
 
 
@@ -383,14 +393,7 @@ def test_the_master_keeps_the_index_current_and_forks_fresh_workers(tmp_path) ->
     proc, db_path, log, ask_server = _refork_server(tmp_path, 0)
 
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                _, first_pid = ask_server("申请政府信息公开收费吗")
-                break
-            except OSError:
-                assert time.time() < deadline, log.read_text(errors="replace")
-                time.sleep(0.1)
+        _, first_pid = ask_server("申请政府信息公开收费吗")
         pids_before = {ask_server("申请政府信息公开收费吗")[1] for _ in range(20)}
         db = connect(db_path)
         entry = faq.create_entry(db, None, {"question": "食堂的菜单在哪里公布", "answer": "每周一在后勤公告栏公布。"})
@@ -743,14 +746,6 @@ def test_the_master_forks_fresh_workers_at_once_after_a_build_in_full(tmp_path) 
             time.sleep(0.1)
 
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                ask_server("申请政府信息公开收费吗")
-                break
-            except OSError:
-                assert time.time() < deadline, log.read_text(errors="replace")
-                time.sleep(0.1)
         first = workers()
         db = connect(db_path)
         faq.create_entry(db, None, {"question": "食堂的菜单在哪里公布", "answer": "每周一在后勤公告栏公布。"})
