@@ -35,6 +35,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         # ASK_LOG_MAX_DELAY seconds), so logging does not serialise the workers.
         ASK_LOG_BATCH=64,
         ASK_LOG_MAX_DELAY=1.0,
+        # POST /api/ask served ahead of Flask's request machinery (service/views/ask_lane.py);
+        # off, the Flask view serves it, with the same answers.
+        ASK_LANE=True,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=8 * 3600,
@@ -119,6 +122,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
                         staff_analytics, staff_annual, staff_auth as auth, staff_curate as curate,
                         staff_inbox, staff_review as review)
 
+    from .views.ask_lane import AskLane
+
+    # POST /api/ask ahead of Flask's request machinery (inside ProxyFix, which security adds).
+    app.wsgi_app = AskLane(app, app.wsgi_app)  # type: ignore[method-assign]
     security.init_app(app)  # first, so rate limits apply before anything else is checked
     csrf = CSRFProtect(app)
     # Under the Flask CLI the database is prepared by the command, which may name another

@@ -31,19 +31,25 @@ F = TypeVar("F", bound=Callable[..., Any])
 limiter = Limiter(key_func=client, default_limits=[], headers_enabled=True)
 
 
+def is_exempt(config: Any, remote_addr: str | None, forwarded: bool) -> bool:
+    """Whether a request from ``remote_addr`` (``forwarded``: it carries X-Forwarded-For)
+    is exempt from rate limits: health checks, monitoring and evaluation scripts on the
+    host itself are not throttled.
+
+    Behind nginx set PROXY_COUNT, so that clients are seen with their real address. A
+    request relayed by a proxy on the same host carries X-Forwarded-For: it is a client's,
+    not the host's, even if PROXY_COUNT was forgotten.
+    """
+    return (bool(config.get("RATE_LIMIT_EXEMPT_LOOPBACK")) and remote_addr in ("127.0.0.1", "::1")
+            and not forwarded)
+
+
 @limiter.request_filter
 def _local_is_exempt() -> bool:
-    """Health checks, monitoring and evaluation scripts on the host itself are not throttled.
-
-    Behind nginx set PROXY_COUNT, so that clients are seen with their real address.
-    """
+    """:func:`is_exempt` for Flask-Limiter's own limits."""
     from flask import current_app
 
-    # A request relayed by a proxy on the same host carries X-Forwarded-For: it is a
-    # client's, not the host's, even if PROXY_COUNT was forgotten.
-    return (bool(current_app.config.get("RATE_LIMIT_EXEMPT_LOOPBACK"))
-            and request.remote_addr in ("127.0.0.1", "::1")
-            and "X-Forwarded-For" not in request.headers)
+    return is_exempt(current_app.config, request.remote_addr, "X-Forwarded-For" in request.headers)
 
 
 def ask_limit() -> str:
@@ -67,23 +73,33 @@ def login_limit() -> str:
     return current_app.config["RATE_LIMIT_LOGIN"]
 
 
+def uncounted(config: Any, remote_addr: str | None, forwarded: bool) -> bool:
+    """Whether a request is counted by no limit: limits are off, or it is exempt."""
+    return not config.get("RATELIMIT_ENABLED", True) or is_exempt(config, remote_addr, forwarded)
+
+
 def _uncounted() -> bool:
-    """Whether this request is counted by no limit: limits are off, or it is exempt."""
+    """:func:`uncounted` for the request being handled."""
     from flask import current_app
 
-    return not current_app.config.get("RATELIMIT_ENABLED", True) or _local_is_exempt()
+    return uncounted(current_app.config, request.remote_addr, "X-Forwarded-For" in request.headers)
+
+
+def ticket_allowed(config: Any, key: str) -> bool:
+    """Whether the client of ``key`` may open one more ticket now (``RATE_LIMIT_TICKETS``
+    per address, on top of the question limit): a flood of escalations must not bury the
+    reviewers' queue. Counted in the limiter's shared storage, so across workers; for a
+    request that :func:`uncounted` lets through, not called at all."""
+    from limits import parse
+
+    return bool(limiter.limiter.hit(parse(config["RATE_LIMIT_TICKETS"]), "tickets", key))
 
 
 def may_open_ticket() -> bool:
-    """Whether this client may open one more ticket now (``RATE_LIMIT_TICKETS`` per
-    address, on top of the question limit): a flood of escalations must not bury the
-    reviewers' queue. Counted in the limiter's shared storage, so across workers."""
+    """:func:`ticket_allowed` for the request being handled."""
     from flask import current_app
-    from limits import parse
 
-    if _uncounted():
-        return True
-    return bool(limiter.limiter.hit(parse(current_app.config["RATE_LIMIT_TICKETS"]), "tickets", client()))
+    return _uncounted() or ticket_allowed(current_app.config, client())
 
 
 @functools.lru_cache(maxsize=32)
@@ -100,13 +116,40 @@ def _limits_of(value: str) -> tuple[Any, ...]:
         return ()
 
 
+def count(value: str, scope: str, key: str) -> tuple[list[tuple[str, str]], float | None]:
+    """Count one request of the client ``key`` in ``scope`` against every limit that the
+    setting ``value`` names, one count per limit in the limiter's shared storage: the
+    ``X-RateLimit-Limit``, ``-Remaining`` and ``-Reset`` headers to show (those of the limit
+    nearest to refusing), and, if a limit refuses it, when that limit's window ends."""
+    strategy = limiter.limiter
+    shown: tuple[int, int, int] | None = None
+    for item in _limits_of(value):
+        allowed = strategy.hit(item, scope, key)
+        reset, remaining = strategy.get_window_stats(item, scope, key)
+        if shown is None or remaining < shown[1] or not allowed:
+            shown = (item.amount, 0 if not allowed else remaining, int(reset))
+        if not allowed:
+            return _limit_headers(shown), reset
+    return (_limit_headers(shown) if shown is not None else []), None
+
+
+def _limit_headers(shown: tuple[int, int, int]) -> list[tuple[str, str]]:
+    limit, remaining, reset_at = shown
+    return [("X-RateLimit-Limit", str(limit)), ("X-RateLimit-Remaining", str(remaining)),
+            ("X-RateLimit-Reset", str(reset_at))]
+
+
+def retry_after(reset: float) -> int:
+    """The seconds a refused client is told to wait (``Retry-After``): at least one."""
+    return max(1, math.ceil(reset - time.time()))
+
+
 def counted(limit_value: Callable[[], str], scope: str) -> Callable[[F], F]:
-    """A view's rate limit per client address, checked with one count per limit in the
-    limiter's shared storage: for ``POST /api/ask``, where Flask-Limiter's route decorator
-    (resolving, filtering and evaluating its limits, then writing its headers) took a fifth
-    of an answer from the reply cache. Every counted response carries ``X-RateLimit-Limit``,
-    ``-Remaining`` and ``-Reset`` (also the view's own errors); a refusal is a 429 with
-    ``Retry-After``."""
+    """A view's rate limit per client address, checked with :func:`count`: for
+    ``POST /api/ask``, where Flask-Limiter's route decorator (resolving, filtering and
+    evaluating its limits, then writing its headers) took a fifth of an answer from the
+    reply cache. Every counted response carries ``X-RateLimit-Limit``, ``-Remaining`` and
+    ``-Reset`` (also the view's own errors); a refusal is a 429 with ``Retry-After``."""
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
@@ -115,29 +158,16 @@ def counted(limit_value: Callable[[], str], scope: str) -> Callable[[F], F]:
 
             if _uncounted():
                 return view(*args, **kwargs)
-            key, strategy = client(), limiter.limiter
-            shown: tuple[int, int, int] | None = None
-            refused: float | None = None
-            for item in _limits_of(limit_value()):
-                allowed = strategy.hit(item, scope, key)
-                reset, remaining = strategy.get_window_stats(item, scope, key)
-                if shown is None or remaining < shown[1] or not allowed:
-                    shown = (item.amount, 0 if not allowed else remaining, int(reset))
-                if not allowed:
-                    refused = reset
-                    break
-            if shown is not None:
-                limit, remaining, reset_at = shown
-
+            headers, refused = count(limit_value(), scope, client())
+            if headers:
                 @after_this_request
                 def show(response: Response) -> Response:
-                    response.headers["X-RateLimit-Limit"] = str(limit)
-                    response.headers["X-RateLimit-Remaining"] = str(remaining)
-                    response.headers["X-RateLimit-Reset"] = str(reset_at)
+                    for name, value in headers:
+                        response.headers[name] = value
                     return response
 
             if refused is not None:
-                raise TooManyRequests(retry_after=max(1, math.ceil(refused - time.time())))
+                raise TooManyRequests(retry_after=retry_after(refused))
             return view(*args, **kwargs)
 
         return inner  # type: ignore[return-value]
@@ -155,16 +185,22 @@ _EVERY_RESPONSE = (
 _NOT_STORED = ("/staff", "/api/", "/tickets")
 
 
+def edge_headers(path: str, secure: bool) -> list[tuple[str, str]]:
+    """The security headers of a response to ``path`` (``secure``: asked over HTTPS)."""
+    wanted = list(_EVERY_RESPONSE)
+    if secure:
+        wanted.append(("Strict-Transport-Security", "max-age=31536000"))
+    if path.startswith(_NOT_STORED):
+        wanted.append(("Cache-Control", "no-store"))
+    return wanted
+
+
 def _headers(response: Response) -> Response:
     """The security headers, unless the view set its own (one pass over the headers, not one
     per header: this runs on every response)."""
     present = {key.lower() for key in response.headers.keys()}
-    wanted = list(_EVERY_RESPONSE)
-    if request.is_secure:
-        wanted.append(("Strict-Transport-Security", "max-age=31536000"))
-    if request.path.startswith(_NOT_STORED):
-        wanted.append(("Cache-Control", "no-store"))
-    response.headers.extend([(key, value) for key, value in wanted if key.lower() not in present])
+    response.headers.extend([(key, value) for key, value in edge_headers(request.path, request.is_secure)
+                             if key.lower() not in present])
     return response
 
 
@@ -233,12 +269,17 @@ _WARNED: list[bool] = []
 
 
 def _warn_of_unknown_proxy() -> None:
+    """:func:`warn_of_unknown_proxy` before every request, when no proxy is configured."""
+    from flask import current_app
+
+    warn_of_unknown_proxy(current_app, "X-Forwarded-For" in request.headers)
+
+
+def warn_of_unknown_proxy(app: Flask, forwarded: bool) -> None:
     """Requests relayed by a proxy the service was not told about all share the proxy's
     address: one citizen's flood would throttle everyone. Say so, once per worker."""
-    if not _WARNED and "X-Forwarded-For" in request.headers:
+    if forwarded and not _WARNED:
         _WARNED.append(True)
-        from flask import current_app
-
-        current_app.logger.warning(
+        app.logger.warning(
             "收到经由代理转发的请求（带 X-Forwarded-For），但未设置 INQUIRY_PROXY_COUNT：所有访问者将按代理的地址"
             "共用频率限制，一人频繁访问会限制所有人。若服务在反向代理之后，请设置 INQUIRY_PROXY_COUNT=代理层数。")

@@ -6,34 +6,25 @@ cookies; the HTML forms here (``/tickets``, ``/tickets/rate``) check their token
 """
 from __future__ import annotations
 
-import dataclasses
-import re
-import time
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import sqlite_utils
 from flask import Blueprint, current_app, jsonify, make_response, render_template, request
 
-from .. import applications, feedback, inbox
+from .. import applications, asking, feedback
 from ..db import get_db, get_desk
 from ..deadlines import CalendarRangeError, DeadlineError, WorkCalendar
 from ..errors import ApiError
-from ..privacy import mask_personal
-from ..replies import Reply
 from ..security import ask_limit, counted, limiter, lookup_limit, may_open_ticket
-from ..tickets import (CITIZEN_STATUSES, TicketError, citizen_ticket, clean_code, clean_contact, display_code,
-                      display_time, last_figure_ref, log_ask, open_ticket, remember_figure,
+from ..tickets import (CITIZEN_STATUSES, TicketError, citizen_ticket, clean_code, clean_contact, display_time,
                       save_contact)
 
 bp = Blueprint("chat", __name__)
 bp.add_app_template_filter(display_time, "local_time")
 bp.add_app_template_global(feedback.RATINGS, "satisfaction_ratings")
 bp.add_app_template_global(feedback.REASONS, "feedback_reasons")
-
-_SURROGATES = re.compile(r"[\ud800-\udfff]")
-MAX_SESSION_CHARS = 128
 
 
 def ticket_keys() -> list[str]:
@@ -70,150 +61,24 @@ def index():  # type: ignore[no-untyped-def]
                            product=current_app.config["PRODUCT_NAME"], examples=_examples())
 
 
-def _read_question() -> tuple[str, str | None]:
-    """Validate the body of an ask; raise :class:`ApiError` with a plain message."""
-    request.max_content_length = current_app.config["MAX_API_BODY"]
-    data: Any = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise ApiError("请求格式不正确：请以 JSON 格式提交，例如 {\"question\": \"如何申请政府信息公开？\"}。")
-    question = data.get("question")
-    if question is None:
-        raise ApiError("请输入您的问题。")
-    if not isinstance(question, str):
-        raise ApiError("问题必须是一段文字。")
-    if not question.strip():
-        raise ApiError("请输入您的问题。")
-    limit = current_app.config["MAX_QUESTION_CHARS"]
-    if len(question) > limit:
-        raise ApiError(f"问题过长，请控制在{limit}字以内。")
-    # Lone surrogates cannot be stored as UTF-8; NUL bytes have no place in a question.
-    # Phone, ID-card and e-mail numbers are masked before anything sees or stores them.
-    question = mask_personal(_SURROGATES.sub("\ufffd", question).replace("\x00", ""))
-    if not question.strip():
-        raise ApiError("请输入您的问题。")
-    session = data.get("session")
-    if session is not None and not isinstance(session, str):
-        raise ApiError("会话标识格式不正确。")
-    if isinstance(session, str) and len(session) > MAX_SESSION_CHARS:
-        raise ApiError(f"会话标识过长（最多{MAX_SESSION_CHARS}个字符）。")
-    session = _SURROGATES.sub("", session) if session else None
-    return question.strip(), session
-
-
-def _record_pick(db: sqlite_utils.Database) -> None:
-    """The ``pick`` of an ask: the citizen clicked one of the "did you mean" suggestions of
-    an earlier answer; the pairing goes to the curators' inbox as a suggested phrasing."""
-    data: Any = request.get_json(silent=True)
-    pick = data.get("pick") if isinstance(data, dict) else None
-    if pick is None:
-        return
-    try:
-        token, entry_id = inbox.read_pick(pick, ticket_keys())
-    except inbox.InboxError as exc:
-        raise ApiError(exc.message, exc.status) from exc
-    inbox.record_pick(db, token, entry_id)
-
-
-def _with_picks(suggestions: list[dict[str, Any]], token: str) -> list[dict[str, Any]]:
-    """The suggestions of a clarify reply, each FAQ entry with its signed ``pick``."""
-    keys = ticket_keys()
-    return [dict(s, pick=inbox.pick_token(token, s["id"], keys)) if isinstance(s.get("id"), int) else dict(s)
-            for s in suggestions]
-
-
-def _wants_a_person() -> bool:
-    """The ``escalate`` flag of an ask: the citizen found the answer no help and asks for a
-    ticket (the chat's 转人工办理 under 没用)."""
-    data: Any = request.get_json(silent=True)
-    flag = data.get("escalate") if isinstance(data, dict) else None
-    if flag is not None and not isinstance(flag, bool):
-        raise ApiError("转人工标记（escalate）必须为 true 或 false。")
-    return bool(flag)
-
-
-# Small talk and requests for a person never become tickets, even when asked to: a ticket
-# whose question is 谢谢 or 转人工 is nothing a reviewer can answer.
-_NEVER_TICKETS = ("chitchat", "handoff")
-
-
-def _handed_over(reply: Reply) -> Reply:
-    """The reply, escalated at the citizen's request: the ticket keeps the matcher's
-    candidates for the reviewer, the log no longer names the answer that did not help."""
-    return dataclasses.replace(reply, status="escalated", kind=None, answer="", source=None, source_url=None,
-                               entry_id=None, suggestions=[], ref=None, key=None,
-                               reason="群众认为自动答复没有帮助，要求转人工")
+def surroundings(may_open_ticket: Callable[[], bool]) -> asking.Surroundings:
+    """What :func:`service.asking.answer` needs of the app, for the current app context."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    return asking.Surroundings(db=get_db, desk=get_desk, config=app.config, keys=ticket_keys(),
+                               shared=app.extensions.get("shared_replies"), may_open_ticket=may_open_ticket)
 
 
 @bp.post("/api/ask")
 @counted(ask_limit, "ask")
 def ask():  # type: ignore[no-untyped-def]
-    """Answer a question: answered, clarify (with suggestions) or escalated (with a ticket).
-
-    With ``"escalate": true`` the question is sent to staff as a ticket whatever the desk
-    would answer (small talk aside). Every reply carries an ``ask_id`` for feedback.
-    """
-    started = time.perf_counter()
-    question, session = _read_question()
-    requested = _wants_a_person()
-    db = get_db()
-    _record_pick(db)
-    desk = get_desk()
-    previous = last_figure_ref(db, session) if session else None
-    # The server's other workers may have answered it already (service/shared_replies.py).
-    reply = desk.ask(question, desk.context_from_ref(previous) if previous else None,
-                     shared=current_app.extensions.get("shared_replies"))
-    # Another body's business is referred, not queued, unless the citizen still asks for staff.
-    requested = (requested and (reply.status != "escalated" or reply.kind == "referral")
-                 and reply.kind not in _NEVER_TICKETS)
-    if requested:
-        reply = _handed_over(reply)
-    body = reply.public()
-    body["question"] = question  # as stored: the chat keeps this, with personal numbers masked
-    from ..related import for_desk  # the public knowledge base's related entries (您可能还想了解)
-
-    body["related"] = (for_desk(desk).questions(reply.entry_id)
-                       if reply.status == "answered" and reply.kind == "faq" and reply.entry_id is not None else [])
-    body["ticket"] = None
-    token, body["ask_id"] = feedback.issue(ticket_keys())
-    if reply.status == "clarify":
-        body["suggestions"] = _with_picks(body["suggestions"], token)
-    ticket_id = ticket_code = None
-    if reply.kind == "referral":
-        pass  # the answer says whose business it is and where to go; no ticket
-    elif reply.status == "escalated" and not may_open_ticket():
-        body["answer"] = ("抱歉，这个问题暂时无法自动解答。您提交的待人工答复问题较多，暂时无法再生成工单，"
-                          "请稍后再试，或通过页面上的电话、信函等渠道联系我们。")
-        body["ticket_refused"] = True
-    elif reply.status == "escalated":
-        ticket = open_ticket(db, secret=ticket_keys(), question=question,
-                             normalised=reply.normalised, session=session,
-                             candidates=reply.candidates)
-        ticket_id, ticket_code = ticket["id"], ticket["code"]
-        if ticket["reused"]:
-            body["ticket"] = {"code": ticket["code"], "reused": True,
-                              "note": "此前获得的查询密码仍然有效，请凭工单编号和该密码查询办理情况。"}
-            body["answer"] = (f"这个问题您刚才已经提交过（工单编号 {display_code(ticket['code'])}），工作人员会尽快跟进答复，"
-                              "请凭工单编号和此前获得的查询密码查询办理情况。")
-        elif requested:
-            body["ticket"] = {"code": ticket["code"], "password": ticket["password"]}
-            body["answer"] = (f"已按您的要求转交工作人员，并为您生成工单（工单编号 {display_code(ticket['code'])}），"
-                              "工作人员会尽快跟进答复，请保存好工单编号和查询密码以便查询。")
-        else:
-            body["ticket"] = {"code": ticket["code"], "password": ticket["password"]}
-            body["answer"] = (f"抱歉，这个问题暂时无法自动解答。已为您生成工单（工单编号 {display_code(ticket['code'])}），"
-                              "工作人员会尽快跟进答复，请保存好工单编号和查询密码以便查询。")
-    latency_ms = (time.perf_counter() - started) * 1000
-    if session and reply.ref and reply.ref.startswith(("fact:", "decline:", "faq:")):
-        # The last two things answered, for follow-ups (那部分公开的呢, 合起来多少, 这个怎么收费).
-        kept = [r for r in (previous or "").split("|") if r.startswith(("fact:", "decline:"))][:2]
-        remember_figure(db, session, "|".join([reply.ref, *kept][:3]))
-    log_ask(db, {"session": session, "question": question, "normalised": reply.normalised,
-                 "status": reply.status, "kind": reply.kind, "entry_id": reply.entry_id,
-                 "ref": reply.ref, "confidence": reply.confidence, "latency_ms": latency_ms,
-                 "ticket_id": ticket_id, "ticket_code": ticket_code, "ask_token": token},
-            batch=current_app.config["ASK_LOG_BATCH"], max_delay=current_app.config["ASK_LOG_MAX_DELAY"],
-            path=current_app.config["DATABASE"])
-    return jsonify(body)
+    """Answer a question (see :func:`service.asking.answer`). The ask lane
+    (``service/views/ask_lane.py``) serves this route ahead of Flask when ``ASK_LANE`` is on,
+    as it is by default; this view serves it otherwise."""
+    request.max_content_length = current_app.config["MAX_API_BODY"]
+    try:
+        return jsonify(asking.answer(request.get_json(silent=True), surroundings(may_open_ticket)))
+    except asking.AskRefused as exc:
+        raise ApiError(exc.message, exc.status) from exc
 
 
 @bp.post("/api/feedback")
