@@ -24,6 +24,11 @@ MAX_CHARS = 30
 MAX_REMAINDER = 6  # characters beside the phrases that may be tolerated
 
 
+def _longest_first(word: str) -> tuple[int, str]:
+    """Soft words are taken away longest first (equals in a fixed order)."""
+    return -len(word), word
+
+
 @dataclass
 class Intent:
     """One kind of small talk and its reply."""
@@ -61,6 +66,30 @@ class SmallTalk:
         # (a message in Chinese alone never visits the English ones).
         self._ascii_phrases = [(n, p, i) for n, (p, i) in enumerate(self._phrases) if p.isascii()]
         self._cjk_phrases = [(n, p, i) for n, (p, i) in enumerate(self._phrases) if not p.isascii()]
+        # Each Chinese phrase under its first character: a message visits only the phrases
+        # that begin with one of its characters (removing a phrase brings no new character,
+        # so no other phrase can appear), some tens of them rather than all 775.
+        self._cjk_by_first: dict[str, list[int]] = {}
+        for k, (_, phrase, _) in enumerate(self._cjk_phrases):
+            self._cjk_by_first.setdefault(phrase[0], []).append(k)
+        # Characters that neither a phrase nor a soft word can take away: a message with more
+        # than MAX_REMAINDER of them is more than small talk, whatever else it holds.
+        self._removable = self._chars | set("".join(w for w in soft_words if not w.isascii()))
+        self._soft_of: dict[tuple[str, ...], tuple[list[str], dict[str, list[str]]]] = {}
+
+    def _soft_words(self, found: list[Intent]) -> tuple[list[str], dict[str, list[str]]]:
+        """The soft words of the intents ``found``, longest first: the English ones, and the
+        Chinese ones under their first character; worked out once per set of intents."""
+        key = tuple(sorted({i.name for i in found}))
+        kept = self._soft_of.get(key)
+        if kept is None:
+            words = sorted({w for intent in found for w in self._soft_sorted[intent.name]}, key=_longest_first)
+            by_first: dict[str, list[str]] = {}
+            for w in words:
+                if not w.isascii():
+                    by_first.setdefault(w[0], []).append(w)
+            kept = self._soft_of[key] = ([w for w in words if w.isascii()], by_first)
+        return kept
 
     def match(self, question: str, knows: Callable[[str], bool] | None = None) -> Intent | None:
         """The intent a message is made of, or None when it says more than small talk.
@@ -81,6 +110,9 @@ class SmallTalk:
         rest = _NON_WORD.sub("", re.sub(r"[a-z0-9]+", "", text))
         if rest and not (set(rest) & self._chars) and not ascii_words:
             return None  # no character of any phrase: not small talk
+        removable = self._removable
+        if sum(ch not in removable for ch in rest) > MAX_REMAINDER:
+            return None  # these stay, and leave too much beside the phrases (see below)
         placed: list[tuple[int, Intent]] = []
         if ascii_words:
             for n, phrase, intent in self._ascii_phrases:
@@ -90,20 +122,23 @@ class SmallTalk:
                         ascii_words = pattern.sub(" ", ascii_words)
                         placed.append((n, intent))
         if rest:
-            for n, phrase, intent in self._cjk_phrases:
+            by_first, phrases = self._cjk_by_first, self._cjk_phrases
+            for k in sorted({k for ch in set(rest) for k in by_first.get(ch, ())}):
+                n, phrase, intent = phrases[k]
                 if phrase in rest:
                     rest = rest.replace(phrase, "")
                     placed.append((n, intent))
         if not placed:
             return None
         found = [intent for _, intent in sorted(placed, key=lambda p: p[0])]
-        soft = sorted({w for intent in found for w in self._soft_sorted[intent.name]}, key=len, reverse=True)
-        for word in soft:
-            if word.isascii():
-                if word in ascii_words:
-                    ascii_words = self._word_patterns[word].sub(" ", ascii_words)
-            else:
-                rest = rest.replace(word, "")
+        ascii_soft, cjk_soft = self._soft_words(found)
+        for word in ascii_soft:
+            if word in ascii_words:
+                ascii_words = self._word_patterns[word].sub(" ", ascii_words)
+        # Longest first (the English words never touch ``rest``): only the words beginning
+        # with a character of the message, as for the phrases.
+        for word in sorted({w for ch in set(rest) for w in cjk_soft.get(ch, ())}, key=_longest_first):
+            rest = rest.replace(word, "")
         left = rest + "".join(ascii_words.split())
         if left:
             said = len(_NON_WORD.sub("", text).replace(" ", ""))

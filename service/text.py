@@ -104,7 +104,8 @@ def clean(text: str) -> str:
     """
     text = unicodedata.normalize("NFKC", text)
     # Control characters and lone surrogates carry no meaning for matching.
-    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in "\n\t")
+    if not text.isprintable():  # printable text has none (the check is one pass in C)
+        text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in "\n\t")
     text = to_simplified(text).casefold()
     text = _numerals_to_digits(text)
     return _SPACE_RE.sub(" ", text).strip()
