@@ -6,9 +6,11 @@ their /64 network, IPv4 clients by their address.
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 
+@functools.lru_cache(maxsize=4096)  # every counted request asks it; parsing an address is the dear part
 def client_key(address: str | None) -> str:
     """The key a client is throttled under: its IPv4 address, or its IPv6 /64."""
     if not address:
