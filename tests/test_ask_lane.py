@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sys
 from typing import Any
 
@@ -26,25 +27,31 @@ def _pair(tmp_path, **config: Any):  # type: ignore[no-untyped-def]
 
 # Drawn fresh for every response: the feedback id, a ticket's code and password, the signed
 # "did you mean" picks, and (in the answer's text) the ticket's code.
-_PER_RESPONSE = ("ask_id", "ticket", "pick")
 
 
 def _comparable(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: ("<drawn>" if k in _PER_RESPONSE and v is not None else _comparable(v)) for k, v in value.items()}
+        if "code" in value and ("password" in value or "reused" in value):  # a ticket: its keys stay
+            return {k: ("<drawn>" if k in ("code", "password") and v else v) for k, v in value.items()}
+        return {k: ("<drawn>" if k in ("ask_id", "pick") and v is not None else _comparable(v))
+                for k, v in value.items()}
     if isinstance(value, list):
         return [_comparable(v) for v in value]
-    if isinstance(value, str) and "工单编号" in value:
-        return "<answer naming a ticket>"
+    if isinstance(value, str):
+        return re.sub(r"GK[0-9A-Z]{2}(?:-?[0-9A-Z]{4}){2,3}", "<code>", value)
     return value
 
 
 def _headers(response) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    # The window's end may fall in another second for the second app. Flask's path reads
+    # The window's end (and so the wait a refusal names) may fall in another second for the
+    # second app. Flask's path reads
     # the staff session (the login hook) and so says ``Vary: Cookie``; the lane reads no
     # cookie, and the answer depends on none (and is ``no-store``, kept by no cache).
     assert response.headers["Cache-Control"] == "no-store"
-    return {k: v for k, v in response.headers.items() if k not in ("Content-Length", "X-RateLimit-Reset", "Vary")}
+    if "Retry-After" in response.headers:
+        assert 1 <= int(response.headers["Retry-After"]) <= 3600
+    return {k: v for k, v in response.headers.items()
+            if k not in ("Content-Length", "X-RateLimit-Reset", "Retry-After", "Vary")}
 
 
 REQUESTS: list[tuple[str, dict[str, Any]]] = [
@@ -72,6 +79,7 @@ REQUESTS: list[tuple[str, dict[str, Any]]] = [
     ("too large a body", {"data": json.dumps({"question": "问" * 20_000}), "content_type": "application/json"}),
     ("nested a thousand deep", {"data": "[" * 5_000 + "]" * 5_000, "content_type": "application/json"}),
     ("over HTTPS", {"json": {"question": "你好"}, "base_url": "https://localhost"}),
+    ("asked twice in a session", {"json": {"question": "你们单位食堂几点开饭？", "session": "s-3"}}),
 ]
 
 
@@ -83,6 +91,8 @@ def test_the_lane_answers_as_the_flask_view_does(tmp_path, name: str, request_ar
         client = app.test_client()
         if name == "a session and a follow-up":
             client.post("/api/ask", json={"question": "2023年收到多少政府信息公开申请？", "session": "s-1"})
+        if name == "asked twice in a session":  # the ticket of the first asking, reused
+            client.post("/api/ask", json={"question": "你们单位食堂几点开饭？", "session": "s-3"})
         responses.append(client.post("/api/ask", **request_args))
     ours, theirs = responses
     assert ours.status_code == theirs.status_code, name
@@ -158,11 +168,11 @@ def test_an_unexpected_error_is_a_plain_500_and_logged(tmp_path, monkeypatch, ca
     assert sum("unhandled error on /api/ask" in r.getMessage() for r in caplog.records) == 2
 
 
-def _environ(body: bytes, **extra: Any) -> dict[str, Any]:
+def _environ(body: Any, **extra: Any) -> dict[str, Any]:
     return {"REQUEST_METHOD": "POST", "PATH_INFO": "/api/ask", "SCRIPT_NAME": "", "QUERY_STRING": "",
             "SERVER_NAME": "localhost", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
             "REMOTE_ADDR": "127.0.0.1", "CONTENT_TYPE": "application/json", "wsgi.url_scheme": "http",
-            "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr, "wsgi.multithread": False,
+            "wsgi.input": io.BytesIO(body) if isinstance(body, bytes) else body, "wsgi.errors": sys.stderr, "wsgi.multithread": False,
             "wsgi.multiprocess": True, "wsgi.run_once": False, "wsgi.version": (1, 0), **extra}
 
 
@@ -179,15 +189,29 @@ def test_a_body_without_a_length_is_read_as_werkzeug_reads_it(tmp_path) -> None:
     small = json.dumps({"question": "你好"}).encode()
     large = json.dumps({"question": "问" * 20_000}).encode()
     cases = [(small, {"wsgi.input_terminated": True}), (large, {"wsgi.input_terminated": True}),
-             (small, {}), (small, {"CONTENT_LENGTH": "many"}), (small, {"CONTENT_LENGTH": "-5"})]
+             (small, {}), (small, {"CONTENT_LENGTH": "many"}), (small, {"CONTENT_LENGTH": "-5"}),
+             # The client went away: a body shorter than its length, a connection reset.
+             (small[:5], {"CONTENT_LENGTH": str(len(small))}), (_Reset(), {"wsgi.input_terminated": True})]
     ours = [_call(lane, _environ(body, **extra)) for body, extra in cases]
     theirs = [_call(view, _environ(body, **extra)) for body, extra in cases]
     assert [(status, _comparable(body)) for status, body in ours] == \
         [(status, _comparable(body)) for status, body in theirs]
     assert ours[0][0] == 200
     # Read no further than the limit, which leaves no JSON; no body at all likewise.
-    assert [status for status, _ in ours[1:]] == [400, 400, 400, 400]
-    assert all(body == {"error": asking.BAD_JSON} for _, body in ours[1:])
+    assert [status for status, _ in ours[1:5]] == [400, 400, 400, 400]
+    assert all(body == {"error": asking.BAD_JSON} for _, body in ours[1:5])
+    # A client gone is a 400 (Werkzeug's ClientDisconnected), not an error of the service.
+    assert ours[5:] == [(400, {"error": MESSAGES[400]})] * 2
+
+
+class _Reset(io.RawIOBase):
+    """A request body whose connection is reset while it is read."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        raise ConnectionResetError("reset by peer")
 
 
 def test_the_hooks_the_lane_stands_in_for(tmp_path) -> None:
@@ -206,3 +230,40 @@ def test_the_hooks_the_lane_stands_in_for(tmp_path) -> None:
     assert names(app.teardown_request_funcs.get(None, [])) == ["Limiter.__release_context"]
     assert names(app.teardown_appcontext_funcs) == ["close_db"]
     assert not app.url_value_preprocessors and not app.url_default_functions
+    # Nor any of the chat blueprint's own.
+    for hooks in (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs):
+        assert "chat" not in hooks
+
+
+def test_behind_a_proxy_the_lane_sees_the_client(tmp_path) -> None:
+    """With PROXY_COUNT, ProxyFix sits outside the lane: each client behind the proxy is
+    counted apart, and HTTPS at the proxy brings HSTS, as on Flask's path."""
+    seen = []
+    for lane_on in (True, False):
+        app = make_app(tmp_path / str(lane_on), ASK_LANE=lane_on, PROXY_COUNT=1, RATELIMIT_ENABLED=True,
+                       RATE_LIMIT_EXEMPT_LOOPBACK=True, RATE_LIMIT_ASK="2 per minute")
+        client = app.test_client()
+        codes = []
+        for who in ("198.51.100.1", "198.51.100.1", "198.51.100.1", "198.51.100.2"):
+            response = client.post("/api/ask", json={"question": "你好"},
+                                   headers={"X-Forwarded-For": who, "X-Forwarded-Proto": "https"})
+            codes.append(response.status_code)
+            assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
+        seen.append(codes)
+    assert seen == [[200, 200, 429, 200]] * 2
+
+
+def test_an_ask_inside_the_apps_context_keeps_it(tmp_path) -> None:
+    """A caller already in the app's context (a script, a test) is answered in it, as Flask's
+    request would be, and its transaction on the kept connection is not rolled back."""
+    from service.db import get_db
+    from service.storage import immediate
+
+    app = make_app(tmp_path)
+    with app.app_context():
+        db = get_db()
+        with immediate(db):
+            db.execute("insert into canned_replies (title, body, created, updated) values ('t', 'b', 'x', 'x')")
+            assert app.test_client().post("/api/ask", json={"question": "你好"}).status_code == 200
+            assert db.conn.in_transaction
+        assert db.execute("select count(*) from canned_replies where title = 't'").fetchone()[0] == 1

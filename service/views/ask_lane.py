@@ -17,10 +17,11 @@ hooks the lane stands in for, so that a hook added later is not silently skipped
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from typing import Any, Callable, Iterable
 
-from flask import Flask
-from werkzeug.exceptions import RequestEntityTooLarge
+from flask import Flask, current_app, has_app_context
+from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wsgi import get_input_stream
 
@@ -52,9 +53,13 @@ class AskLane:
         if (environ.get("PATH_INFO") != PATH or environ.get("REQUEST_METHOD") != "POST"
                 or not self._open()):
             return self.inner(environ, start_response)
-        with self.app.app_context():
+        with self._context():
             status, body, headers = self._serve(environ)
-            payload = self._dumps(body)
+            try:
+                payload = self._dumps(body)
+            except Exception:
+                self.app.logger.exception("unhandled error on %s", PATH)
+                status, payload = 500, self._dumps({"error": MESSAGES[500]})
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(payload))), *headers,
                    *security.edge_headers(PATH, environ.get("wsgi.url_scheme") == "https")]
         if self.show_pid:
@@ -63,10 +68,18 @@ class AskLane:
         return [payload]
 
     def _open(self) -> bool:
-        """Whether the lane serves the route now (see the module's docstring)."""
+        """Whether the lane serves the route now (see the module's docstring; a deployment
+        that names its trusted hosts has Flask check them)."""
         app = self.app
-        return bool(app.config.get("ASK_LANE", True)) and (
+        return bool(app.config.get("ASK_LANE", True)) and not app.config.get("TRUSTED_HOSTS") and (
             security.limiter._check_request_limit not in app.before_request_funcs.get(None, ()))
+
+    def _context(self) -> Any:
+        """The app context to answer in: the caller's, if it is this app's (as Flask's own
+        request would use it), else a new one."""
+        if has_app_context() and current_app._get_current_object() is self.app:  # type: ignore[attr-defined]
+            return nullcontext()
+        return self.app.app_context()
 
     def _serve(self, environ: dict[str, Any]) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         """Status, body and the rate-limit headers of one ask, as the view and the app's
@@ -92,11 +105,17 @@ class AskLane:
             return 200, asking.answer(data, surroundings(may_open_ticket)), headers
         except asking.AskRefused as exc:
             return exc.status, {"error": exc.message}, headers
-        except RequestEntityTooLarge:
-            return 413, {"error": MESSAGES[413]}, headers
+        except HTTPException as exc:
+            # As service/errors.py answers them: too large a body (413), a client gone
+            # before its body arrived (Werkzeug's ClientDisconnected, a 400).
+            status = exc.code or 500
+            kept = [(name, value) for name, value in exc.get_headers() if name.lower() in ("allow", "retry-after")]
+            return status, {"error": MESSAGES.get(status, exc.description or MESSAGES[500])}, headers + kept
         except RecursionError:
             # JSON nested a thousand levels deep: the client's fault (see service/errors.py).
             return 400, {"error": TOO_DEEP}, headers
+        except OverflowError:
+            return 404, {"error": MESSAGES[404]}, headers  # as service/errors.py has it
         except Exception:
             app.logger.exception("unhandled error on %s", PATH)
             return 500, {"error": MESSAGES[500]}, headers
@@ -104,7 +123,7 @@ class AskLane:
     def _json(self, environ: dict[str, Any], limit: int) -> Any:
         """The body's JSON as ``request.get_json(silent=True)`` reads it with the body limit
         ``limit``: None unless the body says it is JSON and is; too large a body raises
-        :class:`RequestEntityTooLarge`."""
+        ``RequestEntityTooLarge``."""
         if not _is_json(environ):
             return None
         raw = get_input_stream(environ, max_content_length=limit).read()
