@@ -72,8 +72,7 @@ class Conversation:
         entry answers with near certainty on its own words, or as the desk would answer it
         with no conversation before when it names more than one thing of its own, is a new
         question: 那这个收费的标准是多少, but not 那这个需要多长时间 (only 期限 is its own)."""
-        compact = _PUNCT_RE.sub("", clean(question))
-        if len(compact) > 20 or not _ANAPHOR_RE.search(compact) or whole.scope.years:
+        if not self.may_refer_back(question) or whole.scope.years:
             return whole
         top = whole.candidates[0] if whole.candidates else None
         if (top is not None and top.doc.kind == "faq" and top.doc.ref != entry_id and len(whole.terms) > 1
@@ -82,6 +81,14 @@ class Conversation:
             return whole  # 那寄信可以吗 after 网上申请: a question of its own, about another entry
         joined = self._analyse(self.entries[entry_id]["question"] + "，" + question)
         return self._merge([whole, joined], whole)
+
+    @staticmethod
+    def may_refer_back(question: str) -> bool:
+        """Whether a question might refer back to the FAQ entry answered last (这个怎么收费):
+        a short one with a word that points back. Any other is answered as if asked first,
+        whatever came before (see :meth:`_about_previous`)."""
+        compact = _PUNCT_RE.sub("", clean(question))
+        return len(compact) <= 20 and bool(_ANAPHOR_RE.search(compact))
 
     def _own_words(self, terms: list[QueryTerm]) -> int:
         """How many words of a question name something: not question words (什么), and not

@@ -671,13 +671,28 @@ class Desk(Conversation, FigureAnswers):
         (那予以公开的呢, 那2020年呢) is answered by changing only what it names.
 
         Citizens ask the same things again and again: a question asked without context
-        is answered from a per-desk cache of recent replies (a desk lives as long as its
+        (or with one it cannot be reading, see below) is answered from a per-desk cache of
+        recent replies (a desk lives as long as its
         knowledge version, so a staff change empties it), and then from ``shared``, the
         replies of the other worker processes of the same server
         (:class:`service.shared_replies.SharedReplies`), under :attr:`knowledge_key`.
         """
-        if context is not None:
+        # In the chat every question after the first answer comes with its session's context,
+        # yet most are read as if asked first: after an FAQ answer only a question that refers
+        # back is read with it (:meth:`_about_previous`), and after a figure only one that
+        # could follow it up (``Reply.may_follow_a_figure`` of the reply without context).
+        # The rest are answered from the cache, as without context.
+        if context is not None and context.entry_id is not None and self.may_refer_back(question):
             return self._ask(question, context)
+        alone = self._ask_alone(question, shared)
+        if context is not None and context.fact is not None and alone.may_follow_a_figure:
+            return self._ask(question, context)
+        return replace(alone, suggestions=list(alone.suggestions), candidates=list(alone.candidates),
+                       tokens=list(alone.tokens))
+
+    def _ask_alone(self, question: str, shared: Any) -> Reply:
+        """The reply to a question asked without context: from this desk's cache, from the
+        other workers' (``shared``), or worked out. The caller copies it before changing it."""
         year = (self.settings.today or date.today()).year
         key = (question, year)
         with self._cache_lock:
@@ -685,8 +700,7 @@ class Desk(Conversation, FigureAnswers):
             if cached is not None:
                 self._cache.move_to_end(key)
         if cached is not None:
-            return replace(cached, suggestions=list(cached.suggestions), candidates=list(cached.candidates),
-                           tokens=list(cached.tokens))
+            return cached
         limit = ANSWER_CACHE_SIZE if shared is None else LOCAL_ANSWER_CACHE_SIZE
         if shared is not None and (self.knowledge_key[0] != self.version or not self.knowledge_key[1]):
             shared = None  # not known which knowledge this is: nothing shared
@@ -700,8 +714,7 @@ class Desk(Conversation, FigureAnswers):
             self._cache[key] = reply
             while len(self._cache) > limit:
                 self._cache.popitem(last=False)
-        return replace(reply, suggestions=list(reply.suggestions), candidates=list(reply.candidates),
-                       tokens=list(reply.tokens))
+        return reply
 
     def _analyse(self, question: str) -> Analysis:
         """Normalise, scope, retrieve and score candidates with the fitted candidate model."""
@@ -837,6 +850,16 @@ class Desk(Conversation, FigureAnswers):
         if context is not None and context.entry_id is not None and not figure_follow_up:
             whole = self._about_previous(question, whole, context.entry_id)
         a, others = self._focus(question, whole)
+        reply = self._decide(context, a, others, whole)
+        if context is None:
+            # What Desk.ask needs to answer the question from the cache after a figure.
+            reply.may_follow_a_figure = bool(_SUM_RE.search(a.compact)) or self._is_follow_up(
+                a.compact, a.scope, a.candidates, a.terms)
+        return reply
+
+    def _decide(self, context: Context | None, a: Analysis, others: list[Analysis], whole: Analysis) -> Reply:
+        """The reply to the focused reading ``a`` of a question (``others``: the other
+        questions of the same message), after the conversation's ``context``."""
         candidates, scope, target = a.candidates, a.scope, a.target
         explained = [c.explain() for c in candidates[:5]]
         base = {"normalised": whole.normalised, "tokens": [t.text for t in a.terms], "candidates": explained}

@@ -93,6 +93,10 @@ class Reply:
     candidates: list[dict[str, Any]] = field(default_factory=list)
     reason: str = ""  # why this decision, for the curators' test pane
     key: str | None = None  # what answered, stably: faq:<entry key>, fact:<row>/<col>, chitchat:<intent>
+    # Worked out when asked without context: whether, after a report figure, this question
+    # could be a follow-up of it (a sum, or a change of year, agency, row or column), so
+    # that the figure asked before may change the reply. Not shown to the citizen.
+    may_follow_a_figure: bool = False
 
     def __post_init__(self) -> None:
         # Scores carry bonuses and penalties; what a client sees is a probability-like 0..1.
