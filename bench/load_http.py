@@ -15,7 +15,10 @@ missing), one after the other:
   removed, so no normalisation of the cache key can make two of them one;
 - **repeat mix**: 1,000 other such questions drawn with a Zipf distribution (s = 1), the
   way citizens repeat the same few questions and now and then ask a rare one; the cache
-  starts empty, so the first asking of each is matched too.
+  starts empty, so the first asking of each is matched too;
+- **repeat mix in sessions**: the same, over another 1,000 such questions, each sent with a
+  session id as the chat page sends it, four questions a session: after its first answer,
+  each question of a session comes with what the session asked before.
 
 Prints requests/s, p50 and p99 of each and each profile's share of the trivial route's
 throughput measured in the same run (answers, clarifications and escalations with their
@@ -58,6 +61,7 @@ CLOSERS = ["", "谢谢", "，麻烦了", "，多谢", "，在线等", "，请尽
            "，急用", "，感谢解答", "，麻烦告知"]
 ZIPF_QUESTIONS = 1000
 ZIPF_DRAWS = 100_000
+SESSION_ASKS = 4  # questions a session asks in the sessions' mix, one after another
 
 
 def base_questions() -> list[str]:
@@ -125,11 +129,15 @@ def wrk(url: str, seconds: int, connections: int, script: Path | None) -> dict:
             "non2xx": int(errors.group(1)) if errors else 0}
 
 
-def wrk_script(path: Path, bodies: list[bytes], order: list[int] | None) -> Path:
+def wrk_script(path: Path, bodies: list[bytes], order: list[int] | None, sessions: bool = False) -> Path:
     """A wrk script that POSTs ``bodies`` in ``order`` (default: each once, in turn). Each of
-    wrk's threads takes every other item, so no two threads send the same item."""
+    wrk's threads takes every other item, so no two threads send the same item. With
+    ``sessions``, item k of the order is sent with session ``load-<k // SESSION_ASKS>``."""
     lua_bodies = ",\n".join(json.dumps(b.decode(), ensure_ascii=False) for b in bodies)
     lua_order = ",".join(str(k + 1) for k in (order if order is not None else range(len(bodies))))
+    # A body ends with "}": the session goes in before it.
+    send = (f'string.sub(bodies[order[k]], 1, -2) .. \', "session": "load-\' .. math.floor((k - 1) / {SESSION_ASKS}) '
+            '.. \'"}\'' if sessions else "bodies[order[k]]")
     path.write_text(
         "local bodies = {\n" + lua_bodies + "\n}\nlocal order = {" + lua_order + "}\n"
         "local threads = 0\n"
@@ -138,8 +146,14 @@ def wrk_script(path: Path, bodies: list[bytes], order: list[int] | None) -> Path
         "wrk.method = 'POST'\nwrk.headers['Content-Type'] = 'application/json'\n"
         "request = function()\n  i = i + 1\n"
         f"  local k = (i * {WRK_THREADS} + id) % #order + 1\n"
-        "  return wrk.format(nil, nil, nil, bodies[order[k]])\nend\n", encoding="utf-8")
+        f"  return wrk.format(nil, nil, nil, {send})\nend\n", encoding="utf-8")
     return path
+
+
+def session_bodies(questions: list[str], order: list[int], count: int) -> list[bytes]:
+    """For the Python client: the first ``count`` asks of the sessions' mix, each with its session."""
+    return [json.dumps({"question": questions[k], "session": f"load-{n // SESSION_ASKS}"},
+                       ensure_ascii=False).encode() for n, k in enumerate(order[:count])]
 
 
 def python_client(url: str, seconds: int, connections: int, bodies: list[bytes] | None,
@@ -219,8 +233,8 @@ def start_server(app: Path, port: int, tmp: Path, workers: int, exempt: bool) ->
 
 
 def one_run(args: argparse.Namespace, app: Path, new_questions: list[str], repeat: list[str], order: list[int],
-            tmp: Path) -> dict[str, dict]:
-    """Start a server, load the trivial route and both profiles, stop it."""
+            tmp: Path, in_sessions: list[str]) -> dict[str, dict]:
+    """Start a server, load the trivial route and the profiles, stop it."""
     port = free_port()
     server = start_server(app, port, tmp, args.workers, args.exempt)
     ask_url = f"http://127.0.0.1:{port}/api/ask"
@@ -230,12 +244,17 @@ def one_run(args: argparse.Namespace, app: Path, new_questions: list[str], repea
         if shutil.which("wrk") and not args.python_client:
             new_script = wrk_script(tmp / f"new-{port}.lua", new_bodies, None)
             mix_script = wrk_script(tmp / f"mix-{port}.lua", repeat_bodies, order)
+            sessions_script = wrk_script(tmp / f"sessions-{port}.lua", [body(q) for q in in_sessions], order,
+                                         sessions=True)
             return {"trivial": wrk(f"http://127.0.0.1:{port}/healthz", args.seconds, args.connections, None),
                     "new": wrk(ask_url, args.seconds, args.connections, new_script),
-                    "mix": wrk(ask_url, args.seconds, args.connections, mix_script)}
+                    "mix": wrk(ask_url, args.seconds, args.connections, mix_script),
+                    "sessions": wrk(ask_url, args.seconds, args.connections, sessions_script)}
         return {"trivial": python_client(f"http://127.0.0.1:{port}/healthz", args.seconds, args.connections, None),
                 "new": python_client(ask_url, args.seconds, args.connections, new_bodies),
-                "mix": python_client(ask_url, args.seconds, args.connections, repeat_bodies, order)}
+                "mix": python_client(ask_url, args.seconds, args.connections, repeat_bodies, order),
+                "sessions": python_client(ask_url, args.seconds, args.connections,
+                                          session_bodies(in_sessions, order, 30_000 * args.seconds))}
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -255,22 +274,26 @@ def main() -> None:
     args = parser.parse_args()
     apps = [a.resolve() for a in args.app] if args.app else [ROOT]
     varied = varied_questions()
-    repeat, new_questions = varied[:ZIPF_QUESTIONS], varied[ZIPF_QUESTIONS:]
+    repeat, in_sessions = varied[:ZIPF_QUESTIONS], varied[ZIPF_QUESTIONS:2 * ZIPF_QUESTIONS]
+    new_questions = varied[2 * ZIPF_QUESTIONS:]
     order = zipf_sequence(len(repeat), ZIPF_DRAWS)
     tool = "wrk" if shutil.which("wrk") and not args.python_client else "python client"
     print(f"gunicorn, {args.workers} workers, {args.connections} connections, {args.seconds} s each, load by {tool}; "
-          f"all new: {len(new_questions):,} distinct questions; repeat mix: Zipf over {len(repeat):,}; "
+          f"all new: {len(new_questions):,} distinct questions; repeat mix: Zipf over {len(repeat):,} (and over "
+          f"{len(in_sessions):,} others in sessions of {SESSION_ASKS}); "
           f"rate limiter {'exempting loopback' if args.exempt else 'counting every question'}")
     print("| round | app | load | requests/s | p50 | p99 | non-2xx | share of trivial |")
     print("|---|---|---|---|---|---|---|---|")
-    names = {"trivial": "GET /healthz (trivial)", "new": "POST /api/ask, all new", "mix": "POST /api/ask, repeat mix"}
+    names = {"trivial": "GET /healthz (trivial)", "new": "POST /api/ask, all new", "mix": "POST /api/ask, repeat mix",
+             "sessions": "POST /api/ask, repeat mix in sessions"}
     with tempfile.TemporaryDirectory() as tmp:
         # Each server its own slice of new questions (a fresh server has an empty cache anyway).
         share = len(new_questions) // (args.rounds * len(apps))
         for n in range(args.rounds):
             for a, app in enumerate(apps):
                 start = (n * len(apps) + a) * share
-                result = one_run(args, app, new_questions[start:start + share], repeat, order, Path(tmp))
+                result = one_run(args, app, new_questions[start:start + share], repeat, order, Path(tmp),
+                                 in_sessions)
                 for key, r in result.items():
                     ratio = "" if key == "trivial" else f"{r['rps'] / result['trivial']['rps']:.0%}"
                     print(f"| {n + 1} | {app.name} | {names[key]} | {r['rps']:,.0f} | {r['p50']:.1f} ms | "
