@@ -688,7 +688,9 @@ class Desk(Conversation, FigureAnswers):
         if context is not None and context.fact is not None and alone.may_follow_a_figure:
             return self._ask(question, context)
         return replace(alone, suggestions=list(alone.suggestions), candidates=list(alone.candidates),
-                       tokens=list(alone.tokens))
+                       tokens=list(alone.tokens),
+                       # as _ask leaves it: the flag is worked out for questions asked alone
+                       may_follow_a_figure=alone.may_follow_a_figure and context is None)
 
     def _ask_alone(self, question: str, shared: Any) -> Reply:
         """The reply to a question asked without context: from this desk's cache, from the
@@ -852,10 +854,17 @@ class Desk(Conversation, FigureAnswers):
         a, others = self._focus(question, whole)
         reply = self._decide(context, a, others, whole)
         if context is None:
-            # What Desk.ask needs to answer the question from the cache after a figure.
-            reply.may_follow_a_figure = bool(_SUM_RE.search(a.compact)) or self._is_follow_up(
+            # What Desk.ask needs to answer the question from the cache after a figure: the
+            # two tests that _decide makes of a figure asked before.
+            reply.may_follow_a_figure = self._asks_a_sum(a) or self._is_follow_up(
                 a.compact, a.scope, a.candidates, a.terms)
         return reply
+
+    def _asks_a_sum(self, a: Analysis) -> bool:
+        """合起来多少, 一共多少: a sum of what was asked before, naming no row or column of its
+        own (那行政诉讼一共多少 names one)."""
+        return bool(_SUM_RE.search(a.compact) and not self._names_row(a.compact, a.candidates)
+                    and self._named_column(_SUM_RE.sub("", a.compact), None) is None)
 
     def _decide(self, context: Context | None, a: Analysis, others: list[Analysis], whole: Analysis) -> Reply:
         """The reply to the focused reading ``a`` of a question (``others``: the other
@@ -867,8 +876,7 @@ class Desk(Conversation, FigureAnswers):
         model = self.model
 
         if context is not None and context.fact is not None:
-            if (_SUM_RE.search(a.compact) and not self._names_row(a.compact, candidates)
-                    and self._named_column(_SUM_RE.sub("", a.compact), None) is None):
+            if self._asks_a_sum(a):
                 summed = self._sum_follow_up(context, base)
                 if summed is not None:
                     return summed

@@ -86,3 +86,32 @@ def test_in_the_chat_a_session_asks_from_the_cache(client) -> None:  # type: ign
         read = _counting(desk)
         reply = client.post("/api/ask", json={"question": OWN, "session": "s-1"}).get_json()
     assert reply["status"] == "answered" and read == []
+
+
+def test_every_reply_is_the_one_read_with_the_context(desk) -> None:  # type: ignore[no-untyped-def]
+    """Questions of the project's own data after contexts of one to three answers before
+    (FAQ entries and figures, mixed): the reply, from the cache or not, is always the one
+    the context path gives."""
+    import json
+    import random
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parent / "data"
+    questions = [json.loads(line)["q"] for name in ("public_questions.jsonl", "eval/part_f.jsonl")
+                 for line in (data / name).read_text(encoding="utf-8").splitlines() if line.strip()]
+    questions += ["那2020年呢", "合起来多少", "其中法人呢", "这个怎么收费", "那最多延多久", "谢谢，那2019年的呢",
+                  "申请要多久？另外2021年收到多少申请？", "2021年国家统计局总共有多少件行政复议？"]
+    refs = sorted({r.ref for r in (desk.ask(q) for q in questions)
+                   if r.ref and r.ref.startswith(("fact:", "decline:", "faq:"))})
+    assert sum(r.startswith("fact:") for r in refs) >= 5 and sum(r.startswith("faq:") for r in refs) >= 5
+    rnd = random.Random(13)
+    chains = refs + ["|".join(rnd.sample(refs, k)) for k in (2, 3) for _ in range(60)]
+    compared = 0
+    for _ in range(400):
+        question, context = rnd.choice(questions), desk.context_from_ref(rnd.choice(chains))
+        if context is None:
+            continue
+        got, truth = desk.ask(question, context), desk._ask(question, context)
+        assert _same(got, truth) and got.may_follow_a_figure == truth.may_follow_a_figure, (question, context)
+        compared += 1
+    assert compared >= 300
