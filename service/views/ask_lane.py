@@ -9,8 +9,9 @@ view does, directly: in an app context (so ``get_db`` and ``get_desk`` work as i
 the same rate limit and headers, the same body checks and messages, the same
 :func:`service.asking.answer` and the same JSON. Every other request goes on to Flask.
 
-It steps aside (the Flask view then serves the route) when ``ASK_LANE`` is off, and when
-the limiter has application-wide limits, which Flask checks before every request.
+It steps aside (the Flask view then serves the route) when ``ASK_LANE`` is off, when the
+limiter has application-wide limits, which Flask checks before every request, and when
+``TRUSTED_HOSTS`` names the hosts Flask is to accept.
 ``tests/test_ask_lane.py`` compares the two paths response by response, and names the
 hooks the lane stands in for, so that a hook added later is not silently skipped.
 """
