@@ -89,10 +89,11 @@ def ticket_allowed(config: Any, key: str) -> bool:
     """Whether the client of ``key`` may open one more ticket now (``RATE_LIMIT_TICKETS``
     per address, on top of the question limit): a flood of escalations must not bury the
     reviewers' queue. Counted in the limiter's shared storage, so across workers; for a
-    request that :func:`uncounted` lets through, not called at all."""
-    from limits import parse
-
-    return bool(limiter.limiter.hit(parse(config["RATE_LIMIT_TICKETS"]), "tickets", key))
+    request that :func:`uncounted` lets through, not called at all. A setting that cannot
+    be read limits nothing (and is logged), as for the question limit: it made every
+    question the desk could not answer a 500, with no ticket."""
+    strategy = limiter.limiter
+    return all(strategy.hit(item, "tickets", key) for item in _limits_of(config["RATE_LIMIT_TICKETS"]))
 
 
 def may_open_ticket() -> bool:

@@ -64,6 +64,29 @@ def test_a_limit_setting_that_cannot_be_read_does_not_turn_questions_away(tmp_pa
     assert [client.post("/api/ask", json={"question": "你好"}).status_code for _ in range(3)] == [200, 200, 200]
 
 
+@pytest.mark.parametrize("lane_on", [True, False])
+def test_a_ticket_limit_that_cannot_be_read_still_opens_tickets(tmp_path, lane_on: bool, caplog) -> None:
+    from service import security
+
+    security._limits_of.cache_clear()  # the setting is read (and logged) once per process
+    app = make_app(tmp_path, ASK_LANE=lane_on, RATELIMIT_ENABLED=True, RATE_LIMIT_EXEMPT_LOOPBACK=False,
+                   RATE_LIMIT_TICKETS="3 per fortnight")
+    client = app.test_client()
+    for _ in range(2):
+        reply = client.post("/api/ask", json={"question": "你们单位食堂几点开饭？"})
+        assert reply.status_code == 200 and reply.get_json()["ticket"]["code"]
+    assert any("3 per fortnight" in r.getMessage() for r in caplog.records)
+
+
+def test_several_ticket_limits_each_count(tmp_path) -> None:
+    app = make_app(tmp_path, RATELIMIT_ENABLED=True, RATE_LIMIT_EXEMPT_LOOPBACK=False,
+                   RATE_LIMIT_TICKETS="5 per hour;2 per day")
+    client = app.test_client()
+    replies = [client.post("/api/ask", json={"question": q}).get_json()
+               for q in ("你们单位食堂几点开饭？", "局长办公室在几楼", "统计局明年招聘计划是什么")]
+    assert [bool(r["ticket"]) for r in replies] == [True, True, False] and replies[2]["ticket_refused"]
+
+
 def test_login_is_rate_limited(limited) -> None:
     client = limited.test_client()
     codes = [client.post("/staff/login", data={"username": "x", "password": "y"}).status_code for _ in range(3)]
