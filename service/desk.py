@@ -672,10 +672,10 @@ class Desk(Conversation, FigureAnswers):
 
         Citizens ask the same things again and again: a question asked without context
         (or with one it cannot be reading, see below) is answered from a per-desk cache of
-        recent replies (a desk lives as long as its
-        knowledge version, so a staff change empties it), and then from ``shared``, the
-        replies of the other worker processes of the same server
-        (:class:`service.shared_replies.SharedReplies`), under :attr:`knowledge_key`.
+        recent replies (a desk lives as long as its knowledge version, so a staff change
+        empties it), and then from ``shared``, the replies of the other worker processes of
+        the same server (:class:`service.shared_replies.SharedReplies`), under
+        :attr:`knowledge_key`.
         """
         # In the chat every question after the first answer comes with its session's context,
         # yet most are read as if asked first: after an FAQ answer only a question that refers
