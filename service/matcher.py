@@ -19,7 +19,6 @@ import math
 import sys
 import weakref
 from array import array
-from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import reduce
@@ -212,7 +211,7 @@ class _Columns:
         array copied, 8 bytes a word; everything else shared)."""
         new = _Columns.__new__(_Columns)
         new.__dict__.update(self.__dict__)
-        new.__dict__.pop("_weighing", None)  # the old weights (the phrasings stay)
+        new.__dict__.pop("_sums", None)  # summed with the old weights (the phrasings stay)
         new.weights = weights = self.weights.copy()
         vocab = self.vocab
         for word, value in idf.items():
@@ -241,42 +240,87 @@ class _Columns:
         return kept
 
     def closest(self, i: int, asked_words: set[int]) -> tuple[float, int]:
-        """:func:`_closest` for document i, by word numbers: the same sums in the same order.
-        What it needs of the documents scored since the cache was last emptied is kept in
-        arrays (see PRECISION_CACHE_SIZE): each phrasing's word numbers, their weights and
-        total, and the document's word numbers sorted, with the phrasing of each, to find
-        the phrasings that share a word with the question."""
-        cache = self.__dict__.setdefault("_weighing", {})
-        kept = cache.get(i)
+        """:func:`_closest` for document i, by word numbers (see :meth:`closest_many`)."""
+        return self.closest_many([i], asked_words)[0]
+
+    def closest_many(self, docs: Sequence[int], asked_words: set[int]) -> list[tuple[float, int]]:
+        """:func:`_closest` for each of ``docs``, by word numbers, in a few array operations
+        over all their phrasings at once (called document by document, the Python loops
+        cost a new question some 200 µs over its 30 to 50 candidates).
+
+        Each sum is the one :func:`_closest` makes, in the same order: a phrasing's shared
+        words are added one at a time in its word order, its total likewise (kept per
+        phrasing once worked out, until the weights change), so the results are equal to
+        the last bit, as an index that scores its documents through their objects needs."""
+        out = [(0.0, 0)] * len(docs)
+        if not docs or not asked_words:
+            return out
+        d = np.fromiter(docs, dtype=np.int64, count=len(docs))
+        first_tuple = self.tokens_at[d]
+        begin = self.word_at[first_tuple]
+        length = self.word_at[self.tokens_at[d + 1]] - begin
+        offset = np.cumsum(length) - length  # where each document's words start among them all
+        span = int(offset[-1] + length[-1])
+        where = np.repeat(begin - offset, length) + np.arange(span)  # word positions, doc by doc
+        asked = np.zeros(len(self.vocab), dtype=bool)
+        asked[np.fromiter(asked_words, dtype=np.int64, count=len(asked_words))] = True
+        shared = np.flatnonzero(asked[self.words[where]])
+        if not len(shared):
+            return out
+        at = where[shared]
+        phrasing = np.searchsorted(self.word_at, at, side="right") - 1  # word tuple of each
+        owner = np.searchsorted(offset, shared, side="right") - 1  # candidate of each
+        # The shared words of one phrasing are adjacent: sum each phrasing's in word order.
+        starts = np.flatnonzero(np.concatenate(([True], phrasing[1:] != phrasing[:-1])))
+        counts = np.diff(np.append(starts, len(shared)))
+        nth = np.arange(len(shared)) - np.repeat(starts, counts)
+        row = np.repeat(np.arange(len(starts)), counts)
+        weight = self.weights[self.words[at]]
+        hit = np.zeros(len(starts))
+        for n in range(int(counts.max())):
+            take = nth == n
+            hit[row[take]] += weight[take]
+        phrasings = phrasing[starts]
+        total = self._totals(phrasings)
+        share = np.zeros(len(starts))
+        np.divide(hit, total, out=share, where=total > 0)
+        # Per candidate, the best share and the first phrasing with it.
+        doc = owner[starts]
+        firsts = np.flatnonzero(np.concatenate(([True], doc[1:] != doc[:-1])))
+        best = np.maximum.reduceat(share, firsts)
+        ties = np.where(share == np.repeat(best, np.diff(np.append(firsts, len(starts)))),
+                        np.arange(len(starts)), len(starts))
+        which = phrasings[np.minimum.reduceat(ties, firsts)] - first_tuple[doc[firsts]]
+        for c, value, j in zip(doc[firsts].tolist(), best.tolist(), which.tolist()):
+            if value > 0:
+                out[c] = (value, j)
+        return out
+
+    def _totals(self, phrasings: np.ndarray) -> np.ndarray:
+        """The total word weight of each phrasing (word tuple) of ``phrasings``, summed in its
+        word order; kept, in an array of the worker's own whose pages are written only for
+        the phrasings scored, until the weights change (0 stands for not yet summed)."""
+        kept = self.__dict__.get("_sums")
         if kept is None:
-            bounds = self.word_at[self.tokens_at[i]:self.tokens_at[i + 1] + 1]
-            ids = self.words[int(bounds[0]):int(bounds[-1])]
-            weights = self.weights[ids]
-            spans = (bounds - bounds[0]).tolist()
-            parts = []
-            for a, b in zip(spans, spans[1:]):
-                part = array("d", weights[a:b].tobytes())
-                parts.append((part, array("i", ids[a:b].tobytes()), reduce(add, part, 0.0)))
-            order = np.argsort(ids, kind="stable")
-            owners = np.repeat(np.arange(len(parts), dtype=np.int32), np.diff(bounds).astype(np.int64))
-            if len(cache) >= PRECISION_CACHE_SIZE:
-                cache.clear()
-            kept = cache[i] = (parts, array("i", ids[order].tobytes()), array("i", owners[order].tobytes()))
-        parts, by_word, owner = kept
-        # Only the phrasings that share a word with the question.
-        sharing = set()
-        end = len(by_word)
-        for word in asked_words:
-            at = bisect_left(by_word, word)
-            while at < end and by_word[at] == word:
-                sharing.add(owner[at])
-                at += 1
-        return _closest(sharing, parts, asked_words)
+            kept = self.__dict__["_sums"] = np.zeros(len(self.word_at) - 1)
+        total = kept[phrasings]
+        missing = total == 0.0
+        if missing.any():
+            todo = phrasings[missing]
+            begin = self.word_at[todo]
+            length = self.word_at[todo + 1] - begin
+            sums = np.zeros(len(todo))
+            for n in range(int(length.max())):
+                longer = length > n
+                sums[longer] += self.weights[self.words[begin[longer] + n]]
+            kept[todo] = sums
+            total[missing] = sums
+        return total
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_phrasings", None)
-        state.pop("_weighing", None)
+        state.pop("_sums", None)
         return state
 
 
@@ -740,6 +784,10 @@ class Index:
         built, kinds, vocab = columns.size, columns.kinds, columns.vocab
         query_ids = {vocab[t] for t in query_set if t in vocab}
         order = top.tolist()
+        # The precision of every candidate scored from the columns, in one pass (the loop
+        # below needs it for most of them, and one at a time it cost more than all at once).
+        from_columns = [i for i in order if i < built and kinds[i] != "passage"]
+        precise = dict(zip(from_columns, columns.closest_many(from_columns, query_ids)))
         scored: list[tuple[float, int, float, float, float, tuple[int, ...], list[str]]] = []
         kept: list[float] = []  # the best ``limit`` scores so far (a min-heap)
         for i, found in zip(order, acc[top].tolist()):
@@ -767,7 +815,7 @@ class Index:
                 continue
             else:
                 if doc is None:
-                    precision, closest = columns.closest(i, query_ids)
+                    precision, closest = precise[i]
                 else:
                     where, parts = self._phrasing_weights(doc)
                     sharing = {j for t in query_set for j in where.get(t, ())}
