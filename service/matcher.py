@@ -158,6 +158,22 @@ def _cosine(a: tuple[dict[str, float], float], b: tuple[dict[str, float], float]
     return dot / (a[1] * b[1])
 
 
+def _run_starts(values: np.ndarray) -> np.ndarray:
+    """Where each run of equal adjacent values of a non-empty array starts."""
+    change = np.empty(len(values), dtype=bool)
+    change[0] = True
+    np.not_equal(values[1:], values[:-1], out=change[1:])
+    return np.flatnonzero(change)
+
+
+def _run_lengths(starts: np.ndarray, size: int) -> np.ndarray:
+    """The length of each run, from where the runs start and the array's size."""
+    ends = np.empty_like(starts)
+    ends[:-1] = starts[1:]
+    ends[-1] = size
+    return ends - starts
+
+
 class _Columns:
     """The phrasings of an index's documents and their words, held as a few large arrays
     for the search to score candidates from.
@@ -271,8 +287,8 @@ class _Columns:
         phrasing = np.searchsorted(self.word_at, at, side="right") - 1  # word tuple of each
         owner = np.searchsorted(offset, shared, side="right") - 1  # candidate of each
         # The shared words of one phrasing are adjacent: sum each phrasing's in word order.
-        starts = np.flatnonzero(np.concatenate(([True], phrasing[1:] != phrasing[:-1])))
-        counts = np.diff(np.append(starts, len(shared)))
+        starts = _run_starts(phrasing)
+        counts = _run_lengths(starts, len(shared))
         nth = np.arange(len(shared)) - np.repeat(starts, counts)
         row = np.repeat(np.arange(len(starts)), counts)
         weight = self.weights[self.words[at]]
@@ -286,10 +302,10 @@ class _Columns:
         np.divide(hit, total, out=share, where=total > 0)
         # Per candidate, the best share and the first phrasing with it.
         doc = owner[starts]
-        firsts = np.flatnonzero(np.concatenate(([True], doc[1:] != doc[:-1])))
+        firsts = _run_starts(doc)
         best = np.maximum.reduceat(share, firsts)
-        ties = np.where(share == np.repeat(best, np.diff(np.append(firsts, len(starts)))),
-                        np.arange(len(starts)), len(starts))
+        ties = np.where(share == np.repeat(best, _run_lengths(firsts, len(starts))), np.arange(len(starts)),
+                        len(starts))
         which = phrasings[np.minimum.reduceat(ties, firsts)] - first_tuple[doc[firsts]]
         for c, value, j in zip(doc[firsts].tolist(), best.tolist(), which.tolist()):
             if value > 0:
