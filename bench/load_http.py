@@ -18,7 +18,10 @@ missing), one after the other:
   starts empty, so the first asking of each is matched too;
 - **repeat mix in sessions**: the same, over another 1,000 such questions, each sent with a
   session id as the chat page sends it, four questions a session: after its first answer,
-  each question of a session comes with what the session asked before.
+  each question of a session comes with what the session asked before;
+- **one cached answer**: a single question the desk answers, sent over and over, so every
+  request after the first is an answer from the reply cache: the most any mix of questions
+  can reach, since every mix also holds first askings and escalations with their tickets.
 
 Prints requests/s, p50 and p99 of each and each profile's share of the trivial route's
 throughput measured in the same run (answers, clarifications and escalations with their
@@ -232,6 +235,16 @@ def start_server(app: Path, port: int, tmp: Path, workers: int, exempt: bool) ->
     return server
 
 
+def answered_question(url: str) -> str:
+    """The first of the bare questions that the server answers (for the cached-answer line)."""
+    for question in base_questions():
+        req = urllib.request.Request(url, body(question), {"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            if json.loads(r.read()).get("status") == "answered":
+                return question
+    raise SystemExit("no question of the test data is answered: is the knowledge loaded?")
+
+
 def one_run(args: argparse.Namespace, app: Path, new_questions: list[str], repeat: list[str], order: list[int],
             tmp: Path, in_sessions: list[str]) -> dict[str, dict]:
     """Start a server, load the trivial route and the profiles, stop it."""
@@ -240,6 +253,7 @@ def one_run(args: argparse.Namespace, app: Path, new_questions: list[str], repea
     ask_url = f"http://127.0.0.1:{port}/api/ask"
     new_bodies = [body(q) for q in new_questions]
     repeat_bodies = [body(q) for q in repeat]
+    cached_body = body(answered_question(ask_url))
     try:
         if shutil.which("wrk") and not args.python_client:
             new_script = wrk_script(tmp / f"new-{port}.lua", new_bodies, None)
@@ -249,12 +263,15 @@ def one_run(args: argparse.Namespace, app: Path, new_questions: list[str], repea
             return {"trivial": wrk(f"http://127.0.0.1:{port}/healthz", args.seconds, args.connections, None),
                     "new": wrk(ask_url, args.seconds, args.connections, new_script),
                     "mix": wrk(ask_url, args.seconds, args.connections, mix_script),
-                    "sessions": wrk(ask_url, args.seconds, args.connections, sessions_script)}
+                    "sessions": wrk(ask_url, args.seconds, args.connections, sessions_script),
+                    "cached": wrk(ask_url, args.seconds, args.connections,
+                                  wrk_script(tmp / f"cached-{port}.lua", [cached_body], None))}
         return {"trivial": python_client(f"http://127.0.0.1:{port}/healthz", args.seconds, args.connections, None),
                 "new": python_client(ask_url, args.seconds, args.connections, new_bodies),
                 "mix": python_client(ask_url, args.seconds, args.connections, repeat_bodies, order),
                 "sessions": python_client(ask_url, args.seconds, args.connections,
-                                          session_bodies(in_sessions, order, 30_000 * args.seconds))}
+                                          session_bodies(in_sessions, order, 30_000 * args.seconds)),
+                "cached": python_client(ask_url, args.seconds, args.connections, [cached_body])}
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -285,7 +302,8 @@ def main() -> None:
     print("| round | app | load | requests/s | p50 | p99 | non-2xx | share of trivial |")
     print("|---|---|---|---|---|---|---|---|")
     names = {"trivial": "GET /healthz (trivial)", "new": "POST /api/ask, all new", "mix": "POST /api/ask, repeat mix",
-             "sessions": "POST /api/ask, repeat mix in sessions"}
+             "sessions": "POST /api/ask, repeat mix in sessions",
+             "cached": "POST /api/ask, one cached answer (the ceiling)"}
     with tempfile.TemporaryDirectory() as tmp:
         # Each server its own slice of new questions (a fresh server has an empty cache anyway).
         share = len(new_questions) // (args.rounds * len(apps))
