@@ -126,3 +126,30 @@ def drop_asides(text: str) -> str:
     when the asides are most of what it says."""
     bare = _ASIDE.sub("", text)
     return bare if len(re.sub(r"\W", "", bare)) >= MIN_CLAUSE else text
+
+
+# A contact detail's value: a phone number (as typed, or masked: 138****5678) or an e-mail
+# address (a***@qq.com).
+_CONTACT_VALUE = r"(?:[0-9０-９*＊][0-9０-９*＊\-－—\s]{4,}[0-9０-９*＊]|[\w.+*＊-]+@[\w-]+(?:\.[\w-]+)+)"
+
+
+def contact_pattern(labels: tuple[str, ...]) -> re.Pattern[str] | None:
+    """The pattern of a contact detail left in a message: an optional 我的/本人, one of
+    ``labels`` (longest first), an optional 是/为/colon, and the number or address."""
+    if not labels:
+        return None
+    names = "|".join(re.escape(w) for w in sorted(set(labels), key=len, reverse=True))
+    return re.compile(rf"(?:我的|我们的|本人的?|我)?(?:{names})(?:号码)?(?:是|为)?[：:\s]*{_CONTACT_VALUE}",
+                      re.IGNORECASE)
+
+
+def drop_contact_details(text: str, pattern: re.Pattern[str] | None) -> str:
+    """The message without the contact details it leaves (我的手机号138****5678，申请公开要多久
+    asks how long an application takes, not about a phone line); unchanged when they are
+    most of what it says."""
+    if pattern is None:
+        return text
+    bare = pattern.sub("", text)
+    if bare == text:
+        return text
+    return bare if len(re.sub(r"\W", "", bare)) >= MIN_CLAUSE else text

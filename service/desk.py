@@ -30,7 +30,8 @@ from . import reports as report_format
 from .knowledge import (REFERRAL_TEXT, Language, lexicon_from_db, read_agencies, read_agency, read_chitchat,
                         read_language, read_other_bodies, read_places, read_referral_text, read_report_terms,
                         read_shape_chars)
-from .clauses import asking_in_context, asking_part, drop_asides, focus_texts, separate_questions
+from .clauses import (asking_in_context, asking_part, contact_pattern, drop_asides, drop_contact_details,
+                      focus_texts, separate_questions)
 from .decision import DecisionModel, Question, candidate_features, decision_features, sigmoid
 from .names import agency_aliases, expand_years, relative_years, split_name
 from . import related
@@ -180,6 +181,7 @@ class Desk(Conversation, FigureAnswers):
         self.pipeline = pipeline
         self.referral_text = referral_text
         self.language = language
+        self._contact = contact_pattern(language.contact_labels)
         self.settings = settings
         self.agency = agency or {}
         self.model = model or DecisionModel.default()
@@ -720,7 +722,7 @@ class Desk(Conversation, FigureAnswers):
 
     def _analyse(self, question: str) -> Analysis:
         """Normalise, scope, retrieve and score candidates with the fitted candidate model."""
-        question = drop_asides(question)
+        question = drop_contact_details(drop_asides(question), self._contact)
         normalised, tokens = self.pipeline.analyse(question)
         rewritten = self.pipeline.rewrite(clean(question))
         compact = expand_years(_PUNCT_RE.sub("", rewritten))

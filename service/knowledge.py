@@ -60,6 +60,7 @@ class Language:
     question_words: set[str]
     not_quantity_words: list[str]
     disclosure_words: tuple[str, ...] = ()
+    contact_labels: tuple[str, ...] = ()
 
 
 def read_language(folder: Path) -> Language:
@@ -74,6 +75,7 @@ def read_language(folder: Path) -> Language:
         question_words={clean(w) for w in data.get("question_words", [])},
         not_quantity_words=[clean(w) for w in data.get("not_quantity_words", [])],
         disclosure_words=tuple(clean(w) for w in data.get("disclosure_words", [])),
+        contact_labels=tuple(str(w) for w in data.get("contact_labels", []) if str(w).strip()),
     )
 
 

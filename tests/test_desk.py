@@ -354,3 +354,36 @@ def test_small_talk_with_a_topic_beside_it_is_a_question(module_app, message: st
     with module_app.app_context():
         desk = get_desk()
         assert desk.smalltalk.match(message, knows=desk._means_something) is None
+
+
+@pytest.mark.parametrize("question", ["我的手机号13812345678，申请公开要多久", "申请公开要多久？我的电话13812345678",
+                                      "我的邮箱zhang.san@qq.com，申请公开要多久", "申请公开要多久，联系电话：010-68783311"])
+def test_contact_details_left_in_a_message_are_not_what_it_asks(ask, question: str) -> None:
+    """A citizen who leaves a phone number or an e-mail address asks the same as without it:
+    手机号 before a number is no question about a phone line, and the number dilutes nothing."""
+    bare = ask("申请公开要多久")
+    reply = ask(question)
+    assert reply["kind"] != "referral", reply
+    assert (reply["status"], reply.get("key")) == (bare["status"], bare.get("key")), reply
+    assert "13812345678" not in reply["question"] and "68783311" not in reply["question"]  # still masked
+
+
+@pytest.mark.parametrize("question", ["手机号被停机了怎么办", "手机号13812345678被运营商停机了怎么办", "我的手机号是多少"])
+def test_a_question_about_a_phone_line_is_still_referred(ask, question: str) -> None:
+    reply = ask(question)
+    assert reply["status"] == "escalated" and reply["kind"] == "referral" and "通信" in reply["answer"], reply
+
+
+def test_only_contact_details_are_dropped() -> None:
+    from service.clauses import contact_pattern, drop_contact_details
+    from service.knowledge import read_language
+    from pathlib import Path
+
+    pattern = contact_pattern(read_language(Path(__file__).resolve().parent.parent / "knowledge").contact_labels)
+    assert drop_contact_details("我的手机号138****5678，申请公开要多久", pattern) == "，申请公开要多久"
+    assert drop_contact_details("邮箱：a***@qq.com 请问在哪里查年报", pattern) == " 请问在哪里查年报"
+    assert drop_contact_details("我的QQ号是12345678，怎么申请", pattern) == "，怎么申请"
+    for kept in ["拨打电话12345可以申请吗", "微信2023年发布的通知在哪看", "我的手机号13812345678",
+                 "电话多少", "怎么查手机号的通话记录"]:
+        assert drop_contact_details(kept, pattern) == kept
+    assert drop_contact_details("我的手机号13812345678，申请公开要多久", None) == "我的手机号13812345678，申请公开要多久"
