@@ -128,9 +128,11 @@ def drop_asides(text: str) -> str:
     return bare if len(re.sub(r"\W", "", bare)) >= MIN_CLAUSE else text
 
 
-# A contact detail's value: a phone number (as typed, or masked: 138****5678) or an e-mail
-# address (a***@qq.com).
-_CONTACT_VALUE = r"(?:[0-9０-９*＊][0-9０-９*＊\-－—\s]{4,}[0-9０-９*＊]|[\w.+*＊-]+@[\w-]+(?:\.[\w-]+)+)"
+# A contact detail's value: a phone number (as typed, or masked: 138****5678) that no other
+# figure follows (电话13812345678 2023年的年报 keeps its year), or an e-mail address
+# (a***@qq.com) in Latin letters, which Chinese text around it does not extend.
+_CONTACT_VALUE = (r"(?:[0-9０-９*＊][0-9０-９*＊\-－—\s]{4,}[0-9０-９*＊](?![0-9０-９*＊年月日号])"
+                  r"|[A-Za-z0-9._%+*＊-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
 
 
 def contact_pattern(labels: tuple[str, ...]) -> re.Pattern[str] | None:
@@ -146,7 +148,7 @@ def contact_pattern(labels: tuple[str, ...]) -> re.Pattern[str] | None:
 def drop_contact_details(text: str, pattern: re.Pattern[str] | None) -> str:
     """The message without the contact details it leaves (我的手机号138****5678，申请公开要多久
     asks how long an application takes, not about a phone line); unchanged when they are
-    most of what it says."""
+    most of what it says. Also for a compact text (punctuation and spaces removed)."""
     if pattern is None:
         return text
     bare = pattern.sub("", text)

@@ -562,6 +562,11 @@ class Desk(Conversation, FigureAnswers):
         if self._foreign_re is None:
             return None
         speaks_of_disclosure = any(w in compact for w in self.language.disclosure_words)
+        if speaks_of_disclosure:
+            # The contact details a citizen leaves with a question about disclosure
+            # (我的手机号138****5678，申请公开要多久) are no topic: 手机号 there says how to reach
+            # them. Without such words (手机号138****5678怎么注销) the number is what they ask about.
+            compact = drop_contact_details(compact, self._contact)
         for match in self._foreign_re.finditer(compact):
             term = match.group(0)
             if not self._foreign[term]:
@@ -722,7 +727,7 @@ class Desk(Conversation, FigureAnswers):
 
     def _analyse(self, question: str) -> Analysis:
         """Normalise, scope, retrieve and score candidates with the fitted candidate model."""
-        question = drop_contact_details(drop_asides(question), self._contact)
+        question = drop_asides(question)
         normalised, tokens = self.pipeline.analyse(question)
         rewritten = self.pipeline.rewrite(clean(question))
         compact = expand_years(_PUNCT_RE.sub("", rewritten))

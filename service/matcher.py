@@ -268,6 +268,10 @@ class _Columns:
         words are added one at a time in its word order, its total likewise (kept per
         phrasing once worked out, until the weights change), so the results are equal to
         the last bit, as an index that scores its documents through their objects needs."""
+        if len(set(docs)) < len(docs):  # each once (the runs of one document's words would merge)
+            once = list(dict.fromkeys(docs))
+            found = dict(zip(once, self.closest_many(once, asked_words)))
+            return [found[i] for i in docs]
         out = [(0.0, 0)] * len(docs)
         if not docs or not asked_words:
             return out

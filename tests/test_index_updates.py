@@ -846,3 +846,22 @@ def test_a_report_replaced_in_place_drops_the_words_only_its_old_sentences_used(
         rebuilt = Desk.build(db, Path(app.config["KNOWLEDGE_DIR"]), again.settings, again.version)
         dropped = set(first.index.idf) - set(rebuilt.index.idf)
         assert dropped and set(again.index.idf) == set(rebuilt.index.idf)
+
+
+def test_precision_of_a_document_named_twice_is_its_own_each_time(app) -> None:
+    with app.app_context():
+        columns = get_desk().index._columns
+
+        def words(t: int) -> set[int]:  # the word numbers of word tuple (phrasing) t
+            return set(columns.words[columns.word_at[t]:columns.word_at[t + 1]].tolist())
+
+        # Words of a document's first phrasing that none of its others use: one phrasing shares
+        # words with the question, so the two namings' runs of shared words meet.
+        doc, asked = next((i, own) for i in range(columns.size) if columns.kinds[i] == "faq"
+                          for own in [words(columns.tokens_at[i]) - set().union(
+                              *(words(t) for t in range(columns.tokens_at[i] + 1, columns.tokens_at[i + 1])))]
+                          if own)
+        alone = columns.closest(doc, asked)
+        assert alone[0] > 0
+        assert columns.closest_many([doc, doc, doc + 1, doc], asked) == \
+            [alone, alone, columns.closest(doc + 1, asked), alone]
