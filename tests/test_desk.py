@@ -381,12 +381,20 @@ def test_a_question_about_a_phone_line_is_still_referred(ask, question: str) -> 
     assert reply["status"] == "escalated" and reply["kind"] == "referral" and "通信" in reply["answer"], reply
 
 
-def test_only_contact_details_are_dropped() -> None:
-    from service.clauses import contact_pattern, drop_contact_details
-    from service.knowledge import read_language
+def _contact_pattern():  # type: ignore[no-untyped-def]
+    """The contact-detail pattern of the project's own language.toml."""
     from pathlib import Path
 
-    pattern = contact_pattern(read_language(Path(__file__).resolve().parent.parent / "knowledge").contact_labels)
+    from service.clauses import contact_pattern
+    from service.knowledge import read_language
+
+    return contact_pattern(read_language(Path(__file__).resolve().parent.parent / "knowledge").contact_labels)
+
+
+def test_only_contact_details_are_dropped() -> None:
+    from service.clauses import drop_contact_details
+
+    pattern = _contact_pattern()
     assert drop_contact_details("我的手机号138****5678，申请公开要多久", pattern) == "，申请公开要多久"
     assert drop_contact_details("邮箱：a***@qq.com 请问在哪里查年报", pattern) == " 请问在哪里查年报"
     assert drop_contact_details("我的QQ号是12345678，怎么申请", pattern) == "，怎么申请"
@@ -397,12 +405,9 @@ def test_only_contact_details_are_dropped() -> None:
 
 
 def test_contact_details_keep_what_follows_them() -> None:
-    from pathlib import Path
+    from service.clauses import drop_contact_details
 
-    from service.clauses import contact_pattern, drop_contact_details
-    from service.knowledge import read_language
-
-    pattern = contact_pattern(read_language(Path(__file__).resolve().parent.parent / "knowledge").contact_labels)
+    pattern = _contact_pattern()
     # A year after the number, Chinese text after an address: neither is part of the detail.
     assert drop_contact_details("我的电话13812345678 2023年的年报什么时候公布", pattern) == " 2023年的年报什么时候公布"
     assert drop_contact_details("电话138123456782023年的年报什么时候公布", pattern) == "电话138123456782023年的年报什么时候公布"
