@@ -728,7 +728,7 @@ class Desk(Conversation, FigureAnswers):
     def _analyse(self, question: str) -> Analysis:
         """Normalise, scope, retrieve and score candidates with the fitted candidate model."""
         question = drop_asides(question)
-        normalised, tokens = self.pipeline.analyse(question)
+        normalised, tokens = self.pipeline.analyse(drop_contact_details(question, self._contact))
         rewritten = self.pipeline.rewrite(clean(question))
         compact = expand_years(_PUNCT_RE.sub("", rewritten))
         scope = self._scope(compact)

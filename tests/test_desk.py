@@ -375,6 +375,19 @@ def test_contact_details_left_in_a_message_are_not_what_it_asks(ask, question: s
     assert "1234" not in reply["question"]  # still masked
 
 
+@pytest.mark.parametrize(("question", "bare"), [
+    ("申请公开要多久？我的电话13812345678", "申请公开要多久"),
+    ("我的手机号13812345678，申请公开要多久", "申请公开要多久"),
+    ("联系电话：010-68783311，请问政府信息公开申请表在哪里下载", "政府信息公开申请表在哪里下载"),
+])
+def test_contact_details_do_not_dilute_the_match(ask, question: str, bare: str) -> None:
+    """The words matched leave the contact details out: the number and its label weigh
+    against every entry, and the question got a choice or a ticket instead of its answer."""
+    alone, reply = ask(bare), ask(question)
+    assert alone["status"] == "answered", alone
+    assert (reply["status"], reply["key"]) == (alone["status"], alone["key"]), reply
+
+
 @pytest.mark.parametrize("question", ["手机号被停机了怎么办", "手机号13812345678被运营商停机了怎么办", "我的手机号是多少"])
 def test_a_question_about_a_phone_line_is_still_referred(ask, question: str) -> None:
     reply = ask(question)
