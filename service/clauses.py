@@ -124,7 +124,11 @@ def drop_asides(text: str) -> str:
     """The message without its parenthesised asides, which explain rather than ask (行政诉讼
     一共多少件（含直接起诉和复议后起诉）asks for the total, not for 复议后起诉); unchanged
     when the asides are most of what it says."""
-    bare = _ASIDE.sub("", text)
+    return _unless_most_goes(_ASIDE.sub("", text), text)
+
+
+def _unless_most_goes(bare: str, text: str) -> str:
+    """``bare``, the text with something taken out, unless too little of ``text`` is left."""
     return bare if len(re.sub(r"\W", "", bare)) >= MIN_CLAUSE else text
 
 
@@ -149,9 +153,4 @@ def drop_contact_details(text: str, pattern: re.Pattern[str] | None) -> str:
     """The message without the contact details it leaves (我的手机号138****5678，申请公开要多久
     asks how long an application takes, not about a phone line); unchanged when they are
     most of what it says. Also for a compact text (punctuation and spaces removed)."""
-    if pattern is None:
-        return text
-    bare = pattern.sub("", text)
-    if bare == text:
-        return text
-    return bare if len(re.sub(r"\W", "", bare)) >= MIN_CLAUSE else text
+    return text if pattern is None else _unless_most_goes(pattern.sub("", text), text)
